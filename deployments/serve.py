@@ -1,0 +1,64 @@
+"""Serve the deployments declared in deployments/prefect.yaml from this process.
+
+Schedules fire and UI-triggered runs execute while this runs; it needs a real Prefect
+server (`PREFECT_API_URL`), since the ephemeral one does not schedule.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tasks.config import PipelineConfig
+
+DECLARATIONS = Path(__file__).with_name("prefect.yaml")
+
+
+def declared() -> list[dict[str, Any]]:
+    return yaml.safe_load(DECLARATIONS.read_text(encoding="utf-8"))["deployments"]
+
+
+def load_entrypoint(entrypoint: str) -> Any:
+    """`flows/nightly.py:nightly` -> the flow object."""
+    path, _, name = entrypoint.partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def parameters_for(name: str, config: PipelineConfig) -> dict[str, Any]:
+    if name == "retrain":
+        from flows.retrain import RetrainParams
+
+        params = RetrainParams(train=config.train, registry=config.registry, storage=config.storage)
+        return {"params": params.model_dump(mode="json")}
+    return {"config": config.model_dump(mode="json")}
+
+
+def build_deployments(config: PipelineConfig) -> list[Any]:
+    deployments = []
+    for spec in declared():
+        schedule: dict[str, Any] = {}
+        if spec.get("schedules"):
+            # The config's schedule wins over the declaration's default, timezone included.
+            schedule = {"cron": config.schedule.cron, "timezone": config.schedule.timezone}
+        flow = load_entrypoint(spec["entrypoint"])
+        deployments.append(
+            flow.to_deployment(
+                name=spec["name"],
+                description=spec.get("description"),
+                tags=spec.get("tags"),
+                concurrency_limit=spec.get("concurrency_limit"),
+                parameters=parameters_for(spec["name"], config),
+                **schedule,
+            )
+        )
+    return deployments
+
+
+def serve_all(config: PipelineConfig) -> None:
+    from prefect import serve
+
+    serve(*build_deployments(config), print_starting_message=True)

@@ -1,0 +1,172 @@
+"""`lmkiln`: run the nightly pipeline, serve its deployments, and use the registered model.
+
+Heavy libraries are imported inside the commands, after `tasks.environment.configure` has
+pointed Prefect, MLflow and Hugging Face at the data root, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks.config import ConfigError, PipelineConfig, load_config
+
+app = typer.Typer(
+    help="lmkiln: collect text, clean it, version it, train a language model, register it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="LMKILN_CONFIG",
+        help="Pipeline config (YAML). The default is the embedded demo: no set-up, no internet.",
+    ),
+]
+DEFAULT_CONFIG = Path("configs/demo.yaml")
+
+
+def _setup(path: Path) -> PipelineConfig:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    from tasks.environment import configure
+
+    configure(config.storage)
+    return config
+
+
+@app.command()
+def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Run the nightly pipeline once now: collect, clean, split, train, register."""
+    cfg = _setup(config)
+    from flows.nightly import nightly
+
+    console.rule(f"lmkiln nightly on {config}")
+    report = nightly(cfg)
+    table = Table("source", "kind", "status", "documents", "detail", title="Sources")
+    from flows.report import source_rows
+
+    for row in source_rows(report.collected):
+        table.add_row(*(str(row[k]) for k in ("source", "kind", "status", "documents", "detail")))
+    console.print(table)
+    console.print(report.summary)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = DEFAULT_CONFIG,
+    port: Annotated[int, typer.Option(help="Port of the Prefect server on 127.0.0.1.")] = 4200,
+) -> None:
+    """Serve the deployments (nightly schedule, retrain and collect on demand).
+
+    Attaches to the Prefect server at PREFECT_API_URL if set, else to one on 127.0.0.1:PORT,
+    starting it if none answers. Stops on Ctrl-C.
+    """
+    cfg = _setup(config)
+    from flows.servers import prefect_server
+
+    with prefect_server(port) if "PREFECT_API_URL" not in os.environ else _attached() as url:
+        os.environ["PREFECT_API_URL"] = url
+        console.print(f"Prefect UI: {url.removesuffix('/api')}  (Ctrl-C stops serving)")
+        from deployments.serve import serve_all
+
+        serve_all(cfg)
+
+
+class _attached:
+    def __enter__(self) -> str:
+        return os.environ["PREFECT_API_URL"]
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@app.command()
+def ui(
+    config: ConfigOption = DEFAULT_CONFIG,
+    prefect_port: Annotated[int, typer.Option(help="Prefect UI port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+) -> None:
+    """Print the Prefect and MLflow UI URLs, starting the servers if needed; Ctrl-C stops."""
+    cfg = _setup(config)
+    from flows.servers import mlflow_server, prefect_server
+
+    with prefect_server(prefect_port) as api, mlflow_server(cfg.storage, mlflow_port) as mlflow:
+        console.print(f"Prefect UI: {api.removesuffix('/api')}")
+        console.print(f"MLflow UI:  {mlflow}")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def champion(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Show the current champion: version, metrics, and the corpus commit it was trained on."""
+    cfg = _setup(config)
+    from tasks.models import describe_champion
+
+    info = describe_champion(cfg.storage, cfg.registry.model_name)
+    if info is None:
+        err.print(f"no champion of model '{cfg.registry.model_name}' yet: run `lmkiln run` first")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return
+    table = Table("field", "value", title=f"{info['name']}@champion")
+    for key, value in info.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="Text for the model to continue.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")] = 50,
+    temperature: Annotated[float, typer.Option(min=0.01, help="Sampling temperature.")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Continue PROMPT with models:/<name>@champion, loaded from MLflow as a service would."""
+    cfg = _setup(config)
+    from tasks.models import champion_uri, load_model_uri
+    from tasks.models import generate as continue_text
+
+    uri = champion_uri(cfg.registry.model_name)
+    with err.status(f"loading {uri}"):
+        try:
+            model = load_model_uri(uri, cfg.storage)
+        except Exception as exc:  # MLflow raises its own exception types for a missing alias
+            err.print(f"[red]error:[/red] cannot load {uri}: {exc}\nrun `lmkiln run` first")
+            raise typer.Exit(1) from None
+    print(prompt + continue_text(model, prompt, max_new_tokens, temperature, seed))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

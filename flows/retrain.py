@@ -1,0 +1,59 @@
+"""The `retrain` flow: train on a corpus version and register the result, gated."""
+
+from __future__ import annotations
+
+from prefect import flow, runtime
+
+from tasks import lake
+from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig
+from tasks.records import LakeRef, ModelRef, RunRef
+from tasks.register import register
+from tasks.train import train
+
+
+class RetrainParams(Strict):
+    """The retrain deployment's form in the Prefect UI."""
+
+    corpus_commit: str = ""  # a commit of the corpus table; empty: its latest
+    train: TrainConfig = TrainConfig()
+    registry: RegisterConfig = RegisterConfig()
+    storage: StorageConfig = StorageConfig()
+
+
+def corpus_at(storage: StorageConfig, commit: str) -> LakeRef:
+    path = storage.lake("corpus")
+    latest = lake.head(path)
+    if latest is None:
+        raise ValueError(f"no corpus at {path}: run the nightly (or collect) flow first")
+    if not commit or commit == latest.commit:
+        return latest
+    rows = len(lake.column(LakeRef(path, commit, 0), "id"))
+    return LakeRef(path=path, commit=commit, rows=rows)
+
+
+def lineage_tags() -> dict[str, str]:
+    return {
+        "flow_run_id": str(runtime.flow_run.id or ""),
+        "flow_run_url": str(runtime.flow_run.ui_url or ""),
+        "root_flow_run_id": str(runtime.flow_run.root_flow_run_id or ""),
+    }
+
+
+def train_and_register(
+    corpus: LakeRef,
+    train_config: TrainConfig,
+    register_config: RegisterConfig,
+    storage: StorageConfig,
+) -> tuple[RunRef, ModelRef]:
+    run = train(corpus, train_config, storage, register_config.experiment, lineage_tags())
+    return run, register(run, register_config, storage)
+
+
+LATEST_DEFAULTS = RetrainParams()
+
+
+@flow(name="retrain", flow_run_name="retrain-{params.corpus_commit}")
+def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
+    corpus = corpus_at(params.storage, params.corpus_commit)
+    _run, model = train_and_register(corpus, params.train, params.registry, params.storage)
+    return model

@@ -1,0 +1,68 @@
+"""Prefect and MLflow servers on 127.0.0.1, started for the CLI when none is running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from tasks.config import StorageConfig
+
+START_TIMEOUT_S = 120.0  # the first start of a Prefect server runs its database migrations
+
+
+def healthy(url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def _process(name: str, command: Sequence[str], health_url: str) -> Iterator[None]:
+    """Run a server until the block ends; reuse one already answering on its port."""
+    if healthy(health_url):
+        yield
+        return
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not healthy(health_url):
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode} on start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer {health_url} in {START_TIMEOUT_S:.0f}s")
+            time.sleep(0.5)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def prefect_server(port: int) -> Iterator[str]:
+    """Yield the API URL of a Prefect server on 127.0.0.1:`port`, started if needed."""
+    api_url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    with _process("prefect server", [*command, "--port", str(port)], f"{api_url}/health"):
+        yield api_url
+
+
+@contextmanager
+def mlflow_server(storage: StorageConfig, port: int) -> Iterator[str]:
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", storage.mlflow_uri,
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    with _process("mlflow server", command, f"{url}/health"):
+        yield url

@@ -1,0 +1,210 @@
+"""Pipeline configuration: one frozen pydantic model per stage, gathered in `PipelineConfig`.
+
+The same models are the Prefect flow parameters, so the UI renders them as forms, and a
+YAML file (`configs/*.yaml`) loads into them. Unknown keys and bad values fail before any
+work starts, naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+# Sites and APIs should be able to tell who is calling and how to reach them.
+USER_AGENT = "lmkiln/0.1 (+https://github.com/lmkiln/lmkiln)"
+
+# A demo URL names a server that the run starts on 127.0.0.1 and stops afterwards
+# (`demo://pydoc/json.html`); see tasks/demo.py for the servers.
+DEMO_SCHEME = "demo://"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StorageConfig(Strict):
+    data_root: str = ".lmkiln"  # every store lives under here; relative paths are from the cwd
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root).expanduser().resolve()
+
+    def lake(self, name: str) -> str:
+        return str(self.root / "lake" / name)
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts(self) -> str:
+        return str(self.root / "mlflow" / "artifacts")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+
+class WebSource(Strict):
+    name: Name
+    start_urls: list[str] = Field(min_length=1)
+    scope: list[str] = []  # URL prefixes a link must start with; empty: the start URLs' hosts
+    exclude: list[str] = []  # regular expressions; a matching URL is never fetched
+    max_pages: int = Field(50, ge=1)
+    max_depth: int = Field(2, ge=0)  # link hops from a start URL
+    respect_robots: bool = True
+    user_agent: str = USER_AGENT
+    timeout_s: float = Field(10.0, gt=0)
+    delay_ms: int = Field(0, ge=0)  # pause between two requests to the same site
+    retries: int = Field(3, ge=0)  # per request, with backoff; Retry-After is honoured
+
+
+class ApiSource(Strict):
+    name: Name
+    url: str  # first page; the page number is added as `page_param`
+    page_param: str = "page"
+    first_page: int = 1
+    records_path: str = "items"  # dotted path to the list of records in each page
+    text_fields: list[str] = Field(["text"], min_length=1)  # joined with a blank line
+    title_field: str | None = "title"
+    url_field: str | None = "url"
+    max_pages: int = Field(100, ge=1)
+    user_agent: str = USER_AGENT
+    timeout_s: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0)  # per request, with backoff; Retry-After is honoured
+
+
+class SynthSpec(Strict):
+    name: Name
+    # "champion": the registry's current champion, loaded as a consumer loads it;
+    # otherwise a models:/ URI or a local transformers model folder.
+    generator: str = "champion"
+    prompts: list[str] = Field(min_length=1)
+    samples_per_prompt: int = Field(1, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.9, gt=0)
+    seed: int = 0
+
+
+class CollectConfig(Strict):
+    web: list[WebSource] = []
+    api: list[ApiSource] = []
+    synthetic: list[SynthSpec] = []
+    # A source is fetched at most once per bucket: a rerun within it reuses the cached result.
+    bucket_hours: int = Field(24, ge=1, le=24 * 7)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CollectConfig:
+        names = [s.name for s in (*self.web, *self.api, *self.synthetic)]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+
+class CleanConfig(Strict):
+    min_chars: int | None = Field(200, ge=0)  # None turns the check off
+    min_words: int | None = Field(30, ge=0)
+
+
+class SplitConfig(Strict):
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    salt: str = "lmkiln-v1"  # changing it reshuffles every document: only for a new corpus
+
+
+class TrainConfig(Strict):
+    vocab_size: int = Field(4096, ge=300)  # byte-level BPE: 256 bytes + merges + specials
+    block_size: int = Field(128, ge=8)  # context length; attention cost grows quadratically
+    n_layer: int = Field(2, ge=1)
+    n_head: int = Field(2, ge=1)
+    n_embd: int = Field(128, ge=8)
+    max_steps: int = Field(200, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    warmup_steps: int = Field(20, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    save_steps: int = Field(50, ge=1)  # checkpoint interval: a retry resumes from the last one
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TrainConfig:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class RegisterConfig(Strict):
+    model_name: Name = "lmkiln"
+    experiment: str = "lmkiln"
+    # The challenger becomes champion only if its validation loss is lower than the
+    # champion's, on the same validation split, by at least this much.
+    min_improvement: float = Field(0.0, ge=0)
+
+
+class ScheduleConfig(Strict):
+    cron: str = "0 2 * * *"  # when `lmkiln serve` starts the nightly run
+    timezone: str = "UTC"  # an IANA name, e.g. Europe/Paris
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}: use an IANA name such as UTC") from None
+        return value
+
+
+class PipelineConfig(Strict):
+    storage: StorageConfig = StorageConfig()
+    collect: CollectConfig = CollectConfig()
+    clean: CleanConfig = CleanConfig()
+    split: SplitConfig = SplitConfig()
+    train: TrainConfig = TrainConfig()
+    registry: RegisterConfig = RegisterConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names each bad field."""
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (see configs/demo.yaml)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return parse_config(data, origin=str(path))
+
+
+def parse_config(data: object, origin: str = "config") -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin} is invalid:\n{describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key (check its spelling and nesting)")
+        else:
+            lines.append(f"  {where}: {error['msg']} (got {error.get('input')!r})")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""HTTP plumbing shared by the fetch stages: one session with polite per-request retries.
+
+Per-request retries (backoff, Retry-After) live here; a whole source that gives nothing
+raises `SourceUnavailable`, which the Prefect task retries as a unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urldefrag, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+
+# Transient answers: timeouts, rate limits and overloaded or restarting servers.
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+# urllib3 sleeps backoff_factor * 2**(n - 1) before retry n (the first retry is immediate),
+# plus up to backoff_jitter seconds so that parallel sources do not retry in lockstep.
+BACKOFF_FACTOR_S = 0.5
+BACKOFF_JITTER_S = 0.25
+# A server may ask for hours; a nightly run would rather fail the source and retry it later.
+RETRY_AFTER_MAX_S = 60
+
+# The final answer decides: a retry would not change it.
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 451})
+
+
+class SourceUnavailable(RuntimeError):
+    """A source that gave nothing at all (connection refused, non-2xx on its first URL).
+
+    `status` is the last HTTP status, or None for a transport error; `retryable` tells the
+    task-level retry whether another try could help (not on 401/403/404).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.status not in PERMANENT_STATUSES
+
+
+def make_session(user_agent: str, retries: int) -> requests.Session:
+    """A session that retries transient failures of GET/HEAD with backoff and Retry-After."""
+    retry = Retry(
+        total=retries,
+        backoff_factor=BACKOFF_FACTOR_S,
+        backoff_jitter=BACKOFF_JITTER_S,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        respect_retry_after_header=True,
+        retry_after_max=RETRY_AFTER_MAX_S,
+        # The caller reads the final status itself and counts it, rather than an exception.
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+def describe_failure(exc: requests.RequestException) -> str:
+    """A one-line reason for a transport error, without urllib3's nested repr noise."""
+    reason = exc.args[0] if exc.args else exc
+    inner = getattr(reason, "reason", None)
+    text = str(inner or reason)
+    return f"{type(exc).__name__}: {text}"
+
+
+def canonical_url(url: str) -> str:
+    """The form URLs are compared in: no fragment, and "/" for an empty path."""
+    parts = urlsplit(urldefrag(url).url)
+    return urlunsplit(parts._replace(path=parts.path or "/"))
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port]: the unit that robots.txt and politeness delays apply to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

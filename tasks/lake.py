@@ -1,0 +1,120 @@
+"""Deep Lake access: append rows and commit under a lock, read a table at a commit.
+
+Every writer takes an exclusive file lock beside the dataset, so concurrent source tasks
+(threads here, processes elsewhere on one machine) append one after another. A dataset is
+only ever seen at a commit: rows appended by a writer that crashed before committing are
+invisible to the next reader, which is what makes a crashed run safe to rerun.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tasks.records import DOCUMENT_COLUMNS, LakeRef
+
+DOCUMENT_TABLE = DOCUMENT_COLUMNS
+# Every raw row the clean stage has seen, with its decision: `reason` is empty when kept.
+# One row per raw row makes the next night's start offset this table's row count, committed
+# atomically with the rows; the quarantine is the rows whose reason is not empty.
+CLEAN_TABLE = (*DOCUMENT_COLUMNS, "reason")
+CORPUS_TABLE = (*DOCUMENT_COLUMNS, "split")
+READ_BATCH_ROWS = 2048  # rows fetched per read; keeps memory flat on large tables
+
+
+@contextmanager
+def _locked(path: str) -> Iterator[None]:
+    lock_path = Path(f"{path.rstrip('/')}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_for_write(path: str, columns: Sequence[str]) -> Any:
+    import deeplake
+
+    if deeplake.exists(path):
+        ds = deeplake.open(path)
+        missing = [c for c in columns if c not in {col.name for col in ds.schema.columns}]
+        if missing:
+            raise ValueError(
+                f"lake table {path} lacks columns {missing}: it was written by another "
+                "version of lmkiln; move it aside or point storage.data_root elsewhere"
+            )
+        return ds
+    ds = deeplake.create(path)
+    for column in columns:
+        ds.add_column(column, deeplake.types.Text())
+    ds.commit("create table")
+    return ds
+
+
+def append(
+    path: str,
+    rows: Sequence[Mapping[str, str]],
+    columns: Sequence[str],
+    message: str,
+) -> LakeRef:
+    """Append rows in one commit; returns the new head.
+
+    Deep Lake's metadata is not versioned, so progress markers live in the rows themselves.
+    """
+    # Built before touching the table: a failure here leaves nothing half-appended.
+    batch = {c: [str(row.get(c, "")) for row in rows] for c in columns}
+    with _locked(path):
+        ds = _open_for_write(path, columns)
+        if rows:
+            ds.append(batch)
+            ds.commit(message)
+        return LakeRef(path=path, commit=ds.version, rows=len(ds))
+
+
+def head(path: str) -> LakeRef | None:
+    """The latest commit of a table, or None when it does not exist yet."""
+    import deeplake
+
+    if not deeplake.exists(path):
+        return None
+    ds = deeplake.open_read_only(path)
+    return LakeRef(path=path, commit=ds.version, rows=len(ds))
+
+
+def _open_at(ref: LakeRef) -> Any:
+    import deeplake
+
+    ds = deeplake.open_read_only(ref.path)
+    if ds.version == ref.commit:
+        return ds
+    try:
+        return ds.history[ref.commit].open()
+    except Exception as exc:  # deeplake raises its own error types per backend
+        raise ValueError(
+            f"lake table {ref.path} has no commit {ref.commit}: the table was replaced "
+            "since this reference was made; rerun the stage that wrote it"
+        ) from exc
+
+
+def read(
+    ref: LakeRef, columns: Sequence[str], start: int = 0, stop: int | None = None
+) -> Iterator[dict[str, str]]:
+    """Rows `start:stop` of a table as it was at `ref.commit`, streamed in batches."""
+    ds = _open_at(ref)
+    stop = len(ds) if stop is None else min(stop, len(ds))
+    for lo in range(start, stop, READ_BATCH_ROWS):
+        hi = min(lo + READ_BATCH_ROWS, stop)
+        batch = {c: ds[c][lo:hi] for c in columns}
+        for i in range(hi - lo):
+            yield {c: batch[c][i] for c in columns}
+
+
+def column(ref: LakeRef, name: str) -> list[str]:
+    """One whole column at a commit (ids for dedup, splits for counting)."""
+    ds = _open_at(ref)
+    return list(ds[name][:]) if len(ds) else []

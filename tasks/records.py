@@ -1,0 +1,100 @@
+"""The record that flows through every stage, and the small references tasks pass instead."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+DocumentKind = Literal["web", "api", "synthetic", "dataset"]
+
+# Column order of every document table in the lake; `meta` is stored as JSON text.
+DOCUMENT_COLUMNS = ("id", "text", "kind", "source", "url", "title", "fetched_at", "lang", "meta")
+
+
+def text_id(text: str) -> str:
+    """Content address of a text: clean recomputes it after normalisation."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    kind: DocumentKind
+    source: str
+    url: str = ""
+    title: str = ""
+    fetched_at: str = field(default_factory=utc_now)
+    lang: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", text_id(self.text))
+
+    def to_row(self) -> dict[str, str]:
+        row = {name: getattr(self, name) for name in DOCUMENT_COLUMNS}
+        row["meta"] = json.dumps(self.meta, sort_keys=True, default=str)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Document:
+        values = {name: str(row[name]) for name in DOCUMENT_COLUMNS}
+        meta = json.loads(values.pop("meta") or "{}")
+        return cls(meta=meta, **values)
+
+
+@dataclass(frozen=True)
+class LakeRef:
+    """A dataset at one commit: enough to reopen exactly what a task wrote."""
+
+    path: str
+    commit: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """What one collection task did: where its rows went, how many, and why it skipped if so."""
+
+    source: str
+    kind: DocumentKind
+    lake: LakeRef | None
+    added: int
+    counters: dict[str, int] = field(default_factory=dict)
+    skipped: str = ""
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A cleaning-style stage: its output at a commit plus `seen / kept / dropped_<reason>`."""
+
+    lake: LakeRef
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A finished training run in MLflow."""
+
+    run_id: str
+    model_dir: str
+    metrics: dict[str, float]
+    corpus: LakeRef
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version and the aliases it holds after registration."""
+
+    name: str
+    version: str
+    aliases: tuple[str, ...]
+    decision: str

@@ -1,0 +1,104 @@
+"""The collection tasks: fetch one source, append its documents to the raw table, report.
+
+Each source is its own task, so one that fails after its retries fails alone. Web and API
+results are cached per source config and collection bucket: a rerun within the night costs
+nothing and tomorrow's run fetches again. Synthetic results are cached per spec and pinned
+generator, forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prefect import get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from tasks import lake
+from tasks.caching import bucket_start, code_version, stage_key
+from tasks.config import ApiSource, StorageConfig, SynthSpec, WebSource
+from tasks.records import Document, DocumentKind, SourceResult
+from tasks.synth import GeneratorChoice
+
+
+def is_transient(_task: object, _task_run: object, state: object) -> bool:
+    """Prefect retry condition: retry transport trouble, not bad config, bad data or a 4xx
+    that says the request itself is wrong (SourceUnavailable.retryable)."""
+    exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    if isinstance(exc, ValueError):
+        return False
+    return getattr(exc, "retryable", True)
+
+
+def _store(
+    name: str, kind: DocumentKind, docs: list[Document], counters: Mapping[str, int], storage
+) -> SourceResult:
+    ref = lake.append(
+        storage.lake("raw"),
+        [doc.to_row() for doc in docs],
+        lake.DOCUMENT_TABLE,
+        f"collect {kind} source '{name}': {len(docs)} documents",
+    )
+    get_run_logger().info("%s source '%s': %d documents %s", kind, name, len(docs), counters)
+    return SourceResult(source=name, kind=kind, lake=ref, added=len(docs), counters=dict(counters))
+
+
+def fetch_key(_context: object, params: dict) -> str:
+    bucket = bucket_start(params["bucket_hours"]).isoformat()
+    code = code_version("tasks.sources", "tasks.http", "tasks.scrape", "tasks.api")
+    return stage_key("fetch", params["source"], params["storage"], bucket, code)
+
+
+_FETCH_RETRIES = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=is_transient,
+    cache_key_fn=fetch_key,
+    persist_result=True,
+)
+
+
+@task(name="scrape_site", task_run_name="scrape-{source.name}", **_FETCH_RETRIES)
+def scrape_site(
+    source: WebSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
+) -> SourceResult:
+    from tasks.scrape import crawl
+
+    docs, counters = crawl(source, base_urls)
+    return _store(source.name, "web", docs, counters, storage)
+
+
+@task(name="fetch_api", task_run_name="api-{source.name}", **_FETCH_RETRIES)
+def fetch_api(
+    source: ApiSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
+) -> SourceResult:
+    from tasks.api import fetch_api as fetch_records
+
+    docs, counters = fetch_records(source, base_urls)
+    return _store(source.name, "api", docs, counters, storage)
+
+
+def synth_key(_context: object, params: dict) -> str:
+    code = code_version("tasks.sources", "tasks.synth", "tasks.models")
+    # The pinned generator, not the skip reason: its wording changes while nothing else does.
+    generator = params["generator"].uri
+    return stage_key("synth", params["spec"], generator, params["storage"], code)
+
+
+@task(
+    name="synthesize",
+    task_run_name="synth-{spec.name}",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=is_transient,
+    cache_key_fn=synth_key,
+    persist_result=True,
+)
+def synthesize(spec: SynthSpec, generator: GeneratorChoice, storage: StorageConfig) -> SourceResult:
+    if generator.uri is None:
+        get_run_logger().warning("synthetic source '%s' skipped: %s", spec.name, generator.skipped)
+        return SourceResult(spec.name, "synthetic", None, 0, skipped=generator.skipped)
+    from tasks.synth import synthesize_documents
+
+    docs = synthesize_documents(spec, generator.uri, storage)
+    return _store(spec.name, "synthetic", docs, {"generated": len(docs)}, storage)

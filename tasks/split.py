@@ -1,0 +1,52 @@
+"""Train/validation split by a hash of the document id, so a document never changes side."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from itertools import islice
+
+from prefect import get_run_logger, task
+
+from tasks import lake
+from tasks.caching import code_version, stage_key
+from tasks.config import SplitConfig, StorageConfig
+from tasks.records import LakeRef, StageResult
+
+_HASH_SPACE = 2**64
+
+
+def assign_split(doc_id: str, validation_fraction: float, salt: str) -> str:
+    digest = hashlib.sha256(f"{salt}:{doc_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / _HASH_SPACE
+    return "validation" if position < validation_fraction else "train"
+
+
+def split_key(_context: object, params: dict) -> str:
+    parts = (params["clean"], params["config"], params["storage"])
+    return stage_key("split", *parts, code_version("tasks.split"))
+
+
+@task(
+    name="split_corpus",
+    task_run_name="split",
+    cache_key_fn=split_key,
+    persist_result=True,
+    retries=1,
+)
+def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) -> StageResult:
+    """Append the kept clean rows not yet in the `corpus` table, each with its split; commit."""
+    logger = get_run_logger()
+    path = storage.lake("corpus")
+    previous = lake.head(path)
+    # The corpus is the kept clean rows in order, so its size is how many were taken before.
+    already = previous.rows if previous else 0
+    kept = (row for row in lake.read(clean, lake.CLEAN_TABLE) if not row["reason"])
+    rows = []
+    for row in islice(kept, already, None):
+        split = assign_split(row["id"], config.validation_fraction, config.salt)
+        rows.append({c: row[c] for c in lake.DOCUMENT_TABLE} | {"split": split})
+    ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
+    totals = Counter(lake.column(ref, "split"))
+    logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)
+    return StageResult(lake=ref, counters={"added": len(rows), **dict(totals)})

@@ -1,0 +1,126 @@
+"""MLflow tracking: one SQLite store and artifact folder under the data root, and the one run
+that a training folder owns across retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tasks.config import StorageConfig
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "run.json"  # in a training folder: its MLflow run id, then its final metrics
+
+
+def use_tracking(storage: StorageConfig, experiment: str) -> str:
+    """Point MLflow at the project's store, create `experiment` if missing; returns its id."""
+    # Without this, `import mlflow` writes a telemetry id under ~/.config.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    Path(storage.mlflow_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(storage.mlflow_uri)
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            client.restore_experiment(found.experiment_id)
+            logger.info("restored deleted MLflow experiment %r", experiment)
+        return found.experiment_id
+    # A relative artifact location would resolve against the current folder (./mlruns).
+    artifacts = Path(storage.mlflow_artifacts) / experiment
+    artifacts.mkdir(parents=True, exist_ok=True)
+    try:
+        experiment_id = client.create_experiment(experiment, artifact_location=artifacts.as_uri())
+    except Exception:
+        # Another task created it between our lookup and create; use theirs.
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+    logger.info("created MLflow experiment %r (artifacts in %s)", experiment, artifacts)
+    return experiment_id
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    path = folder / STATE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def write_state(folder: Path, state: dict[str, Any]) -> None:
+    # Write then rename: a kill mid-write must not leave a folder that forgot its run.
+    staging = folder / f"{STATE_FILE}.partial"
+    staging.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    staging.replace(folder / STATE_FILE)
+
+
+def run_alive(client: Any, run_id: str | None) -> bool:
+    """The run exists in the store and is not deleted (the store may have been wiped)."""
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return False
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
+
+
+def folder_run(
+    client: Any, experiment_id: str, folder: Path, run_name: str, tags: dict[str, str]
+) -> str:
+    """The run recorded in `folder` (a retry reopens it), or a new one recorded there."""
+    run_id = read_state(folder).get("run_id")
+    if run_alive(client, run_id):
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    if run_id:
+        logger.warning("MLflow run %s recorded in %s is gone; starting a new run", run_id, folder)
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    write_state(folder, {"run_id": run.info.run_id})
+    return run.info.run_id
+
+
+def log_metrics(client: Any, run_id: str, metrics: dict[str, float], step: int) -> None:
+    from mlflow.entities import Metric
+
+    now_ms = int(time.time() * 1000)
+    batch = [
+        Metric(key, float(value), now_ms, step)
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and math.isfinite(value)
+    ]
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+
+
+def trainer_callback(client: Any, run_id: str) -> Any:
+    """A transformers TrainerCallback that logs to `run_id` (report_to opens runs of its own)."""
+    from transformers import TrainerCallback
+
+    # A resumed training replays the steps after its checkpoint; those are logged already.
+    history = client.get_metric_history(run_id, "train_loss")
+    logged_through_step = max((m.step for m in history), default=0)
+    # The periodic eval packs blocks across documents; the final eval_loss comes from
+    # bits_per_byte, so the two get different names.
+    renamed = {"loss": "train_loss", "eval_loss": "eval_packed_loss"}
+
+    class MlflowMetrics(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            logs = logs or {}
+            logger.info("step %d/%d: %s", state.global_step, state.max_steps, logs)
+            # The end-of-training summary is logged by the caller, under clearer names.
+            if "train_runtime" in logs or state.global_step <= logged_through_step:
+                return
+            metrics = {renamed.get(key, key): value for key, value in logs.items()}
+            log_metrics(client, run_id, metrics, state.global_step)
+
+    return MlflowMetrics()

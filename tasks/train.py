@@ -1,0 +1,324 @@
+"""Train a small GPT-2-style language model on a corpus commit and track it in MLflow.
+
+A training is keyed by (corpus path, corpus commit, train config): its checkpoints, its
+tokenizer and the id of its one MLflow run live in `storage.checkpoints / <key>`, so a retried
+or killed training resumes from the last checkpoint into the same run, and a finished one is
+returned as is.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+
+from tasks.caching import code_version, stage_key
+from tasks.config import StorageConfig, TrainConfig
+from tasks.lake import read
+from tasks.models import bits_per_byte, quiet_progress
+from tasks.records import LakeRef, RunRef
+from tasks.tracking import (
+    folder_run,
+    log_metrics,
+    read_state,
+    run_alive,
+    trainer_callback,
+    use_tracking,
+    write_state,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+__all__ = ["bits_per_byte", "corpus_texts", "train_model", "train_tokenizer"]
+
+logger = logging.getLogger(__name__)
+
+EOS = "<|endoftext|>"  # GPT-2's convention: one token is bos, eos and unk
+PAD = "<|pad|>"
+
+
+def corpus_texts(corpus: LakeRef, split: str) -> list[str]:
+    """The texts of one split ("train" or "validation") at the corpus commit, in lake order."""
+    return _split_texts(corpus).get(split, [])
+
+
+def _split_texts(corpus: LakeRef) -> dict[str, list[str]]:
+    splits: dict[str, list[str]] = {}
+    for row in read(corpus, ("text", "split")):
+        splits.setdefault(row["split"], []).append(row["text"])
+    return splits
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on `texts`, as a PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        # Every byte is in the vocabulary, so no text is ever out of vocabulary.
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=PAD
+    )
+
+
+def checkpoint_key(corpus: LakeRef, config: TrainConfig) -> str:
+    blob = json.dumps([corpus.path, corpus.commit, config.model_dump_json()])
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def pack_blocks(tokenizer: Any, texts: Sequence[str], block_size: int) -> Any:
+    """Texts tokenized, joined with eos and cut into full `block_size` blocks (a Dataset)."""
+    from datasets import Dataset
+
+    def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        encoded = tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]
+        return {"input_ids": [ids + [tokenizer.eos_token_id] for ids in encoded]}
+
+    def group(batch: dict[str, list]) -> dict[str, list]:
+        joined = [token for ids in batch["input_ids"] for token in ids]
+        usable = len(joined) - len(joined) % block_size
+        blocks = [joined[i : i + block_size] for i in range(0, usable, block_size)]
+        return {"input_ids": blocks, "labels": [list(b) for b in blocks]}
+
+    with quiet_progress():
+        dataset = Dataset.from_dict({"text": list(texts)})
+        dataset = dataset.map(tokenize, batched=True, remove_columns=["text"])
+        # One batch for the whole split: blocks then span documents, as in GPT-2 pre-training.
+        return dataset.map(group, batched=True, batch_size=None)
+
+
+def train_model(
+    corpus: LakeRef,
+    config: TrainConfig,
+    storage: StorageConfig,
+    experiment: str,
+    tags: dict[str, str],
+) -> RunRef:
+    """Train (or resume, or reuse) the model for this corpus commit and config; one MLflow run."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    key = checkpoint_key(corpus, config)
+    folder = storage.checkpoints / key
+    folder.mkdir(parents=True, exist_ok=True)
+    experiment_id = use_tracking(storage, experiment)
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    with _locked(folder):
+        state = read_state(folder)
+        if (
+            "metrics" in state
+            and (folder / "final").is_dir()
+            and run_alive(client, state["run_id"])
+        ):
+            logger.info("training %s already finished in MLflow run %s", key, state["run_id"])
+            return RunRef(state["run_id"], str(folder / "final"), state["metrics"], corpus)
+
+        # Everything that can reject the corpus runs before an MLflow run exists.
+        where = f"corpus {corpus.path} at commit {corpus.commit}"
+        splits = _split_texts(corpus)
+        train_texts, val_texts = splits.get("train", []), splits.get("validation", [])
+        if not train_texts:
+            raise ValueError(f"{where} has no train rows: add sources or relax the clean filters")
+        if not val_texts:
+            raise ValueError(
+                f"{where} has no validation rows, so bits per byte cannot be measured: "
+                "raise split.validation_fraction or add sources"
+            )
+        tokenizer = _load_or_train_tokenizer(folder, train_texts, config.vocab_size)
+        train_blocks = pack_blocks(tokenizer, train_texts, config.block_size)
+        if len(train_blocks) < 1:
+            raise ValueError(
+                f"{where}: its {len(train_texts)} train texts give less than one block of "
+                f"train.block_size={config.block_size} tokens; add sources or lower block_size"
+            )
+        val_blocks = pack_blocks(tokenizer, val_texts, config.block_size)
+
+        run_tags = {
+            **tags,
+            "corpus_path": corpus.path,
+            "corpus_commit": corpus.commit,
+            "checkpoint_dir": str(folder),
+        }
+        run_id = folder_run(client, experiment_id, folder, f"train-{key}", run_tags)
+        params = {
+            **config.model_dump(),
+            "corpus_path": corpus.path,
+            "corpus_commit": corpus.commit,
+            "corpus_rows": corpus.rows,
+            "train_texts": len(train_texts),
+            "validation_texts": len(val_texts),
+            "train_blocks": len(train_blocks),
+            "tokenizer_vocab": len(tokenizer),
+        }
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        try:
+            metrics = _fit(
+                folder, config, tokenizer, train_blocks, val_blocks, val_texts, client, run_id
+            )
+        except BaseException as exc:
+            client.set_terminated(
+                run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            )
+            raise
+        client.set_terminated(run_id, "FINISHED")
+        write_state(folder, {"run_id": run_id, "metrics": metrics})
+        logger.info("trained %s in run %s: %s", key, run_id, metrics)
+        return RunRef(run_id, str(folder / "final"), metrics, corpus)
+
+
+def _fit(
+    folder: Path,
+    config: TrainConfig,
+    tokenizer: Any,
+    train_blocks: Any,
+    val_blocks: Any,
+    val_texts: list[str],
+    client: Any,
+    run_id: str,
+) -> dict[str, float]:
+    import torch
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+        set_seed,
+    )
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(config.seed)
+    model_config = GPT2Config(
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_embd=config.n_embd,
+        n_positions=config.block_size,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = GPT2LMHeadModel(model_config)
+    # Unset, transformers 5 warns that it falls back to this very loss.
+    model.loss_type = "ForCausalLM"
+    args = TrainingArguments(
+        output_dir=str(folder),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        logging_steps=max(1, config.max_steps // 20),
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,  # the last one to resume from, plus one in case it is torn
+        eval_strategy="steps" if len(val_blocks) else "no",
+        eval_steps=config.save_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        # fp32 everywhere: bf16 is ~5x slower on these CPUs, and tiny models gain little on GPU.
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        report_to=[],
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_blocks,
+        eval_dataset=val_blocks if len(val_blocks) else None,
+        processing_class=tokenizer,
+        data_collator=default_data_collator,
+        callbacks=[trainer_callback(client, run_id)],
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
+    last_checkpoint = get_last_checkpoint(str(folder))
+    if last_checkpoint:
+        logger.info("resuming from %s", last_checkpoint)
+    final, staging = folder / "final", folder / "final.partial"
+    with quiet_progress():
+        result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        shutil.rmtree(staging, ignore_errors=True)
+        trainer.save_model(str(staging))
+    # A crash after this rename but before run.json records the metrics leaves an old final.
+    shutil.rmtree(final, ignore_errors=True)
+    staging.replace(final)
+    scores = bits_per_byte(trainer.model, tokenizer, val_texts, config.block_size)
+    metrics = {
+        "eval_loss": scores["loss"],
+        "perplexity": scores["perplexity"],
+        "bits_per_byte": scores["bits_per_byte"],
+        "train_loss_mean": float(result.training_loss),  # over this attempt's steps only
+        "train_runtime_s": float(result.metrics.get("train_runtime", 0.0)),
+        "validation_tokens": float(scores["tokens"]),
+        "validation_bytes": float(scores["bytes"]),
+    }
+    log_metrics(client, run_id, metrics, step=config.max_steps)
+    return metrics
+
+
+def _load_or_train_tokenizer(folder: Path, texts: Sequence[str], vocab_size: int) -> Any:
+    """A retry reuses the saved tokenizer, so resumed weights keep their token ids."""
+    from transformers import PreTrainedTokenizerFast
+
+    saved = folder / "tokenizer"
+    if saved.is_dir():
+        return PreTrainedTokenizerFast.from_pretrained(str(saved))
+    tokenizer = train_tokenizer(texts, vocab_size)
+    staging = folder / "tokenizer.partial"
+    tokenizer.save_pretrained(str(staging))
+    staging.replace(saved)
+    return tokenizer
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Two processes training the same key would write over each other's checkpoints."""
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def train_key(_context: object, params: dict) -> str:
+    parts = (params["corpus"], params["config"], params["storage"], params["experiment"])
+    return stage_key("train", *parts, code_version("tasks.train", "tasks.models", "tasks.tracking"))
+
+
+@task(
+    name="train",
+    task_run_name="train",
+    cache_key_fn=train_key,
+    persist_result=True,
+    retries=2,  # each retry resumes from the last checkpoint, into the same MLflow run
+    retry_delay_seconds=10,
+)
+def train(
+    corpus: LakeRef, config: TrainConfig, storage: StorageConfig, experiment: str, tags: dict
+) -> RunRef:
+    """Train on the corpus commit; cached by corpus, config and code, not by run lineage."""
+    return train_model(corpus, config, storage, experiment, tags)

@@ -1,0 +1,117 @@
+"""The whole nightly flow, for real: demo servers on 127.0.0.1, Deep Lake on disk, MLflow
+with a SQLite store, Prefect's own (ephemeral) server. Then a rerun that is all cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.nightly import nightly
+from tasks import lake
+from tasks.config import PipelineConfig
+from tests.integration.prefect_states import task_states
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TINY = {
+    "collect": {
+        "web": [
+            {
+                "name": "pydoc",
+                "start_urls": ["demo://pydoc/json.html", "demo://pydoc/topics.html"],
+                "exclude": ["antigravity", "/search\\?", "/getfile\\?"],
+                "max_pages": 12,
+                "max_depth": 1,
+            }
+        ],
+        "api": [
+            {
+                "name": "packages",
+                "url": "demo://packages/packages?per_page=10",
+                "max_pages": 2,
+            }
+        ],
+        "synthetic": [{"name": "samples", "prompts": ["The json module"], "max_new_tokens": 8}],
+    },
+    "clean": {"min_chars": 100, "min_words": 15},
+    "train": {
+        "vocab_size": 400,
+        "block_size": 32,
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+        "max_steps": 8,
+        "batch_size": 8,
+        "save_steps": 4,
+        "warmup_steps": 0,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
+    root = tmp_path_factory.mktemp("nightly")
+    return PipelineConfig.model_validate(TINY | {"storage": {"data_root": str(root)}})
+
+
+@pytest.fixture(scope="module")
+def first(config: PipelineConfig):
+    state = nightly(config, return_state=True)
+    return state.result(), state.state_details.flow_run_id
+
+
+def test_first_night_fills_every_table_and_registers_a_champion(config, first):
+    report, _ = first
+    collected = report.collected
+    assert not collected.failures
+    by_source = {s.source: s for s in collected.sources}
+    assert by_source["pydoc"].added > 0 and by_source["packages"].added > 0
+    assert "no champion" in by_source["samples"].skipped
+    assert collected.raw.rows == sum(s.added for s in collected.sources)
+
+    counters = report.cleaned.counters
+    assert counters["seen"] == collected.raw.rows
+    dropped = sum(v for k, v in counters.items() if k.startswith("dropped_"))
+    assert counters["kept"] + dropped == counters["seen"]
+    assert report.corpus.lake.rows == counters["kept"]
+    assert report.corpus.counters["train"] + report.corpus.counters["validation"] == (
+        report.corpus.lake.rows
+    )
+    assert lake.head(config.storage.lake("corpus")) == report.corpus.lake
+
+    assert report.model.version == "1"
+    assert report.model.aliases == ("champion",)
+    assert report.run.metrics["bits_per_byte"] > 0
+
+
+def test_a_consumer_loads_the_champion_through_the_cli(config, first, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", config.storage.mlflow_uri)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    runner = CliRunner()
+
+    shown = runner.invoke(app, ["champion", "--json", "--config", str(path)])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.stdout)
+    assert info["version"] == "1"
+    assert info["corpus_commit"] == first[0].corpus.lake.commit
+
+    generated = runner.invoke(app, ["generate", "The", "--max-new-tokens", "8", "-c", str(path)])
+    assert generated.exit_code == 0, generated.output
+    assert generated.stdout.startswith("The") and len(generated.stdout.strip()) > len("The")
+
+
+def test_second_night_in_the_same_bucket_is_all_cache(config, first):
+    state = nightly(config, return_state=True)
+    report = state.result()
+    states = task_states(state.state_details.flow_run_id)
+    for name in ("scrape-pydoc", "api-packages", "synth-samples", "clean", "split", "train"):
+        assert states[name] == ["Cached"], (name, states)
+    assert states["register"] == ["Completed"]
+    assert report.model.version == "1"
+    assert report.model.aliases == ("champion",)
+    assert report.corpus.lake == first[0].corpus.lake

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+
+from tasks.config import ConfigError, PipelineConfig, load_config, parse_config
+
+DEMO = Path(__file__).parents[2] / "configs" / "demo.yaml"
+
+
+def test_demo_config_loads():
+    config = load_config(DEMO)
+    assert config.collect.web and config.collect.api and config.collect.synthetic
+    assert config.registry.model_name == "lmkiln"
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"train\.max_stepz: unknown key"):
+        parse_config({"train": {"max_stepz": 3}})
+
+
+def test_bad_value_is_named_with_what_was_given():
+    with pytest.raises(ConfigError, match=r"split\.validation_fraction: .*less than 1.*got 1\.5"):
+        parse_config({"split": {"validation_fraction": 1.5}})
+
+
+def test_cross_field_rule_is_explained():
+    with pytest.raises(ConfigError, match="divisible by n_head"):
+        parse_config({"train": {"n_embd": 100, "n_head": 3}})
+
+
+def test_source_names_must_be_unique():
+    web = {"name": "docs", "start_urls": ["http://127.0.0.1:1/"]}
+    api = {"name": "docs", "url": "http://127.0.0.1:1/api"}
+    with pytest.raises(ConfigError, match="repeated: docs"):
+        parse_config({"collect": {"web": [web], "api": [api]}})
+
+
+def test_missing_file_says_where_to_look(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_is_frozen():
+    config = PipelineConfig()
+    with pytest.raises(ValueError):
+        config.train.max_steps = 3  # type: ignore[misc]
+
+
+def test_unknown_timezone_is_named():
+    with pytest.raises(ConfigError, match=r"schedule\.timezone: .*unknown timezone 'Mars/Base'"):
+        parse_config({"schedule": {"timezone": "Mars/Base"}})

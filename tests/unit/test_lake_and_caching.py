@@ -1,0 +1,58 @@
+from datetime import UTC, datetime
+
+import deeplake
+
+from tasks import lake
+from tasks.caching import bucket_end, bucket_start, stage_key
+from tasks.config import CleanConfig
+from tasks.records import Document, LakeRef
+
+
+def test_append_and_read_at_a_commit(tmp_path):
+    path = str(tmp_path / "t")
+    first = lake.append(path, [{"id": "a", "text": "x"}], ("id", "text"), "one")
+    second = lake.append(path, [{"id": "b", "text": "y"}], ("id", "text"), "two")
+    assert (first.rows, second.rows) == (1, 2)
+    assert [r["id"] for r in lake.read(first, ("id",))] == ["a"]
+    assert [r["id"] for r in lake.read(second, ("id",), start=1)] == ["b"]
+    assert lake.head(path) == second
+    assert lake.append(path, [], ("id", "text"), "nothing") == second
+
+
+def test_uncommitted_rows_are_invisible_after_a_crash(tmp_path):
+    path = str(tmp_path / "t")
+    committed = lake.append(path, [{"id": "a"}], ("id",), "one")
+    writer = deeplake.open(path)
+    writer.append({"id": ["half-written"]})  # the process dies before commit
+    assert lake.head(path) == committed
+    assert lake.column(committed, "id") == ["a"]
+
+
+def test_missing_commit_is_explained(tmp_path):
+    path = str(tmp_path / "t")
+    lake.append(path, [{"id": "a"}], ("id",), "one")
+    try:
+        lake.column(LakeRef(path, "0000000099m00000000", 1), "id")
+    except ValueError as exc:
+        assert "has no commit" in str(exc)
+    else:
+        raise AssertionError("expected a ValueError")
+
+
+def test_document_round_trips_through_a_row():
+    doc = Document(text="hello", kind="api", source="s", meta={"page": 2})
+    assert Document.from_row(doc.to_row()) == doc
+
+
+def test_buckets_are_aligned_and_contain_now():
+    now = datetime(2026, 11, 26, 13, 45, tzinfo=UTC)
+    assert bucket_start(24, now) == datetime(2026, 11, 26, tzinfo=UTC)
+    assert bucket_end(24, now) == datetime(2026, 11, 27, tzinfo=UTC)
+    assert bucket_start(6, now) == datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def test_stage_key_changes_with_any_part():
+    a = stage_key("clean", LakeRef("p", "c1", 3), CleanConfig())
+    assert a == stage_key("clean", LakeRef("p", "c1", 3), CleanConfig())
+    assert a != stage_key("clean", LakeRef("p", "c2", 3), CleanConfig())
+    assert a != stage_key("clean", LakeRef("p", "c1", 3), CleanConfig(min_chars=1))

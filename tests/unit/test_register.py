@@ -1,0 +1,152 @@
+"""Registry: idempotent registration, gated promotion on the same validation split, loading."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tasks.config import RegisterConfig, StorageConfig  # noqa: E402
+from tasks.models import (  # noqa: E402
+    champion_uri,
+    context_length,
+    describe_champion,
+    find_champion,
+    generate,
+    load_model_uri,
+)
+from tasks.records import RunRef  # noqa: E402
+from tasks.register import register_model  # noqa: E402
+from tasks.tracking import use_tracking  # noqa: E402
+from tasks.train import train_model  # noqa: E402
+from tests.unit.test_train import TINY, corpus_rows, make_corpus  # noqa: E402
+
+REGISTER = RegisterConfig(model_name="lmkiln", experiment="unit")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[StorageConfig, dict[str, RunRef]]:
+    """Three trainings of one corpus: a first one, a worse one, a better one."""
+    storage, ref = make_corpus(tmp_path_factory.mktemp("register"), corpus_rows())
+    configs = {
+        "first": TINY,
+        "worse": TINY.model_copy(update={"max_steps": 1}),
+        "better": TINY.model_copy(update={"max_steps": 30, "save_steps": 30}),
+    }
+    trained = {key: train_model(ref, cfg, storage, "unit", {}) for key, cfg in configs.items()}
+    bpb = {key: run.metrics["bits_per_byte"] for key, run in trained.items()}
+    assert bpb["better"] < bpb["first"] < bpb["worse"], bpb
+    return storage, trained
+
+
+def test_find_champion_is_none_on_an_empty_registry(tmp_path: Path) -> None:
+    storage = StorageConfig(data_root=str(tmp_path))
+    use_tracking(storage, "unit")
+    assert find_champion(storage, "lmkiln") is None
+    assert describe_champion(storage, "lmkiln") is None
+    with pytest.raises(ValueError, match="holds alias 'champion'"):
+        load_model_uri(champion_uri("lmkiln"), storage)
+    assert champion_uri("lmkiln") == "models:/lmkiln@champion"
+
+
+@pytest.mark.slow
+def test_registry_lifecycle(runs: tuple[StorageConfig, dict[str, RunRef]]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    storage, trained = runs
+    client = MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)
+
+    first = register_model(trained["first"], REGISTER, storage)
+    assert (first.version, first.aliases) == ("1", ("champion",))
+    assert first.decision.startswith("promoted: first champion")
+    version = client.get_model_version("lmkiln", "1")
+    assert version.tags["corpus_commit"] == trained["first"].corpus.commit
+    assert version.tags["run_id"] == trained["first"].run_id
+    assert "bits per byte" in version.description
+    assert find_champion(storage, "lmkiln")[:2] == ("1", trained["first"].run_id)
+
+    assert register_model(trained["first"], REGISTER, storage) == first
+    assert len(client.search_model_versions("name = 'lmkiln'")) == 1
+
+    worse = register_model(trained["worse"], REGISTER, storage)
+    assert (worse.version, worse.aliases) == ("2", ("challenger",))
+    assert worse.decision.startswith("challenger: bpb ")
+    assert "champion v1" in worse.decision
+    assert find_champion(storage, "lmkiln")[0] == "1"
+    worse_run = client.get_run(trained["worse"].run_id)
+    assert worse_run.data.tags["registry.decision"] == worse.decision
+    assert float(worse_run.data.tags["registry.champion_bpb"]) == pytest.approx(
+        trained["first"].metrics["bits_per_byte"], rel=1e-4
+    )
+
+    better = register_model(trained["better"], REGISTER, storage)
+    assert (better.version, better.aliases) == ("3", ("champion",))
+    assert better.decision.startswith("promoted: bpb ")
+    assert client.get_model_version("lmkiln", "1").aliases == ["previous-champion"]
+    assert client.get_model_version("lmkiln", "2").aliases == ["challenger"]
+    assert len(client.search_runs([client.get_experiment_by_name("unit").experiment_id])) == 3
+
+    shown = describe_champion(storage, "lmkiln")
+    assert shown is not None
+    assert (shown["version"], shown["run_id"]) == ("3", trained["better"].run_id)
+    assert shown["corpus_commit"] == trained["better"].corpus.commit
+    assert shown["metrics"]["bits_per_byte"] == pytest.approx(
+        trained["better"].metrics["bits_per_byte"]
+    )
+
+    champion = load_model_uri("models:/lmkiln@champion", storage)
+    assert champion.version == "3"
+    text = generate(champion, "The river", max_new_tokens=12, temperature=0.8, seed=7)
+    assert isinstance(text, str) and text
+    assert text == generate(champion, "The river", max_new_tokens=12, temperature=0.8, seed=7)
+
+
+@pytest.mark.slow
+def test_margin_keeps_the_champion(runs: tuple[StorageConfig, dict[str, RunRef]]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    storage, trained = runs
+    client = MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)
+    strict = RegisterConfig(model_name="strict", experiment="unit", min_improvement=10.0)
+    assert register_model(trained["first"], strict, storage).aliases == ("champion",)
+
+    # An attempt that stopped right after registering: the retry finishes it, no new version.
+    client.delete_registered_model_alias("strict", "champion")
+    client.delete_model_version_tag("strict", "1", "decision")
+    client.update_model_version("strict", "1", description="")
+    repaired = register_model(trained["first"], strict, storage)
+    assert (repaired.version, repaired.aliases) == ("1", ("champion",))
+    assert "bits per byte" in client.get_model_version("strict", "1").description
+    assert len(client.search_model_versions("name = 'strict'")) == 1
+
+    kept = register_model(trained["better"], strict, storage)
+    assert kept.aliases == ("challenger",)
+    assert kept.decision.endswith("- margin 10.0")
+
+
+@pytest.mark.slow
+def test_generate_fits_the_context_and_repeats_with_a_seed(
+    runs: tuple[StorageConfig, dict[str, RunRef]],
+) -> None:
+    _, trained = runs
+    gen = load_model_uri(trained["first"].model_dir)
+    assert gen.version is None
+    limit = context_length(gen.model)
+    long_prompt = "The ferry was late. " * 40
+    text = generate(gen, long_prompt, max_new_tokens=500, temperature=1.0, seed=1)
+    new_ids = gen.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(new_ids) <= limit
+    assert generate(gen, "", 5, 1.0, 3) == generate(gen, "", 5, 1.0, 3)
+    assert isinstance(generate(gen, "Trains", 5, 0.0, 0), str)  # temperature 0: greedy
+
+
+def test_load_model_uri_names_what_it_expects(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="models:/name@alias"):
+        load_model_uri(str(tmp_path))
+    with pytest.raises(ValueError, match="is not models:/"):
+        load_model_uri("models:/a/b/c")

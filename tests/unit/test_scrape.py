@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tasks.config import WebSource
+from tasks.http import SourceUnavailable, canonical_url
+from tasks.scrape import crawl, extract
+from tests.helpers import HTML, html_page, serve_routes, unused_port
+
+ARTICLE = """<!doctype html><html><head><title>Kilns</title>
+<style>body { color: red }</style><script>var tracking = 1;</script></head>
+<body>
+<header><a href="/">Home</a> Site banner</header>
+<nav><a href="/docs/a#top">Docs A</a> <a href="https://other.example/x">Elsewhere</a></nav>
+<main>
+  <h1>Firing a kiln</h1>
+  <p>A kiln   heats <b>clay</b> slowly.</p>
+  <ul><li>Load the shelves</li><li>Close the <em>lid</em></li></ul>
+  <table><tr><th>Cone</th><th>Temperature</th></tr><tr><td>06</td><td>999 C</td></tr></table>
+  <pre>def fire(kiln):
+    kiln.heat()</pre>
+  <!-- an editor's note -->
+  <p>See <a href="docs/b.html#part">the B docs</a>.</p>
+</main>
+<aside>Related posts</aside>
+<footer>Copyright notice</footer>
+<noscript>Enable JavaScript</noscript>
+</body></html>"""
+
+
+def test_extract_keeps_the_main_text_as_lines_and_drops_page_furniture() -> None:
+    page = extract(ARTICLE, "http://site.test/guide/index.html")
+
+    assert page.title == "Kilns"
+    lines = page.text.splitlines()
+    assert lines[0] == "Firing a kiln"
+    assert "A kiln heats clay slowly." in lines
+    assert "- Load the shelves" in lines and "- Close the lid" in lines
+    assert "Cone | Temperature" in lines and "06 | 999 C" in lines
+    assert "def fire(kiln):\n    kiln.heat()" in page.text
+    assert "\n\n\n" not in page.text
+    for furniture in ("banner", "Docs A", "tracking", "color", "Related", "Copyright", "editor"):
+        assert furniture not in page.text
+
+
+def test_extract_links_are_absolute_without_fragments_menus_included() -> None:
+    page = extract(ARTICLE, "http://site.test/guide/index.html")
+
+    assert page.links == (
+        "http://site.test/",
+        "http://site.test/docs/a",
+        "https://other.example/x",
+        "http://site.test/guide/docs/b.html",
+    )
+
+
+def test_extract_without_main_uses_the_body_and_falls_back_to_h1_for_title() -> None:
+    html = "<html><body><h1>Only heading</h1><div>one</div><div>two<br>three</div></body></html>"
+    page = extract(html, "http://site.test/")
+
+    assert page.title == "Only heading"
+    assert page.text.splitlines() == ["Only heading", "", "one", "two", "three"]
+
+
+def test_canonical_url_drops_the_fragment_and_fills_an_empty_path() -> None:
+    assert canonical_url("http://site.test#top") == "http://site.test/"
+    assert canonical_url("http://site.test/a?q=1#x") == "http://site.test/a?q=1"
+
+
+def link_page(title: str, *hrefs: str) -> tuple[int, dict[str, str], str]:
+    links = "".join(f'<li><a href="{href}">{href}</a></li>' for href in hrefs)
+    return html_page(title, f"<main><h1>{title}</h1><p>Text of {title}.</p><ul>{links}</ul></main>")
+
+
+SITE = {
+    "/robots.txt": (200, {"Content-Type": "text/plain"}, "User-agent: *\nDisallow: /private/\n"),
+    "/": link_page(
+        "home",
+        "/docs/a",
+        "/docs/a#again",
+        "docs/a",
+        "/docs/b",
+        "/private/secret",
+        "/blog/post",
+        "/files/manual.pdf",
+        "http://unreachable.invalid/page",
+    ),
+    "/docs/a": link_page("a", "/docs/a/deep", "/"),
+    "/docs/b": link_page("b", "/docs/a"),
+    "/docs/a/deep": link_page("deep", "/docs/a/deeper"),
+    "/docs/a/deeper": link_page("deeper"),
+    "/private/secret": link_page("secret"),
+    "/blog/post": link_page("post"),
+    "/files/manual.pdf": (200, {"Content-Type": "application/pdf"}, b"%PDF-1.4"),
+}
+
+
+def site_source(base: str, **overrides: object) -> WebSource:
+    return WebSource.model_validate(
+        {"name": "site", "start_urls": [base + "/"], "retries": 0, "timeout_s": 5, **overrides}
+    )
+
+
+def test_crawl_is_breadth_first_within_depth_and_deduplicates_urls() -> None:
+    log: list[str] = []
+    with serve_routes(SITE, log) as base:
+        docs, counters = crawl(site_source(base, max_depth=1), {})
+
+    titles = [doc.title for doc in docs]
+    assert titles == ["home", "a", "b", "post"]
+    assert log.count("/docs/a") == 1
+    assert log.count("/robots.txt") == 1
+    assert "/docs/a/deep" not in log  # two hops away
+    assert "/private/secret" not in log
+    assert counters["robots_forbidden"] == 1
+    assert counters["skipped_type"] == 1
+    assert counters["pages_fetched"] == 4 and counters["http_200"] == 5
+    assert counters["errors"] == 0  # the other host is out of scope, never asked
+    assert counters["bytes"] > 0
+    home = docs[0]
+    assert home.kind == "web" and home.source == "site" and home.url == base + "/"
+    assert home.meta["status"] == 200 and home.meta["depth"] == 0
+    assert home.meta["content_type"].startswith("text/html")
+
+
+def test_crawl_stops_at_max_pages() -> None:
+    log: list[str] = []
+    with serve_routes(SITE, log) as base:
+        docs, _ = crawl(site_source(base, max_pages=2, max_depth=5), {})
+
+    assert [doc.title for doc in docs] == ["home", "a"]
+    assert [path for path in log if path != "/robots.txt"] == ["/", "/docs/a"]
+
+
+def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
+    log: list[str] = []
+    with serve_routes(SITE, log) as base:
+        source = site_source(base, scope=[base + "/docs/"], exclude=[r"/deeper$"], max_depth=5)
+        docs, _ = crawl(source, {})
+
+    assert sorted(doc.title for doc in docs) == ["a", "b", "deep", "home"]
+    assert "/blog/post" not in log and "/docs/a/deeper" not in log
+
+
+def test_crawl_ignores_robots_only_when_told() -> None:
+    with serve_routes(SITE) as base:
+        docs, counters = crawl(site_source(base, respect_robots=False, max_depth=1), {})
+
+    assert "secret" in [doc.title for doc in docs]
+    assert counters["robots_forbidden"] == 0
+
+
+def test_crawl_pauses_between_requests_to_the_same_site() -> None:
+    with serve_routes(SITE) as base:
+        started = time.monotonic()
+        crawl(site_source(base, max_pages=3, delay_ms=200), {})
+        elapsed_s = time.monotonic() - started
+
+    assert elapsed_s >= 0.6  # robots.txt and three pages: three pauses
+
+
+def test_crawl_retries_429_after_retry_after_and_succeeds() -> None:
+    routes = {"/": [(429, {"Retry-After": "1"}, "slow down"), link_page("home")]}
+    log: list[str] = []
+    with serve_routes(routes, log) as base:
+        started = time.monotonic()
+        docs, counters = crawl(site_source(base, retries=2), {})
+        elapsed_s = time.monotonic() - started
+
+    assert [doc.title for doc in docs] == ["home"]
+    assert log.count("/") == 2
+    assert elapsed_s >= 0.9
+    assert counters["http_200"] == 1  # the retry is inside the request: one final answer
+
+
+def test_crawl_of_an_unreachable_site_raises_source_unavailable() -> None:
+    url = f"http://127.0.0.1:{unused_port()}/start"
+    source = WebSource(name="gone", start_urls=[url], retries=0, timeout_s=2)
+
+    with pytest.raises(SourceUnavailable, match=r"source 'gone'.*127\.0\.0\.1.*Connection") as err:
+        crawl(source, {})
+    assert err.value.status is None and err.value.retryable
+
+
+def test_crawl_whose_start_page_is_missing_raises_a_permanent_source_unavailable() -> None:
+    with serve_routes({"/": (200, HTML, "<p>home</p>")}) as base:
+        source = site_source(base, start_urls=[base + "/missing"])
+        with pytest.raises(SourceUnavailable, match="HTTP 404") as err:
+            crawl(source, {})
+    assert err.value.status == 404 and not err.value.retryable
+
+
+def test_crawl_resolves_demo_urls() -> None:
+    with serve_routes(SITE) as base:
+        source = WebSource(name="site", start_urls=["demo://site/docs/b"], max_depth=0)
+        docs, _ = crawl(source, {"site": base})
+
+    assert [(doc.title, doc.url) for doc in docs] == [("b", base + "/docs/b")]

@@ -1,0 +1,170 @@
+"""Training: tokenizer, bits per byte, and a train run that resumes into its one MLflow run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tasks.config import StorageConfig, TrainConfig  # noqa: E402
+from tasks.lake import CORPUS_TABLE, append  # noqa: E402
+from tasks.records import Document, LakeRef  # noqa: E402
+from tasks.train import bits_per_byte, corpus_texts, train_model, train_tokenizer  # noqa: E402
+
+SENTENCES = [
+    "The river rose after three days of rain and covered the lower road.",
+    "A small library opened on the corner, with a reading room for children.",
+    "Bakers start before dawn, so the bread is warm when the shop opens.",
+    "The committee met on Tuesday and agreed to repair the old bridge.",
+    "Most birds in the park are sparrows, but herons visit in the spring.",
+    "She wrote the report by hand and typed it the next morning.",
+    "Trains to the coast leave every hour from the second platform.",
+    "The museum keeps its oldest maps in a cool room without windows.",
+    "Farmers in the valley grow apples, pears and a little barley.",
+    "He fixed the bicycle with a spanner, some oil and a lot of patience.",
+    "The school choir sang at the harbour festival on Saturday evening.",
+    "Heavy snow closed the mountain pass for most of the winter.",
+    "Her garden has tomatoes along the fence and herbs near the door.",
+    "The ferry was late because fog had settled over the bay.",
+    "Volunteers cleaned the beach and counted the plastic they found.",
+    "The old clock in the square has not kept good time for years.",
+]
+TINY = TrainConfig(
+    vocab_size=400,
+    block_size=32,
+    n_layer=1,
+    n_head=1,
+    n_embd=32,
+    max_steps=6,
+    save_steps=3,
+    batch_size=4,
+    learning_rate=3e-3,
+    warmup_steps=0,
+)
+
+
+def corpus_rows(count: int = 48) -> list[dict[str, str]]:
+    """Short English documents, every sixth one in validation."""
+    rows = []
+    for i in range(count):
+        text = " ".join(SENTENCES[(i * k + k) % len(SENTENCES)] for k in (1, 3, 5))
+        doc = Document(text=f"{i}. {text}", kind="dataset", source="unit")
+        rows.append({**doc.to_row(), "split": "validation" if i % 6 == 0 else "train"})
+    return rows
+
+
+def make_corpus(root: Path, rows: list[dict[str, str]]) -> tuple[StorageConfig, LakeRef]:
+    storage = StorageConfig(data_root=str(root))
+    return storage, append(storage.lake("corpus"), rows, CORPUS_TABLE, "unit corpus")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[StorageConfig, LakeRef]:
+    return make_corpus(tmp_path_factory.mktemp("train"), corpus_rows())
+
+
+def test_corpus_texts_reads_each_split(corpus: tuple[StorageConfig, LakeRef]) -> None:
+    _, ref = corpus
+    train, validation = corpus_texts(ref, "train"), corpus_texts(ref, "validation")
+    assert (len(train), len(validation)) == (40, 8)
+    assert validation[0].startswith("0. ")
+    assert corpus_texts(ref, "test") == []
+
+
+def test_tokenizer_is_deterministic_and_covers_every_byte() -> None:
+    texts = [row["text"] for row in corpus_rows()]
+    first, second = train_tokenizer(texts, 300), train_tokenizer(texts, 300)
+    assert first.get_vocab() == second.get_vocab()
+    assert len(first) <= 300
+    assert first.eos_token == first.bos_token == first.unk_token == "<|endoftext|>"
+    assert first.pad_token_id != first.eos_token_id
+    unseen = "Naïve café: 42 € ✓"
+    ids = first(unseen, add_special_tokens=False)["input_ids"]
+    assert first.decode(ids) == unseen
+
+
+def test_bits_per_byte_scores_every_token_once() -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    texts = [row["text"] for row in corpus_rows(6)]
+    tokenizer = train_tokenizer(texts, 300)
+    config = GPT2Config(n_layer=1, n_head=1, n_embd=16, n_positions=16, vocab_size=len(tokenizer))
+    model = GPT2LMHeadModel(config)
+    scores = bits_per_byte(model, tokenizer, texts, block_size=16)
+
+    token_count = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    assert scores["tokens"] == token_count
+    assert scores["bytes"] == sum(len(t.encode("utf-8")) for t in texts)
+    total_nll = scores["loss"] * scores["tokens"]
+    assert scores["bits_per_byte"] == pytest.approx(total_nll / math.log(2) / scores["bytes"])
+    # An untrained model predicts close to uniformly over the vocabulary.
+    assert scores["loss"] == pytest.approx(math.log(len(tokenizer)), abs=0.5)
+    assert scores["perplexity"] == pytest.approx(math.exp(scores["loss"]))
+
+
+@pytest.mark.slow
+def test_train_model_resumes_into_one_run(corpus: tuple[StorageConfig, LakeRef]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    storage, ref = corpus
+    run = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    for name in ("eval_loss", "perplexity", "bits_per_byte"):
+        assert math.isfinite(run.metrics[name]), name
+    final = Path(run.model_dir)
+    assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
+
+    again = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    assert again == run
+
+    # A training killed after its first checkpoint: the retry resumes into the same run.
+    folder = final.parent
+    shutil.rmtree(final)
+    shutil.rmtree(folder / "checkpoint-6")
+    state = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({"run_id": state["run_id"]}))
+    resumed = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    assert resumed.run_id == run.run_id
+    assert resumed.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"])
+
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("unit").experiment_id])
+    assert len(runs) == 1
+    recorded = runs[0]
+    assert recorded.info.status == "FINISHED"
+    assert recorded.data.params["corpus_commit"] == ref.commit
+    assert recorded.data.params["max_steps"] == "6"
+    assert recorded.data.tags["trigger"] == "test"
+    assert recorded.data.tags["corpus_path"] == ref.path
+    assert recorded.data.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"])
+    steps = [m.step for m in client.get_metric_history(run.run_id, "train_loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 6
+
+
+def test_train_model_rejects_a_corpus_too_small(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    rows = corpus_rows(2)
+    rows[1]["text"] = "Too short."
+    storage, ref = make_corpus(tmp_path, rows)
+    big_blocks = TINY.model_copy(update={"block_size": 512})
+    with pytest.raises(ValueError, match="lower block_size"):
+        train_model(ref, big_blocks, storage, "unit", {})
+
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    experiment = client.get_experiment_by_name("unit")
+    assert client.search_runs([experiment.experiment_id]) == []
+
+
+def test_train_model_rejects_an_empty_train_split(tmp_path: Path) -> None:
+    rows = [{**row, "split": "validation"} for row in corpus_rows(4)]
+    storage, ref = make_corpus(tmp_path, rows)
+    with pytest.raises(ValueError, match="no train rows"):
+        train_model(ref, TINY, storage, "unit", {})
