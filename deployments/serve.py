@@ -38,12 +38,14 @@ def parameters_for(name: str, config: PipelineConfig) -> dict[str, Any]:
 
 
 def build_deployments(config: PipelineConfig) -> list[Any]:
+    from prefect.schedules import Cron
+
     deployments = []
     for spec in declared():
-        schedule: dict[str, Any] = {}
+        schedules = []
         if spec.get("schedules"):
             # The config's schedule wins over the declaration's default, timezone included.
-            schedule = {"cron": config.schedule.cron, "timezone": config.schedule.timezone}
+            schedules = [Cron(config.schedule.cron, timezone=config.schedule.timezone)]
         flow = load_entrypoint(spec["entrypoint"])
         deployments.append(
             flow.to_deployment(
@@ -52,7 +54,7 @@ def build_deployments(config: PipelineConfig) -> list[Any]:
                 tags=spec.get("tags"),
                 concurrency_limit=spec.get("concurrency_limit"),
                 parameters=parameters_for(spec["name"], config),
-                **schedule,
+                schedules=schedules,
             )
         )
     return deployments

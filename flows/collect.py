@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.naming import dated
 from tasks import lake
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
@@ -29,7 +30,11 @@ def _demo_urls(config: PipelineConfig) -> list[str]:
     return [u for s in c.web for u in (*s.start_urls, *s.scope)] + [s.url for s in c.api]
 
 
-@flow(name="collect", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(
+    name="collect",
+    flow_run_name=dated("collect"),
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+)
 def collect(config: PipelineConfig) -> CollectReport:
     """Fetch every source of `config.collect`; a source that fails after retries fails alone."""
     logger = get_run_logger()

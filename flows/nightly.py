@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger
 
 from flows.collect import CollectReport, collect
+from flows.naming import dated
 from flows.report import publish
 from flows.retrain import train_and_register
 from tasks.clean import clean_corpus
@@ -28,7 +29,7 @@ class NightlyReport:
 NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fills in a config
 
 
-@flow(name="nightly", flow_run_name="nightly-{config.registry.model_name}")
+@flow(name="nightly", flow_run_name=dated("nightly"))
 def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
     collected = collect(config)
     cleaned = clean_corpus(collected.raw, config.clean, config.storage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, runtime
 
+from flows.naming import dated
 from tasks import lake
 from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig
 from tasks.records import LakeRef, ModelRef, RunRef
@@ -52,7 +53,7 @@ def train_and_register(
 LATEST_DEFAULTS = RetrainParams()
 
 
-@flow(name="retrain", flow_run_name="retrain-{params.corpus_commit}")
+@flow(name="retrain", flow_run_name=dated("retrain"))
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
     corpus = corpus_at(params.storage, params.corpus_commit)
     _run, model = train_and_register(corpus, params.train, params.registry, params.storage)

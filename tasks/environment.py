@@ -21,6 +21,7 @@ def configure(storage: StorageConfig) -> dict[str, str]:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         # The stage modules log with the standard library; this routes them to the run logs.
         "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks",
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "DO_NOT_TRACK": "1",
         "MLFLOW_TRACKING_URI": storage.mlflow_uri,
         "MLFLOW_DISABLE_TELEMETRY": "true",

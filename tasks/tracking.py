@@ -27,7 +27,10 @@ def use_tracking(storage: StorageConfig, experiment: str) -> str:
     from mlflow.tracking import MlflowClient
 
     Path(storage.mlflow_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # Both, always: MLflow keeps them in process-wide environment variables, and a registry
+    # URI left over from another store would register the model there.
     mlflow.set_tracking_uri(storage.mlflow_uri)
+    mlflow.set_registry_uri(storage.mlflow_uri)
     client = MlflowClient(tracking_uri=storage.mlflow_uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:

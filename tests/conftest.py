@@ -21,6 +21,7 @@ os.environ.update(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks",
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "DO_NOT_TRACK": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "HF_HOME": str(_STATE / "hf"),
@@ -31,6 +32,7 @@ os.environ.update(
 )
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -60,7 +60,9 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     port = unused_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    env = os.environ | {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api_url}
+    # Like a fresh shell: no MLflow store left over from other tests in this process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") or "URI" not in k}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api_url}
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
         + ["--port", str(port)],
@@ -98,7 +100,7 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
 
             nightly = _deployment(c, "nightly/nightly")
             assert nightly.schedules[0].schedule.cron == "0 2 * * *"
-            assert nightly.concurrency_limit == 1
+            assert nightly.global_concurrency_limit.limit == 1
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         for process in (serving, server):
