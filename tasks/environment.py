@@ -7,6 +7,7 @@ win, so a test (or a user) can point one store elsewhere.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from tasks.config import StorageConfig
@@ -33,6 +34,9 @@ def configure(storage: StorageConfig) -> dict[str, str]:
     }
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
+    # Prefect attaches its handlers to the `tasks` loggers but leaves their level to the root's
+    # WARNING; stage progress (training steps, counters) is INFO.
+    logging.getLogger("tasks").setLevel(logging.INFO)
     (root / "prefect").mkdir(parents=True, exist_ok=True)
     (root / "mlflow").mkdir(parents=True, exist_ok=True)
     return {key: os.environ[key] for key in wanted}

@@ -4,6 +4,7 @@ with a SQLite store, Prefect's own (ephemeral) server. Then a rerun that is all 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.nightly import nightly
 from tasks import lake
+from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
+from tasks.synth import choose_generator, synthesize_documents
 from tests.integration.prefect_states import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -115,3 +118,18 @@ def test_second_night_in_the_same_bucket_is_all_cache(config, first):
     assert report.model.version == "1"
     assert report.model.aliases == ("champion",)
     assert report.corpus.lake == first[0].corpus.lake
+
+
+def test_next_bucket_generates_synthetic_text_with_the_champion(config, first):
+    spec = config.collect.synthetic[0]
+    model_name = config.registry.model_name
+    tonight = bucket_start(config.collect.bucket_hours)
+    assert choose_generator(spec, config.storage, model_name, tonight).uri is None
+
+    tomorrow = tonight + timedelta(hours=config.collect.bucket_hours)
+    choice = choose_generator(spec, config.storage, model_name, tomorrow)
+    assert choice.uri == f"models:/{model_name}/1"  # pinned, so the cache key is exact
+    docs = synthesize_documents(spec, choice.uri, config.storage)
+    assert len(docs) == len(spec.prompts) * spec.samples_per_prompt
+    assert docs[0].kind == "synthetic" and docs[0].text.startswith(spec.prompts[0])
+    assert docs[0].meta["generator"] == choice.uri

@@ -1,0 +1,29 @@
+"""The CLI's own behaviour: help texts, and bad input stopped before any work."""
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "serve", "ui", "champion", "generate"):
+        assert command in result.stdout
+
+
+def test_a_bad_config_stops_with_the_field_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  max_stepz: 3\nsplit:\n  validation_fraction: 2\n")
+    result = runner.invoke(app, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "train.max_stepz: unknown key" in result.stderr
+    assert "split.validation_fraction" in result.stderr
+
+
+def test_a_missing_config_names_the_file(tmp_path):
+    result = runner.invoke(app, ["champion", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml not found" in result.stderr
