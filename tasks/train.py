@@ -206,7 +206,6 @@ def _fit(
         default_data_collator,
         set_seed,
     )
-    from transformers.trainer_utils import get_last_checkpoint
 
     set_seed(config.seed)
     model_config = GPT2Config(
@@ -254,7 +253,7 @@ def _fit(
         callbacks=[trainer_callback(client, run_id)],
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
-    last_checkpoint = get_last_checkpoint(str(folder))
+    last_checkpoint = last_complete_checkpoint(folder)
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
     final, staging = folder / "final", folder / "final.partial"
@@ -277,6 +276,24 @@ def _fit(
     }
     log_metrics(client, run_id, metrics, step=config.max_steps)
     return metrics
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing; torn ones are removed.
+
+    A process killed while saving leaves a `checkpoint-N` folder without its trainer state
+    (written last), which the Trainer would refuse to resume from.
+    """
+    steps = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rpartition("-")[2]))
+    for path in reversed(steps):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("removing %s: a save that did not finish", path)
+            shutil.rmtree(path)
+            continue
+        return str(path)
+    return None
 
 
 def _load_or_train_tokenizer(folder: Path, texts: Sequence[str], vocab_size: int) -> Any:

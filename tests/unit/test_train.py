@@ -17,7 +17,13 @@ import pytest  # noqa: E402
 from tasks.config import StorageConfig, TrainConfig  # noqa: E402
 from tasks.lake import CORPUS_TABLE, append  # noqa: E402
 from tasks.records import Document, LakeRef  # noqa: E402
-from tasks.train import bits_per_byte, corpus_texts, train_model, train_tokenizer  # noqa: E402
+from tasks.train import (  # noqa: E402
+    bits_per_byte,
+    corpus_texts,
+    last_complete_checkpoint,
+    train_model,
+    train_tokenizer,
+)
 
 SENTENCES = [
     "The river rose after three days of rain and covered the lower road.",
@@ -168,3 +174,19 @@ def test_train_model_rejects_an_empty_train_split(tmp_path: Path) -> None:
     storage, ref = make_corpus(tmp_path, rows)
     with pytest.raises(ValueError, match="no train rows"):
         train_model(ref, TINY, storage, "unit", {})
+
+
+def test_a_torn_checkpoint_is_skipped_and_removed(tmp_path: Path) -> None:
+    for step, complete in ((10, True), (20, True), (30, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"")
+        if complete:
+            (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (tmp_path / "checkpoint-40").mkdir()
+    (tmp_path / "checkpoint-40" / "trainer_state.json").write_text('{"global_st')
+
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
+    assert not (tmp_path / "checkpoint-30").exists()
+    assert not (tmp_path / "checkpoint-40").exists()
+    assert (tmp_path / "checkpoint-10").exists()
