@@ -106,10 +106,7 @@ def _unavailable(source: ApiSource, url: str, reason: str, first: bool) -> str:
     # A later page failing fails the whole source too: a partial read would be committed
     # as if complete, and the next incremental run would skip what is missing.
     where = "first page" if first else "page"
-    return (
-        f"source '{source.name}': {where} {url} failed: {reason} "
-        "(check the URL and that the API is up; the task retries on this error)"
-    )
+    return f"source '{source.name}': {where} {url} failed: {reason}"
 
 
 def _records(data: Any, source: ApiSource, url: str) -> list[Mapping[str, Any]]:

@@ -37,8 +37,12 @@ class SourceUnavailable(RuntimeError):
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
         self.status = status
+        if self.retryable:
+            hint = "check the URL and that the server is up; the task retries on this error"
+        else:
+            hint = f"HTTP {status} is not retried: check the URL, and the credentials on 401/403"
+        super().__init__(f"{message} ({hint})")
 
     @property
     def retryable(self) -> bool:

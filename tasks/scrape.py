@@ -185,8 +185,7 @@ def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Documen
     if counters["pages_fetched"] == 0 and failures:
         first = failures[0]
         raise SourceUnavailable(
-            f"source '{source.name}': no page could be fetched; {first.url}: {first.reason} "
-            "(check the URL and that the site is up; the task retries on this error)",
+            f"source '{source.name}': no page could be fetched; {first.url}: {first.reason}",
             status=first.status,
         )
     logger.info("source '%s': %d documents, %s", source.name, len(documents), dict(counters))

@@ -123,7 +123,8 @@ def test_a_page_of_the_wrong_shape_names_the_records_path() -> None:
 
 def test_an_unreachable_api_raises_source_unavailable() -> None:
     source = ApiSource(name="gone", url=f"http://127.0.0.1:{unused_port()}/x", retries=0)
-    with pytest.raises(SourceUnavailable, match="source 'gone': first page .* failed"):
+    match = "source 'gone': first page .* failed.*the task retries on this error"
+    with pytest.raises(SourceUnavailable, match=match):
         fetch_api(source, {})
 
 

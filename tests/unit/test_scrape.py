@@ -187,7 +187,7 @@ def test_crawl_of_an_unreachable_site_raises_source_unavailable() -> None:
 def test_crawl_whose_start_page_is_missing_raises_a_permanent_source_unavailable() -> None:
     with serve_routes({"/": (200, HTML, "<p>home</p>")}) as base:
         source = site_source(base, start_urls=[base + "/missing"])
-        with pytest.raises(SourceUnavailable, match="HTTP 404") as err:
+        with pytest.raises(SourceUnavailable, match="HTTP 404 is not retried") as err:
             crawl(source, {})
     assert err.value.status == 404 and not err.value.retryable
 
