@@ -15,7 +15,8 @@ from tasks.train import train
 class RetrainParams(Strict):
     """The retrain deployment's form in the Prefect UI."""
 
-    corpus_commit: str = ""  # a commit of the corpus table; empty: its latest
+    corpus_commit: str = ""
+    """A commit of the corpus table to train on; empty: its latest."""
     train: TrainConfig = TrainConfig()
     registry: RegisterConfig = RegisterConfig()
     storage: StorageConfig = StorageConfig()

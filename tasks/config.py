@@ -31,11 +31,13 @@ DEMO_SCHEME = "demo://"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Attribute docstrings become field descriptions: the help text of the Prefect UI's forms.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class StorageConfig(Strict):
-    data_root: str = ".lmkiln"  # every store lives under here; relative paths are from the cwd
+    data_root: str = ".lmkiln"
+    """Every store lives here; a relative path is from the cwd."""
 
     @property
     def root(self) -> Path:
@@ -60,38 +62,49 @@ class StorageConfig(Strict):
 class WebSource(Strict):
     name: Name
     start_urls: list[str] = Field(min_length=1)
-    scope: list[str] = []  # URL prefixes a link must start with; empty: the start URLs' hosts
-    exclude: list[str] = []  # regular expressions; a matching URL is never fetched
+    """Where the crawl starts; demo://pydoc/... names a server the run starts itself."""
+    scope: list[str] = []
+    """URL prefixes a link must start with; empty: the start URLs' hosts."""
+    exclude: list[str] = []
+    """Regular expressions; a matching URL is never fetched."""
     max_pages: int = Field(50, ge=1)
-    max_depth: int = Field(2, ge=0)  # link hops from a start URL
+    """Page requests per night, at most."""
+    max_depth: int = Field(2, ge=0)
+    """Link hops from a start URL."""
     respect_robots: bool = True
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
-    delay_ms: int = Field(0, ge=0)  # pause between two requests to the same site
-    retries: int = Field(3, ge=0)  # per request, with backoff; Retry-After is honoured
+    delay_ms: int = Field(0, ge=0)
+    """Pause between two requests to the same site."""
+    retries: int = Field(3, ge=0)
+    """Per request, with backoff; Retry-After is honoured."""
 
 
 class ApiSource(Strict):
     name: Name
-    url: str  # first page; the page number is added as `page_param`
+    url: str
+    """First page; the page number is added as `page_param`."""
     page_param: str = "page"
     first_page: int = 1
-    records_path: str = "items"  # dotted path to the list of records in each page
-    text_fields: list[str] = Field(["text"], min_length=1)  # joined with a blank line
+    records_path: str = "items"
+    """Dotted path to the list of records in each page."""
+    text_fields: list[str] = Field(["text"], min_length=1)
+    """Record fields that hold the text, joined with a blank line."""
     title_field: str | None = "title"
     url_field: str | None = "url"
     max_pages: int = Field(100, ge=1)
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
-    retries: int = Field(3, ge=0)  # per request, with backoff; Retry-After is honoured
+    retries: int = Field(3, ge=0)
+    """Per request, with backoff; Retry-After is honoured."""
 
 
 class SynthSpec(Strict):
     name: Name
-    # "champion": the registry's current champion, loaded as a consumer loads it;
-    # otherwise a models:/ URI or a local transformers model folder.
     generator: str = "champion"
+    """The registry's "champion", a models:/ URI, or a local transformers model folder."""
     prompts: list[str] = Field(min_length=1)
+    """Each is continued by the generator; the prompt starts the document."""
     samples_per_prompt: int = Field(1, ge=1)
     max_new_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.9, gt=0)
@@ -102,8 +115,8 @@ class CollectConfig(Strict):
     web: list[WebSource] = []
     api: list[ApiSource] = []
     synthetic: list[SynthSpec] = []
-    # A source is fetched at most once per bucket: a rerun within it reuses the cached result.
     bucket_hours: int = Field(24, ge=1, le=24 * 7)
+    """Each source is fetched once per bucket."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> CollectConfig:
@@ -115,27 +128,34 @@ class CollectConfig(Strict):
 
 
 class CleanConfig(Strict):
-    min_chars: int | None = Field(200, ge=0)  # None turns the check off
+    min_chars: int | None = Field(200, ge=0)
+    """Shorter documents are dropped; null turns the rule off."""
     min_words: int | None = Field(30, ge=0)
+    """Documents with fewer words are dropped; null turns the rule off."""
 
 
 class SplitConfig(Strict):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
-    salt: str = "lmkiln-v1"  # changing it reshuffles every document: only for a new corpus
+    salt: str = "lmkiln-v1"
+    """Changing it reshuffles every document: only for a new corpus."""
 
 
 class TrainConfig(Strict):
-    vocab_size: int = Field(4096, ge=300)  # byte-level BPE: 256 bytes + merges + specials
-    block_size: int = Field(128, ge=8)  # context length; attention cost grows quadratically
+    vocab_size: int = Field(4096, ge=300)
+    """Byte-level BPE: 256 bytes + merges + specials."""
+    block_size: int = Field(128, ge=8)
+    """Context length; attention cost grows quadratically."""
     n_layer: int = Field(2, ge=1)
     n_head: int = Field(2, ge=1)
     n_embd: int = Field(128, ge=8)
     max_steps: int = Field(200, ge=1)
+    """Optimizer steps; with batch_size and block_size, the tokens seen."""
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(5e-4, gt=0)
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.01, ge=0)
-    save_steps: int = Field(50, ge=1)  # checkpoint interval: a retry resumes from the last one
+    save_steps: int = Field(50, ge=1)
+    """Checkpoint interval: a retry resumes from the last one."""
     seed: int = 0
 
     @model_validator(mode="after")
@@ -148,14 +168,16 @@ class TrainConfig(Strict):
 class RegisterConfig(Strict):
     model_name: Name = "lmkiln"
     experiment: str = "lmkiln"
-    # The challenger becomes champion only if its validation loss is lower than the
-    # champion's, on the same validation split, by at least this much.
     min_improvement: float = Field(0.0, ge=0)
+    """A challenger becomes champion only if its bits per byte, on the same validation split,
+    is lower than the champion's by more than this."""
 
 
 class ScheduleConfig(Strict):
-    cron: str = "0 2 * * *"  # when `lmkiln serve` starts the nightly run
-    timezone: str = "UTC"  # an IANA name, e.g. Europe/Paris
+    cron: str = "0 2 * * *"
+    """When `lmkiln serve` starts the nightly run."""
+    timezone: str = "UTC"
+    """An IANA name, e.g. Europe/Paris."""
 
     @field_validator("timezone")
     @classmethod
