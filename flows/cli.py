@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -52,10 +53,23 @@ def _setup(path: Path) -> PipelineConfig:
     return config
 
 
+PortOption = Annotated[int, typer.Option(help="Port of the Prefect server on 127.0.0.1.")]
+
+
 @app.command()
-def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Run the nightly pipeline once now: collect, clean, split, train, register."""
+def run(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> None:
+    """Run the nightly pipeline once now: collect, clean, split, train, register.
+
+    Reports to the Prefect server at PREFECT_API_URL, or to one answering on 127.0.0.1:PORT
+    (`lmkiln ui` or `lmkiln serve`); else to a temporary server for this run alone.
+    """
     cfg = _setup(config)
+    from flows.servers import healthy
+
+    local_api = f"http://127.0.0.1:{port}/api"
+    if "PREFECT_API_URL" not in os.environ and healthy(f"{local_api}/health", timeout_s=1.0):
+        # A second server on the same database file would fight the first one for its lock.
+        os.environ["PREFECT_API_URL"] = local_api
     from flows.nightly import nightly
 
     console.rule(f"lmkiln nightly on {config}")
@@ -70,10 +84,7 @@ def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
-def serve(
-    config: ConfigOption = DEFAULT_CONFIG,
-    port: Annotated[int, typer.Option(help="Port of the Prefect server on 127.0.0.1.")] = 4200,
-) -> None:
+def serve(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> None:
     """Serve the deployments (nightly schedule, retrain and collect on demand).
 
     Attaches to the Prefect server at PREFECT_API_URL if set, else to one on 127.0.0.1:PORT,
@@ -82,20 +93,13 @@ def serve(
     cfg = _setup(config)
     from flows.servers import prefect_server
 
-    with prefect_server(port) if "PREFECT_API_URL" not in os.environ else _attached() as url:
+    attached = os.environ.get("PREFECT_API_URL")
+    with nullcontext(attached) if attached else prefect_server(port) as url:
         os.environ["PREFECT_API_URL"] = url
         console.print(f"Prefect UI: {url.removesuffix('/api')}  (Ctrl-C stops serving)")
         from deployments.serve import serve_all
 
         serve_all(cfg)
-
-
-class _attached:
-    def __enter__(self) -> str:
-        return os.environ["PREFECT_API_URL"]
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @app.command()

@@ -31,6 +31,7 @@ NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fi
 
 @flow(name="nightly", flow_run_name=dated("nightly"))
 def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
+    """Collect every source, clean, split, train, and register the model (gated)."""
     collected = collect(config)
     cleaned = clean_corpus(collected.raw, config.clean, config.storage)
     corpus = split_corpus(cleaned.lake, config.split, config.storage)

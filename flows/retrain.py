@@ -26,7 +26,7 @@ def corpus_at(storage: StorageConfig, commit: str) -> LakeRef:
     path = storage.lake("corpus")
     latest = lake.head(path)
     if latest is None:
-        raise ValueError(f"no corpus at {path}: run the nightly (or collect) flow first")
+        raise ValueError(f"no corpus at {path}: run the nightly flow first (`lmkiln run`)")
     if not commit or commit == latest.commit:
         return latest
     rows = len(lake.column(LakeRef(path, commit, 0), "id"))
@@ -47,8 +47,9 @@ def train_and_register(
     register_config: RegisterConfig,
     storage: StorageConfig,
 ) -> tuple[RunRef, ModelRef]:
-    run = train(corpus, train_config, storage, register_config.experiment, lineage_tags())
-    return run, register(run, register_config, storage)
+    lineage = lineage_tags()
+    run = train(corpus, train_config, storage, register_config.experiment, lineage)
+    return run, register(run, register_config, storage, lineage)
 
 
 LATEST_DEFAULTS = RetrainParams()
@@ -56,6 +57,7 @@ LATEST_DEFAULTS = RetrainParams()
 
 @flow(name="retrain", flow_run_name=dated("retrain"))
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
+    """Train on a corpus commit with these hyper-parameters, then register, gated."""
     corpus = corpus_at(params.storage, params.corpus_commit)
     _run, model = train_and_register(corpus, params.train, params.registry, params.storage)
     return model

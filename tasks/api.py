@@ -18,7 +18,7 @@ from tasks.records import Document
 logger = logging.getLogger(__name__)
 
 COUNTER_NAMES = ("pages", "records", "records_without_text")
-META_FIELDS = ("id", "updated_at")  # carried into meta: the watermark and dedup need them
+META_FIELDS = ("id", "updated_at")  # carried into meta, for lineage and later incremental reads
 
 
 def fetch_api(
@@ -104,7 +104,7 @@ def _get_json(session: requests.Session, source: ApiSource, url: str, first: boo
 
 def _unavailable(source: ApiSource, url: str, reason: str, first: bool) -> str:
     # A later page failing fails the whole source too: a partial read would be committed
-    # as if complete, and the next incremental run would skip what is missing.
+    # as if complete.
     where = "first page" if first else "page"
     return f"source '{source.name}': {where} {url} failed: {reason}"
 

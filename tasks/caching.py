@@ -1,4 +1,5 @@
-"""Cache keys that say what a task's result depends on (DESIGN.md, "Caching and retries").
+"""Cache keys that say what a task's result depends on, and the retry condition shared by
+the tasks (DESIGN.md, "Caching and retries").
 
 Prefect's TASK_SOURCE hashes only the decorated function, not the module doing the work,
 so each key carries a digest of the stage's modules: editing the code invalidates the cache.
@@ -11,7 +12,7 @@ import importlib
 import inspect
 import json
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -49,5 +50,10 @@ def bucket_start(hours: int, now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp((epoch_hours - epoch_hours % hours) * 3600, UTC)
 
 
-def bucket_end(hours: int, now: datetime | None = None) -> datetime:
-    return bucket_start(hours, now) + timedelta(hours=hours)
+def is_transient(_task: object, _task_run: object, state: object) -> bool:
+    """Prefect retry condition: retry transport trouble, not bad config, bad data or a 4xx
+    that says the request itself is wrong (SourceUnavailable.retryable)."""
+    exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    if isinstance(exc, ValueError):
+        return False
+    return getattr(exc, "retryable", True)

@@ -115,14 +115,16 @@ def clean_corpus(raw: LakeRef, config: CleanConfig, storage: StorageConfig) -> S
     """Decide on every raw row added since the last run; append the decisions to `clean`."""
     logger = get_run_logger()
     path = storage.lake("clean")
-    previous = lake.head(path)
-    start = previous.rows if previous else 0
-    known_ids = kept_ids(previous) if previous else set()
-    rows = lake.read(raw, lake.DOCUMENT_TABLE, start=start)
-    outcome = clean_documents((Document.from_row(r) for r in rows), config, known_ids)
-    ref = lake.append(
-        path, decision_rows(outcome), lake.CLEAN_TABLE, f"clean raw rows {start}:{raw.rows}"
-    )
+    # Held from reading where to start until the commit: two overlapping runs would otherwise
+    # both decide on the same raw rows, and every later night would start too far on.
+    with lake.exclusive(path):
+        previous = lake.head(path)
+        start = previous.rows if previous else 0
+        known_ids = kept_ids(previous) if previous else set()
+        rows = lake.read(raw, lake.DOCUMENT_TABLE, start=start)
+        outcome = clean_documents((Document.from_row(r) for r in rows), config, known_ids)
+        message = f"clean raw rows {start}:{raw.rows}"
+        ref = lake.append(path, decision_rows(outcome), lake.CLEAN_TABLE, message)
     counters = dict(outcome.counters)
     logger.info("clean: raw rows %d:%d at %s: %s", start, raw.rows, raw.commit, counters)
     return StageResult(lake=ref, counters=counters)

@@ -7,12 +7,14 @@ work starts, naming the field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,13 +23,32 @@ from pydantic import (
     model_validator,
 )
 
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-# Sites and APIs should be able to tell who is calling and how to reach them.
-USER_AGENT = "lmkiln/0.1 (+https://github.com/lmkiln/lmkiln)"
-
 # A demo URL names a server that the run starts on 127.0.0.1 and stops afterwards
 # (`demo://pydoc/json.html`); see tasks/demo.py for the servers.
 DEMO_SCHEME = "demo://"
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://", DEMO_SCHEME)):
+        raise ValueError(f"{value!r} is not an http(s):// or demo:// URL")
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+Url = Annotated[str, AfterValidator(_url)]
+Regex = Annotated[str, AfterValidator(_regex)]
+# Five fields: minute hour day-of-month month day-of-week. Prefect checks the values.
+_CRON = re.compile(r"^\s*[\w*/,?#-]+(\s+[\w*/,?#-]+){4}\s*$")
+# Sites and APIs should be able to tell who is calling and how to reach them.
+USER_AGENT = "lmkiln/0.1 (+https://github.com/lmkiln/lmkiln)"
 
 
 class Strict(BaseModel):
@@ -61,11 +82,11 @@ class StorageConfig(Strict):
 
 class WebSource(Strict):
     name: Name
-    start_urls: list[str] = Field(min_length=1)
+    start_urls: list[Url] = Field(min_length=1)
     """Where the crawl starts; demo://pydoc/... names a server the run starts itself."""
-    scope: list[str] = []
+    scope: list[Url] = []
     """URL prefixes a link must start with; empty: the start URLs' hosts."""
-    exclude: list[str] = []
+    exclude: list[Regex] = []
     """Regular expressions; a matching URL is never fetched."""
     max_pages: int = Field(50, ge=1)
     """Page requests per night, at most."""
@@ -82,7 +103,7 @@ class WebSource(Strict):
 
 class ApiSource(Strict):
     name: Name
-    url: str
+    url: Url
     """First page; the page number is added as `page_param`."""
     page_param: str = "page"
     first_page: int = 1
@@ -179,6 +200,13 @@ class ScheduleConfig(Strict):
     timezone: str = "UTC"
     """An IANA name, e.g. Europe/Paris."""
 
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if not _CRON.match(value):
+            raise ValueError(f"{value!r} is not a cron expression such as '0 2 * * *'")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -228,5 +256,6 @@ def describe_errors(exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key (check its spelling and nesting)")
         else:
-            lines.append(f"  {where}: {error['msg']} (got {error.get('input')!r})")
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {where}: {message} (got {error.get('input')!r})")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,22 +82,24 @@ def pydoc_server() -> Iterator[str]:
     """`python -m pydoc` on a free port; it quits when its stdin reaches end of file."""
     started = time.monotonic()
     # An empty working directory: pydoc documents the cwd too, and the demo corpus should
-    # not depend on where the pipeline was started.
-    with tempfile.TemporaryDirectory(prefix="lmkiln-pydoc-") as cwd:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pydoc", "-n", "127.0.0.1", "-p", "0"],
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            base_url = _wait_for_pydoc(process)
-            logger.info("pydoc demo server at %s (%.2f s)", base_url, time.monotonic() - started)
-            yield base_url
-        finally:
-            _stop_process(process)
+    # not depend on where the pipeline was started. A fixed name, since the index page shows
+    # it: a random one would change that page on every run.
+    cwd = Path(tempfile.gettempdir()) / "lmkiln-pydoc-cwd"
+    cwd.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pydoc", "-n", "127.0.0.1", "-p", "0"],
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base_url = _wait_for_pydoc(process)
+        logger.info("pydoc demo server at %s (%.2f s)", base_url, time.monotonic() - started)
+        yield base_url
+    finally:
+        _stop_process(process)
 
 
 def _wait_for_pydoc(process: subprocess.Popen[str]) -> str:

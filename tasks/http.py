@@ -22,7 +22,8 @@ RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 # plus up to backoff_jitter seconds so that parallel sources do not retry in lockstep.
 BACKOFF_FACTOR_S = 0.5
 BACKOFF_JITTER_S = 0.25
-# A server may ask for hours; a nightly run would rather fail the source and retry it later.
+# A server may ask for hours: the wait is capped here, and after `retries` capped waits the
+# source fails and the Prefect task retries it (minutes later) or the next night does.
 RETRY_AFTER_MAX_S = 60
 
 # The final answer decides: a retry would not change it.

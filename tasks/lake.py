@@ -1,16 +1,20 @@
 """Deep Lake access: append rows and commit under a lock, read a table at a commit.
 
 Every writer takes an exclusive file lock beside the dataset, so concurrent source tasks
-(threads here, processes elsewhere on one machine) append one after another. A dataset is
-only ever seen at a commit: rows appended by a writer that crashed before committing are
-invisible to the next reader, which is what makes a crashed run safe to rerun.
+(threads here, processes elsewhere on one machine) append one after another; a stage that
+reads a table's head to decide what to append holds the same lock across both (`exclusive`).
+A dataset is only ever seen at a commit: rows appended by a writer that crashed before
+committing are invisible to the next reader, which is what makes a crashed run safe to rerun.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
+import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +29,30 @@ CORPUS_TABLE = (*DOCUMENT_COLUMNS, "split")
 READ_BATCH_ROWS = 2048  # rows fetched per read; keeps memory flat on large tables
 
 
+_held = threading.local()  # lock files this thread holds, so `exclusive` can nest
+
+
 @contextmanager
-def _locked(path: str) -> Iterator[None]:
-    lock_path = Path(f"{path.rstrip('/')}.lock")
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """An exclusive flock, across threads and processes of one machine; re-entrant per thread."""
+    held: set[Path] = _held.__dict__.setdefault("paths", set())
+    if lock_path in held:
+        yield
+        return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(lock_path)
         try:
             yield
         finally:
+            held.discard(lock_path)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def exclusive(path: str) -> AbstractContextManager[None]:
+    """Hold a table's write lock, e.g. from reading its head until appending what follows."""
+    return file_lock(Path(f"{path.rstrip('/')}.lock"))
 
 
 def _open_for_write(path: str, columns: Sequence[str]) -> Any:
@@ -49,11 +67,16 @@ def _open_for_write(path: str, columns: Sequence[str]) -> Any:
                 "version of lmkiln; move it aside or point storage.data_root elsewhere"
             )
         return ds
-    ds = deeplake.create(path)
+    # Built aside and renamed into place: a crash mid-creation leaves no half-made table.
+    staging = f"{path.rstrip('/')}.creating"
+    shutil.rmtree(staging, ignore_errors=True)
+    ds = deeplake.create(staging)
     for column in columns:
         ds.add_column(column, deeplake.types.Text())
     ds.commit("create table")
-    return ds
+    del ds
+    os.replace(staging, path)
+    return deeplake.open(path)
 
 
 def append(
@@ -67,13 +90,17 @@ def append(
     Deep Lake's metadata is not versioned, so progress markers live in the rows themselves.
     """
     # Built before touching the table: a failure here leaves nothing half-appended.
-    batch = {c: [str(row.get(c, "")) for row in rows] for c in columns}
-    with _locked(path):
+    batch = {c: [_text(row.get(c)) for row in rows] for c in columns}
+    with exclusive(path):
         ds = _open_for_write(path, columns)
         if rows:
             ds.append(batch)
             ds.commit(message)
         return LakeRef(path=path, commit=ds.version, rows=len(ds))
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def head(path: str) -> LakeRef | None:
@@ -111,10 +138,11 @@ def read(
         hi = min(lo + READ_BATCH_ROWS, stop)
         batch = {c: ds[c][lo:hi] for c in columns}
         for i in range(hi - lo):
-            yield {c: batch[c][i] for c in columns}
+            # Deep Lake gives empty text back as None.
+            yield {c: _text(batch[c][i]) for c in columns}
 
 
 def column(ref: LakeRef, name: str) -> list[str]:
     """One whole column at a commit (ids for dedup, splits for counting)."""
     ds = _open_at(ref)
-    return list(ds[name][:]) if len(ds) else []
+    return [_text(value) for value in ds[name][:]] if len(ds) else []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -37,8 +38,16 @@ INPUT_EXAMPLE = "The pipeline"
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "accelerate", "safetensors")
 
 
-def register_model(run: RunRef, config: RegisterConfig, storage: StorageConfig) -> ModelRef:
-    """Register `run`'s model (once per run) and place it as champion or challenger."""
+def register_model(
+    run: RunRef,
+    config: RegisterConfig,
+    storage: StorageConfig,
+    lineage: Mapping[str, str] | None = None,
+) -> ModelRef:
+    """Register `run`'s model (once per run) and place it as champion or challenger.
+
+    `lineage` (the registering flow run's id and URL) becomes tags of the new version."""
+    lineage = dict(lineage or {})
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient
 
@@ -50,12 +59,12 @@ def register_model(run: RunRef, config: RegisterConfig, storage: StorageConfig) 
         logger.info("run %s is already %s version %s", run.run_id, name, version.version)
         return ModelRef(name, str(version.version), _aliases(version), version.tags["decision"])
     if version is None:
-        number = _log_version(client, run, name)
+        number = _log_version(client, run, name, lineage)
     else:
         number = str(version.version)
         if not version.description:  # an earlier attempt stopped right after registering
             model, _ = _load_run_model(run)
-            _describe(client, name, number, run, _model_card(model, run))
+            _describe(client, name, number, run, _model_card(model, run), lineage)
     decision = _promote(client, run, config, storage, number)
     version = client.get_model_version(name, number)
     return ModelRef(name, number, _aliases(version), decision)
@@ -84,7 +93,7 @@ def _load_run_model(run: RunRef) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _log_version(client: Any, run: RunRef, name: str) -> str:
+def _log_version(client: Any, run: RunRef, name: str, lineage: dict[str, str]) -> str:
     import mlflow
     from huggingface_hub import ModelCard
 
@@ -111,14 +120,17 @@ def _log_version(client: Any, run: RunRef, name: str) -> str:
             model_card=ModelCard(f"---\nlibrary_name: transformers\ntags: [lmkiln]\n---\n{card}\n"),
         )
     version = str(info.registered_model_version)
-    _describe(client, name, version, run, card)
+    _describe(client, name, version, run, card, lineage)
     logger.info("registered %s version %s from run %s", name, version, run.run_id)
     return version
 
 
-def _describe(client: Any, name: str, version: str, run: RunRef, card: str) -> None:
+def _describe(
+    client: Any, name: str, version: str, run: RunRef, card: str, lineage: dict[str, str]
+) -> None:
     """Lineage tags, then the card: a version with a description has its tags too."""
     lineage = {
+        **lineage,
         "run_id": run.run_id,
         "corpus_path": run.corpus.path,
         "corpus_commit": run.corpus.commit,
@@ -218,8 +230,10 @@ def _score_champion(run: RunRef, storage: StorageConfig, name: str) -> tuple[str
 
 
 @task(name="register", task_run_name="register", cache_policy=NO_CACHE, retries=2)
-def register(run: RunRef, config: RegisterConfig, storage: StorageConfig) -> ModelRef:
+def register(
+    run: RunRef, config: RegisterConfig, storage: StorageConfig, lineage: dict[str, str]
+) -> ModelRef:
     """Always runs: the champion may have moved since this model was trained."""
-    model = register_model(run, config, storage)
+    model = register_model(run, config, storage, lineage)
     get_run_logger().info("%s v%s %s: %s", model.name, model.version, model.aliases, model.decision)
     return model

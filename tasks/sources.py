@@ -14,19 +14,10 @@ from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from tasks import lake
-from tasks.caching import bucket_start, code_version, stage_key
+from tasks.caching import bucket_start, code_version, is_transient, stage_key
 from tasks.config import ApiSource, StorageConfig, SynthSpec, WebSource
 from tasks.records import Document, DocumentKind, SourceResult
 from tasks.synth import GeneratorChoice
-
-
-def is_transient(_task: object, _task_run: object, state: object) -> bool:
-    """Prefect retry condition: retry transport trouble, not bad config, bad data or a 4xx
-    that says the request itself is wrong (SourceUnavailable.retryable)."""
-    exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
-    if isinstance(exc, ValueError):
-        return False
-    return getattr(exc, "retryable", True)
 
 
 def _store(

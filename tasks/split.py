@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from itertools import islice
 
 from prefect import get_run_logger, task
 
@@ -38,15 +37,19 @@ def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) ->
     """Append the kept clean rows not yet in the `corpus` table, each with its split; commit."""
     logger = get_run_logger()
     path = storage.lake("corpus")
-    previous = lake.head(path)
-    # The corpus is the kept clean rows in order, so its size is how many were taken before.
-    already = previous.rows if previous else 0
-    kept = (row for row in lake.read(clean, lake.CLEAN_TABLE) if not row["reason"])
-    rows = []
-    for row in islice(kept, already, None):
-        split = assign_split(row["id"], config.validation_fraction, config.salt)
-        rows.append({c: row[c] for c in lake.DOCUMENT_TABLE} | {"split": split})
-    ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
+    with lake.exclusive(path):  # from reading the head to the commit, as in clean_corpus
+        previous = lake.head(path)
+        # The corpus is the kept clean rows in order, so its size is how many were taken.
+        reasons = lake.column(clean, "reason")
+        kept_at = [i for i, reason in enumerate(reasons) if not reason]
+        already = previous.rows if previous else 0
+        start = kept_at[already] if already < len(kept_at) else len(reasons)
+        rows = []
+        for row in lake.read(clean, lake.CLEAN_TABLE, start=start):
+            if not row["reason"]:
+                split = assign_split(row["id"], config.validation_fraction, config.salt)
+                rows.append({c: row[c] for c in lake.DOCUMENT_TABLE} | {"split": split})
+        ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
     totals = Counter(lake.column(ref, "split"))
     logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)
     return StageResult(lake=ref, counters={"added": len(rows), **dict(totals)})

@@ -119,7 +119,8 @@ def trainer_callback(client: Any, run_id: str) -> Any:
     class MlflowMetrics(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
             logs = logs or {}
-            logger.info("step %d/%d: %s", state.global_step, state.max_steps, logs)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items() if isinstance(v, float))
+            logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
             # The end-of-training summary is logged by the caller, under clearer names.
             if "train_runtime" in logs or state.global_step <= logged_through_step:
                 return

@@ -8,22 +8,20 @@ returned as is.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
 
-from tasks.caching import code_version, stage_key
+from tasks.caching import code_version, is_transient, stage_key
 from tasks.config import StorageConfig, TrainConfig
-from tasks.lake import read
+from tasks.lake import file_lock, read
 from tasks.models import bits_per_byte, quiet_progress
 from tasks.records import LakeRef, RunRef
 from tasks.tracking import (
@@ -43,6 +41,7 @@ __all__ = ["bits_per_byte", "corpus_texts", "train_model", "train_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
+TRAIN_MODULES = ("tasks.train", "tasks.models", "tasks.tracking")
 EOS = "<|endoftext|>"  # GPT-2's convention: one token is bos, eos and unk
 PAD = "<|pad|>"
 
@@ -80,8 +79,11 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenize
     )
 
 
-def checkpoint_key(corpus: LakeRef, config: TrainConfig) -> str:
-    blob = json.dumps([corpus.path, corpus.commit, config.model_dump_json()])
+def checkpoint_key(corpus: LakeRef, config: TrainConfig, experiment: str) -> str:
+    """One training: a finished one is reused and an interrupted one resumed, but only by the
+    same code, so an edit to the training code trains afresh."""
+    code = code_version(*TRAIN_MODULES)
+    blob = json.dumps([corpus.path, corpus.commit, config.model_dump_json(), experiment, code])
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -118,12 +120,12 @@ def train_model(
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    key = checkpoint_key(corpus, config)
+    key = checkpoint_key(corpus, config, experiment)
     folder = storage.checkpoints / key
     folder.mkdir(parents=True, exist_ok=True)
     experiment_id = use_tracking(storage, experiment)
     client = MlflowClient(tracking_uri=storage.mlflow_uri)
-    with _locked(folder):
+    with file_lock(folder / ".lock"):  # two processes on one key would clobber checkpoints
         state = read_state(folder)
         if (
             "metrics" in state
@@ -310,20 +312,9 @@ def _load_or_train_tokenizer(folder: Path, texts: Sequence[str], vocab_size: int
     return tokenizer
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Two processes training the same key would write over each other's checkpoints."""
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def train_key(_context: object, params: dict) -> str:
     parts = (params["corpus"], params["config"], params["storage"], params["experiment"])
-    return stage_key("train", *parts, code_version("tasks.train", "tasks.models", "tasks.tracking"))
+    return stage_key("train", *parts, code_version(*TRAIN_MODULES))
 
 
 @task(
@@ -333,6 +324,7 @@ def train_key(_context: object, params: dict) -> str:
     persist_result=True,
     retries=2,  # each retry resumes from the last checkpoint, into the same MLflow run
     retry_delay_seconds=10,
+    retry_condition_fn=is_transient,  # a corpus too small stays too small
 )
 def train(
     corpus: LakeRef, config: TrainConfig, storage: StorageConfig, experiment: str, tags: dict

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from flows.nightly import nightly
 from tasks import lake
 from tasks.config import PipelineConfig
+from tests.helpers import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,7 +57,8 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, caplog):
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--config", str(path)],
+        # An unused port: never attach to a Prefect server a developer has running.
+        [sys.executable, "-m", "flows.cli", "run", "-c", str(path), "--port", str(unused_port())],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

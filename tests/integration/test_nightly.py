@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -15,7 +16,9 @@ from flows.nightly import nightly
 from tasks import lake
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
-from tasks.synth import choose_generator, synthesize_documents
+from tasks.records import Document
+from tasks.sources import synthesize
+from tasks.synth import choose_generator
 from tests.integration.prefect_states import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,6 +92,9 @@ def test_first_night_fills_every_table_and_registers_a_champion(config, first):
     assert report.model.version == "1"
     assert report.model.aliases == ("champion",)
     assert report.run.metrics["bits_per_byte"] > 0
+    version = MlflowClient(config.storage.mlflow_uri).get_model_version("lmkiln", "1")
+    assert version.tags["flow_run_id"] == str(first[1])
+    assert version.tags["corpus_commit"] == report.corpus.lake.commit
 
 
 def test_a_consumer_loads_the_champion_through_the_cli(config, first, tmp_path, monkeypatch):
@@ -129,7 +135,34 @@ def test_next_bucket_generates_synthetic_text_with_the_champion(config, first):
     tomorrow = tonight + timedelta(hours=config.collect.bucket_hours)
     choice = choose_generator(spec, config.storage, model_name, tomorrow)
     assert choice.uri == f"models:/{model_name}/1"  # pinned, so the cache key is exact
-    docs = synthesize_documents(spec, choice.uri, config.storage)
-    assert len(docs) == len(spec.prompts) * spec.samples_per_prompt
-    assert docs[0].kind == "synthetic" and docs[0].text.startswith(spec.prompts[0])
-    assert docs[0].meta["generator"] == choice.uri
+    raw_before = lake.head(config.storage.lake("raw"))
+    result = synthesize(spec, choice, config.storage)  # the task itself, outside a flow
+    assert result.added == len(spec.prompts) * spec.samples_per_prompt
+    (doc,) = [Document.from_row(r) for r in lake.read(result.lake, lake.DOCUMENT_TABLE)][-1:]
+    assert result.lake.rows == raw_before.rows + result.added
+    assert doc.kind == "synthetic" and doc.text.startswith(spec.prompts[0])
+    assert doc.meta["generator"] == choice.uri
+
+
+def test_a_wider_night_reads_only_new_raw_rows_and_keeps_old_splits(config, first):
+    before = first[0]
+    pydoc = config.collect.web[0].model_copy(update={"max_pages": 16})
+    wider = config.model_copy(
+        update={"collect": config.collect.model_copy(update={"web": [pydoc]})}
+    )
+    report = nightly(wider)
+
+    assert "pydoc" not in report.collected.cached  # its config changed: fetched again
+    assert "packages" in report.collected.cached
+    counters = report.cleaned.counters
+    # Every raw row since the first night, the synthetic ones of the test above included.
+    assert counters["seen"] == report.collected.raw.rows - before.collected.raw.rows
+    # The first night's 12 pages come back; most are byte-identical (a few pydoc pages are
+    # not: they show object addresses), so exact dedup drops them.
+    assert counters["dropped_exact_duplicate"] > 0
+    assert report.corpus.lake.rows == before.corpus.lake.rows + counters["kept"]
+
+    old_splits = {r["id"]: r["split"] for r in lake.read(before.corpus.lake, lake.CORPUS_TABLE)}
+    new_splits = {r["id"]: r["split"] for r in lake.read(report.corpus.lake, lake.CORPUS_TABLE)}
+    assert {i: new_splits[i] for i in old_splits} == old_splits
+    assert report.model.version == "2"

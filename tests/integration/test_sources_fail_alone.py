@@ -8,6 +8,7 @@ import json
 import pytest
 
 from flows.collect import collect
+from flows.report import source_rows
 from tasks import lake
 from tasks.config import PipelineConfig
 from tests.helpers import JSON, serve_routes, unused_port
@@ -32,7 +33,9 @@ def test_flaky_source_is_retried_and_broken_ones_fail_alone(tmp_path):
         calls["n"] += 1
         return unavailable if calls["n"] <= 2 else page(query)
 
-    with serve_routes({"/records": flaky, "/gone": (404, JSON, "{}")}) as base:
+    requests: list[str] = []
+    routes = {"/records": flaky, "/gone": (404, JSON, "{}")}
+    with serve_routes(routes, log=requests) as base:
         config = PipelineConfig.model_validate(
             {
                 "storage": {"data_root": str(tmp_path)},
@@ -59,3 +62,7 @@ def test_flaky_source_is_retried_and_broken_ones_fail_alone(tmp_path):
     assert states["api-down"] == ["Failed"]
     assert states["scrape-gone"] == ["Failed"]
     assert calls["n"] == 3 + 1  # two failed tries, then page 1 and the empty page 2
+    assert requests.count("/gone") == 1  # a 404 is final: neither urllib3 nor Prefect retries
+    reported = {row["source"]: row for row in source_rows(report)}
+    assert reported["down"]["status"] == reported["gone"]["status"] == "failed"
+    assert "HTTP 404 is not retried" in str(reported["gone"]["detail"])

@@ -49,3 +49,25 @@ def test_config_is_frozen():
 def test_unknown_timezone_is_named():
     with pytest.raises(ConfigError, match=r"schedule\.timezone: .*unknown timezone 'Mars/Base'"):
         parse_config({"schedule": {"timezone": "Mars/Base"}})
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "what"),
+    [
+        ({"api": [{"name": "a", "url": "example.org/api"}]}, r"collect\.api\.0\.url", "URL"),
+        ({"web": [{"name": "w", "start_urls": ["ftp//x"]}]}, r"start_urls\.0", "URL"),
+        (
+            {"web": [{"name": "w", "start_urls": ["http://x/"], "exclude": ["(a"]}]},
+            r"exclude\.0",
+            "regular",
+        ),
+    ],
+)
+def test_bad_urls_and_patterns_fail_before_any_work(data, where, what):
+    with pytest.raises(ConfigError, match=rf"{where}: .*{what}"):
+        parse_config({"collect": data})
+
+
+def test_bad_cron_is_named():
+    with pytest.raises(ConfigError, match=r"schedule\.cron: .*not a cron expression"):
+        parse_config({"schedule": {"cron": "every night"}})
