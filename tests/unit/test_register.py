@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
 
-import pytest  # noqa: E402
-
-from tasks.config import RegisterConfig, StorageConfig  # noqa: E402
-from tasks.models import (  # noqa: E402
+from tasks.config import RegisterConfig, StorageConfig
+from tasks.models import (
     champion_uri,
     context_length,
     describe_champion,
@@ -20,11 +15,11 @@ from tasks.models import (  # noqa: E402
     generate,
     load_model_uri,
 )
-from tasks.records import RunRef  # noqa: E402
-from tasks.register import register_model  # noqa: E402
-from tasks.tracking import use_tracking  # noqa: E402
-from tasks.train import train_model  # noqa: E402
-from tests.unit.test_train import TINY, corpus_rows, make_corpus  # noqa: E402
+from tasks.records import RunRef
+from tasks.register import register_model
+from tasks.tracking import use_tracking
+from tasks.train import train_model
+from tests.unit.test_train import TINY, corpus_rows, make_corpus
 
 REGISTER = RegisterConfig(model_name="lmkiln", experiment="unit")
 

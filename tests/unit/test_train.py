@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import pytest
 
-import pytest  # noqa: E402
-
-from tasks.config import StorageConfig, TrainConfig  # noqa: E402
-from tasks.lake import CORPUS_TABLE, append  # noqa: E402
-from tasks.records import Document, LakeRef  # noqa: E402
-from tasks.train import (  # noqa: E402
+from tasks.config import StorageConfig, TrainConfig
+from tasks.lake import CORPUS_TABLE, append
+from tasks.records import Document, LakeRef
+from tasks.train import (
     bits_per_byte,
     corpus_texts,
     last_complete_checkpoint,
