@@ -93,6 +93,12 @@ class WebSource(Strict):
     max_depth: int = Field(2, ge=0)
     """Link hops from a start URL."""
     respect_robots: bool = True
+    allow_private_addresses: bool = False
+    """Fetch from loopback, private and link-local addresses: only for sites you run (the
+    demo does). Off, a link or redirect to such an address is refused and counted."""
+    max_redirects: int = Field(5, ge=0)
+    max_page_bytes: int = Field(5_000_000, ge=1024)
+    """A longer page is cut here, extracted as far as it goes, and counted as truncated."""
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
     delay_ms: int = Field(0, ge=0)

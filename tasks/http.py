@@ -6,8 +6,10 @@ raises `SourceUnavailable`, which the Prefect task retries as a unit.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from urllib.parse import urldefrag, urlsplit, urlunsplit
+import socket
+from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -79,10 +81,46 @@ def describe_failure(exc: requests.RequestException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+# Query parameters that only say where a visitor came from: the same page either way.
+TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def canonical_url(url: str) -> str:
-    """The form URLs are compared in: no fragment, and "/" for an empty path."""
+    """The form URLs are compared in, so one page is fetched once however it is linked:
+    lower-case scheme and host, no default port, "/" for an empty path, no fragment, query
+    parameters sorted and tracking ones (utm_*, fbclid, ...) dropped."""
     parts = urlsplit(urldefrag(url).url)
-    return urlunsplit(parts._replace(path=parts.path or "/"))
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if parts.username or parts.password:
+        netloc = f"{parts.netloc.rpartition('@')[0]}@{netloc}"
+    query = sorted(
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith("utm_") and key.lower() not in TRACKING_PARAMS
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def non_public_address(host: str) -> str | None:
+    """An address `host` resolves to that is not on the public internet (loopback, private,
+    link-local, reserved), or None. A host that does not resolve is left to fail on request.
+
+    Checked before connecting, so a name that resolves differently a moment later (DNS
+    rebinding) is not caught; a proxy that enforces the rule would be."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return None
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
 
 
 def origin(url: str) -> str:

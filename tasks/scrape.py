@@ -1,7 +1,7 @@
-"""A polite breadth-first crawler: robots.txt, scope, depth and page caps, a pause per site.
-
-`extract` turns one HTML page into its main text and links; `crawl` walks a `WebSource`
-and returns `Document`s plus counters for the data-quality table.
+"""A polite breadth-first crawler: robots.txt, scope, depth and page caps, a pause per site,
+redirects checked hop by hop, no requests to non-public addresses unless allowed, and pages
+cut at a size. `crawl` walks a `WebSource` and returns `Document`s plus counters for the
+data-quality table; tasks/extract.py turns each page into text and links.
 """
 
 from __future__ import annotations
@@ -12,36 +12,38 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
-from bs4 import BeautifulSoup, NavigableString, Tag, UnicodeDammit
-from bs4.element import PreformattedString
 
 from tasks.config import WebSource
 from tasks.demo import resolve_url
-from tasks.http import SourceUnavailable, canonical_url, describe_failure, make_session, origin
+from tasks.extract import decode, extract
+from tasks.http import (
+    SourceUnavailable,
+    canonical_url,
+    describe_failure,
+    make_session,
+    non_public_address,
+    origin,
+)
 from tasks.records import Document
 
 logger = logging.getLogger(__name__)
 
-# Page furniture: repeated on every page, it would teach the model menus, not language.
-DROP_TAGS = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template")
-# Blocks that end a paragraph (a blank line after) and blocks that only end a line.
-PARAGRAPH_TAGS = frozenset(
-    "p h1 h2 h3 h4 h5 h6 pre table ul ol dl blockquote section article figure hr".split()
-)
-LINE_TAGS = frozenset("div li tr dt dd br caption figcaption address details summary".split())
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-COUNTER_NAMES = ("pages_fetched", "robots_forbidden", "skipped_type", "errors", "bytes")
-
-
-@dataclass(frozen=True)
-class Page:
-    title: str
-    text: str
-    links: tuple[str, ...]  # absolute http(s) URLs without fragments, in page order
+COUNTER_NAMES = (
+    "pages_fetched",
+    "bytes",
+    "robots_forbidden",
+    "skipped_type",
+    "truncated_pages",
+    "redirects",
+    "redirects_refused",
+    "refused_private_address",
+    "errors",
+)
 
 
 @dataclass(frozen=True)
@@ -51,107 +53,55 @@ class _Failure:
     status: int | None  # None: no HTTP answer at all
 
 
-def extract(html: str, url: str) -> Page:
-    """Main text, title and outgoing links of one HTML page fetched from `url`."""
-    soup = BeautifulSoup(html, "html.parser")
-    base = soup.find("base", href=True)
-    base_url = urljoin(url, str(base["href"])) if isinstance(base, Tag) else url
-    # Links come from the whole page, menus included: they are how a crawler finds pages.
-    links = _links(soup, base_url)
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup.find_all(DROP_TAGS):
-        tag.decompose()
-    main = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"})
-    root = main or soup.body or soup
-    if not title and isinstance(root, Tag) and (h1 := root.find("h1")):
-        title = h1.get_text(" ", strip=True)
-    return Page(title=title, text=_render(root), links=links)
+class _Gate:
+    """Which URLs this source may request: scope, exclusions, and public addresses only."""
 
+    def __init__(self, source: WebSource, scope: list[str]) -> None:
+        self.source, self.scope = source, scope
+        self.excludes = [re.compile(pattern) for pattern in source.exclude]
+        self.private: dict[str, str | None] = {}  # host -> a non-public address it has
 
-def _links(soup: BeautifulSoup, base_url: str) -> tuple[str, ...]:
-    found: dict[str, None] = {}  # an ordered set
-    for anchor in soup.find_all("a", href=True):
-        link = canonical_url(urljoin(base_url, str(anchor["href"]).strip()))
-        if link.startswith(("http://", "https://")):
-            found.setdefault(link)
-    return tuple(found)
+    def excluded(self, url: str) -> bool:
+        return any(pattern.search(url) for pattern in self.excludes)
 
+    def follows(self, url: str) -> bool:
+        """A link or redirect worth taking: in scope and not excluded."""
+        return any(url.startswith(p) for p in self.scope) and not self.excluded(url)
 
-class _Lines:
-    """Collects inline text into lines; a block boundary ends the line being built."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.inline: list[str] = []
-        self.prefix = ""  # "- " waiting for the first line of a list item
-
-    def end_line(self, blank: bool = False) -> None:
-        line = " ".join("".join(self.inline).split())
-        self.inline = []
-        if line:
-            self.lines.append(self.prefix + line)
-            self.prefix = ""
-        if blank and self.lines and self.lines[-1]:
-            self.lines.append("")
-
-    def preformatted(self, text: str) -> None:
-        self.end_line(blank=True)
-        block = [line.rstrip() for line in text.strip("\n").splitlines()]
-        if any(block):
-            self.lines.extend(block)
-        self.end_line(blank=True)
-
-    def text(self) -> str:
-        self.end_line()
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(self.lines)).strip()
-
-
-def _render(root: Tag | BeautifulSoup) -> str:
-    out = _Lines()
-    # An explicit stack, not recursion: junk HTML can nest deeper than Python's stack.
-    stack: list[tuple[object, bool]] = [(child, False) for child in reversed(root.contents)]
-    while stack:
-        node, leaving = stack.pop()
-        if isinstance(node, NavigableString):
-            if not isinstance(node, PreformattedString):  # comments, doctypes, CDATA
-                out.inline.append(str(node))
-            continue
-        if not isinstance(node, Tag):
-            continue
-        name = node.name
-        if leaving:
-            out.end_line(blank=name in PARAGRAPH_TAGS)
-            continue
-        if name == "pre":
-            out.preformatted(node.get_text())
-            continue
-        if name in ("td", "th") and "".join(out.inline).strip():
-            out.inline.append(" | ")  # cells of a data table share one line
-        if name in PARAGRAPH_TAGS or name in LINE_TAGS:
-            out.end_line(blank=name in PARAGRAPH_TAGS)
-            if name == "li":
-                out.prefix = "- "
-            stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node.contents))
-    return out.text()
+    def refused_address(self, url: str) -> str | None:
+        """The non-public address `url` would reach, unless the source allows those."""
+        if self.source.allow_private_addresses:
+            return None
+        host = urlsplit(url).hostname or ""
+        if host not in self.private:
+            self.private[host] = non_public_address(host)
+        return self.private[host]
 
 
 def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Document], dict[str, int]]:
     """Fetch up to `max_pages` pages breadth-first from the start URLs, within scope."""
     starts = [canonical_url(resolve_url(url, base_urls)) for url in source.start_urls]
     default_scope = sorted({origin(url) + "/" for url in starts})
-    scope = [resolve_url(prefix, base_urls) for prefix in source.scope] or default_scope
-    excludes = _compile_excludes(source)
+    gate = _Gate(source, [resolve_url(p, base_urls) for p in source.scope] or default_scope)
     counters: Counter[str] = Counter({name: 0 for name in COUNTER_NAMES})
     robots, session = _Robots(source), make_session(source.user_agent, source.retries)
     documents: list[Document] = []
     failures: list[_Failure] = []
-    queue = deque((url, 0) for url in dict.fromkeys(starts) if not _excluded(url, excludes))
+    for url in starts:
+        if (address := gate.refused_address(url)) is not None:
+            raise ValueError(
+                f"source '{source.name}': start URL {url} resolves to the non-public address "
+                f"{address}; set allow_private_addresses: true only for sites you run"
+            )
+    queue = deque((url, 0) for url in dict.fromkeys(starts) if not gate.excluded(url))
     seen = {url for url, _ in queue}
     requests_made = 0
     with session:
         while queue and requests_made < source.max_pages:
             url, depth = queue.popleft()
+            if (address := gate.refused_address(url)) is not None:
+                counters["refused_private_address"] += 1
+                continue
             if source.respect_robots and not robots.allowed(session, url):
                 counters["robots_forbidden"] += 1
                 continue
@@ -161,16 +111,13 @@ def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Documen
                 continue
             robots.wait_turn(url)
             requests_made += 1
-            result = _fetch(session, source, url, depth, counters)
+            result = _fetch(session, source, gate, url, depth, counters)
             if isinstance(result, _Failure):
                 failures.append(result)
                 continue
             if result is None:
                 continue
             document, links = result
-            if document.url != url and not _in_scope(document.url, scope):
-                counters["redirected_out_of_scope"] += 1
-                continue
             if document.text:
                 documents.append(document)
             else:
@@ -179,7 +126,7 @@ def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Documen
             if depth >= source.max_depth:
                 continue
             for link in links:
-                if link not in seen and _in_scope(link, scope) and not _excluded(link, excludes):
+                if link not in seen and gate.follows(link):
                     seen.add(link)
                     queue.append((link, depth + 1))
     if counters["pages_fetched"] == 0 and failures:
@@ -193,12 +140,20 @@ def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Documen
 
 
 def _fetch(
-    session: requests.Session, source: WebSource, url: str, depth: int, counters: Counter[str]
+    session: requests.Session,
+    source: WebSource,
+    gate: _Gate,
+    url: str,
+    depth: int,
+    counters: Counter[str],
 ) -> tuple[Document, tuple[str, ...]] | _Failure | None:
-    """A document and its links, a failure, or None for a page skipped for its type."""
+    """A document and its links, a failure, or None for a page skipped or refused."""
     try:
-        # Streamed, so that a large non-HTML file is skipped after its headers only.
-        with session.get(url, timeout=source.timeout_s, stream=True) as response:
+        response = _follow_redirects(session, source, gate, url, counters)
+        if response is None:
+            return None
+        # Streamed: a non-HTML file is skipped after its headers, a huge page is cut.
+        with response:
             counters[f"http_{response.status_code}"] += 1
             if not 200 <= response.status_code < 300:
                 return _Failure(url, f"HTTP {response.status_code}", response.status_code)
@@ -206,17 +161,19 @@ def _fetch(
             if content_type.split(";")[0].strip().lower() not in HTML_TYPES:
                 counters["skipped_type"] += 1
                 return None
-            body = response.content
-            final_url = canonical_url(response.url)
-            status = response.status_code
-            headers = response.headers
+            body = _read_capped(response, source.max_page_bytes, counters)
+            final_url, status, headers = (
+                canonical_url(response.url),
+                response.status_code,
+                response.headers,
+            )
     except requests.RequestException as exc:
         counters["errors"] += 1
         logger.warning("source '%s': %s failed: %s", source.name, url, describe_failure(exc))
         return _Failure(url, describe_failure(exc), None)
     counters["pages_fetched"] += 1
     counters["bytes"] += len(body)
-    page = extract(_decode(body, content_type), final_url)
+    page = extract(decode(body, content_type), final_url)
     meta: dict[str, object] = {"status": status, "content_type": content_type, "depth": depth}
     for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
         if header in headers:
@@ -225,32 +182,35 @@ def _fetch(
     return Document(kind="web", source=source.name, **fields), page.links
 
 
-def _decode(body: bytes, content_type: str) -> str:
-    # Without a charset header requests assumes ISO-8859-1; UnicodeDammit reads <meta charset>.
-    declared = re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)
-    known = [declared.group(1)] if declared else []
-    return UnicodeDammit(body, known_definite_encodings=known, is_html=True).unicode_markup or ""
+def _follow_redirects(
+    session: requests.Session, source: WebSource, gate: _Gate, url: str, counters: Counter[str]
+) -> requests.Response | None:
+    """GET `url`, following redirects by hand so each hop is checked before it is requested."""
+    for _ in range(source.max_redirects + 1):
+        response = session.get(url, timeout=source.timeout_s, stream=True, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        response.close()
+        counters["redirects"] += 1
+        target = canonical_url(urljoin(url, response.headers["Location"]))
+        if not gate.follows(target) or gate.refused_address(target) is not None:
+            counters["redirects_refused"] += 1
+            logger.info("source '%s': refused redirect %s -> %s", source.name, url, target)
+            return None
+        url = target
+    counters["too_many_redirects"] += 1
+    return None
 
 
-def _in_scope(url: str, scope: list[str]) -> bool:
-    return any(url.startswith(prefix) for prefix in scope)
-
-
-def _excluded(url: str, excludes: list[re.Pattern[str]]) -> bool:
-    return any(pattern.search(url) for pattern in excludes)
-
-
-def _compile_excludes(source: WebSource) -> list[re.Pattern[str]]:
-    patterns = []
-    for pattern in source.exclude:
-        try:
-            patterns.append(re.compile(pattern))
-        except re.error as exc:
-            raise ValueError(
-                f"source '{source.name}': exclude pattern {pattern!r} is not a valid "
-                f"regular expression ({exc}); escape literal dots and brackets with a backslash"
-            ) from None
-    return patterns
+def _read_capped(response: requests.Response, max_bytes: int, counters: Counter[str]) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= max_bytes:
+            counters["truncated_pages"] += 1
+            break
+    return b"".join(chunks)[:max_bytes]
 
 
 class _Robots:

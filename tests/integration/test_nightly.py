@@ -32,6 +32,7 @@ TINY = {
                 "exclude": ["antigravity", "/search\\?", "/getfile\\?"],
                 "max_pages": 12,
                 "max_depth": 1,
+                "allow_private_addresses": True,
             }
         ],
         "api": [

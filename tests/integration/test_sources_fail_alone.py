@@ -45,7 +45,14 @@ def test_flaky_source_is_retried_and_broken_ones_fail_alone(tmp_path):
                         {"name": "flaky", "url": f"{base}/records", "retries": 0},
                         {"name": "down", "url": f"http://127.0.0.1:{unused_port()}/x"},
                     ],
-                    "web": [{"name": "gone", "start_urls": [f"{base}/gone"], "retries": 0}],
+                    "web": [
+                        {
+                            "name": "gone",
+                            "start_urls": [f"{base}/gone"],
+                            "retries": 0,
+                            "allow_private_addresses": True,
+                        }
+                    ],
                 },
             }
         )

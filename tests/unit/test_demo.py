@@ -63,7 +63,13 @@ def test_demo_servers_serve_pages_and_records_and_stop_on_exit() -> None:
 
 
 def test_the_demo_sources_collect_through_crawl_and_fetch_api() -> None:
-    web = WebSource(name="pydoc", start_urls=["demo://pydoc/json.html"], max_pages=3, retries=0)
+    web = WebSource(
+        name="pydoc",
+        start_urls=["demo://pydoc/json.html"],
+        max_pages=3,
+        retries=0,
+        allow_private_addresses=True,
+    )
     api = ApiSource(name="packages", url="demo://packages/packages?per_page=5", max_pages=2)
     with demo_servers(demo_names([*web.start_urls, api.url])) as base_urls:
         pages, web_counters = crawl(web, base_urls)

@@ -5,8 +5,9 @@ import time
 import pytest
 
 from tasks.config import WebSource
+from tasks.extract import extract
 from tasks.http import SourceUnavailable, canonical_url
-from tasks.scrape import crawl, extract
+from tasks.scrape import crawl
 from tests.helpers import HTML, html_page, serve_routes, unused_port
 
 ARTICLE = """<!doctype html><html><head><title>Kilns</title>
@@ -64,9 +65,22 @@ def test_extract_without_main_uses_the_body_and_falls_back_to_h1_for_title() -> 
     assert page.text.splitlines() == ["Only heading", "", "one", "two", "three"]
 
 
-def test_canonical_url_drops_the_fragment_and_fills_an_empty_path() -> None:
-    assert canonical_url("http://site.test#top") == "http://site.test/"
-    assert canonical_url("http://site.test/a?q=1#x") == "http://site.test/a?q=1"
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("http://site.test#top", "http://site.test/"),
+        ("http://site.test/a?q=1#x", "http://site.test/a?q=1"),
+        ("HTTP://Site.TEST:80/a", "http://site.test/a"),
+        ("https://site.test:443/a", "https://site.test/a"),
+        ("http://site.test:8080/a", "http://site.test:8080/a"),
+        ("http://site.test/a?b=2&a=1", "http://site.test/a?a=1&b=2"),
+        ("http://site.test/a?utm_source=x&id=3&fbclid=y&UTM_medium=z", "http://site.test/a?id=3"),
+        ("http://[::1]:8000/a", "http://[::1]:8000/a"),
+    ],
+)
+def test_canonical_url(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+    assert canonical_url(canonical) == canonical
 
 
 def link_page(title: str, *hrefs: str) -> tuple[int, dict[str, str], str]:
@@ -99,7 +113,14 @@ SITE = {
 
 def site_source(base: str, **overrides: object) -> WebSource:
     return WebSource.model_validate(
-        {"name": "site", "start_urls": [base + "/"], "retries": 0, "timeout_s": 5, **overrides}
+        {
+            "name": "site",
+            "start_urls": [base + "/"],
+            "retries": 0,
+            "timeout_s": 5,
+            "allow_private_addresses": True,  # the test site is on 127.0.0.1
+            **overrides,
+        }
     )
 
 
@@ -177,7 +198,9 @@ def test_crawl_retries_429_after_retry_after_and_succeeds() -> None:
 
 def test_crawl_of_an_unreachable_site_raises_source_unavailable() -> None:
     url = f"http://127.0.0.1:{unused_port()}/start"
-    source = WebSource(name="gone", start_urls=[url], retries=0, timeout_s=2)
+    source = WebSource(
+        name="gone", start_urls=[url], retries=0, timeout_s=2, allow_private_addresses=True
+    )
 
     with pytest.raises(SourceUnavailable, match=r"source 'gone'.*127\.0\.0\.1.*Connection") as err:
         crawl(source, {})
@@ -194,7 +217,51 @@ def test_crawl_whose_start_page_is_missing_raises_a_permanent_source_unavailable
 
 def test_crawl_resolves_demo_urls() -> None:
     with serve_routes(SITE) as base:
-        source = WebSource(name="site", start_urls=["demo://site/docs/b"], max_depth=0)
+        source = WebSource(
+            name="site",
+            start_urls=["demo://site/docs/b"],
+            max_depth=0,
+            allow_private_addresses=True,
+        )
         docs, _ = crawl(source, {"site": base})
 
     assert [(doc.title, doc.url) for doc in docs] == [("b", base + "/docs/b")]
+
+
+def test_a_start_url_on_a_non_public_address_is_refused_before_any_request() -> None:
+    # The cloud metadata address: the classic server-side request forgery target.
+    source = WebSource(name="meta", start_urls=["http://169.254.169.254/latest/meta-data/"])
+    with pytest.raises(ValueError, match="non-public address 169.254.169.254.*only for sites"):
+        crawl(source, {})
+
+
+def test_redirects_are_checked_hop_by_hop() -> None:
+    site = {
+        "/": html_page(
+            "home", '<a href="/moved">m</a> <a href="/away">a</a> <a href="/loop">l</a>'
+        ),
+        "/moved": (301, {"Location": "/docs/a"}, ""),
+        "/docs/a": html_page("a", "<p>arrived</p>"),
+        "/away": (302, {"Location": "http://elsewhere.test/x"}, ""),
+        "/loop": (302, {"Location": "/loop?again=1"}, ""),
+    }
+    log: list[str] = []
+    with serve_routes(site, log=log) as base:
+        docs, counters = crawl(site_source(base, max_redirects=3), {})
+
+    assert [doc.title for doc in docs] == ["home", "a"]
+    assert docs[1].url == base + "/docs/a"
+    assert counters["redirects_refused"] == 1  # elsewhere.test is out of scope: never asked
+    assert counters["too_many_redirects"] == 1  # /loop: the first answer and 3 follows
+    assert log.count("/loop") + log.count("/loop?again=1") == 4
+    assert counters["redirects"] == 1 + 1 + 4
+
+
+def test_a_page_longer_than_max_page_bytes_is_cut_and_counted() -> None:
+    body = "<p>" + "word " * 5000 + "</p>"
+    with serve_routes({"/": html_page("long", body)}) as base:
+        docs, counters = crawl(site_source(base, max_page_bytes=4096), {})
+
+    assert counters["truncated_pages"] == 1
+    assert counters["bytes"] == 4096
+    assert 0 < len(docs[0].text) < 4096
