@@ -16,6 +16,17 @@ Response = tuple[int, Mapping[str, str], str | bytes]
 # request's path with its query string.
 Route = Response | Sequence[Response] | Callable[[str], Response]
 
+# A model small enough that a nightly flow trains in seconds on a CPU; tests set the steps.
+TINY_MODEL = {
+    "vocab_size": 400,
+    "block_size": 32,
+    "n_layer": 1,
+    "n_head": 2,
+    "n_embd": 32,
+    "batch_size": 8,
+    "warmup_steps": 0,
+}
+
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 JSON = {"Content-Type": "application/json"}
 

@@ -19,23 +19,13 @@ from mlflow.tracking import MlflowClient
 from flows.nightly import nightly
 from tasks import lake
 from tasks.config import PipelineConfig
-from tests.helpers import unused_port
+from tests.helpers import TINY_MODEL, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = {
     "collect": {"api": [{"name": "packages", "url": "demo://packages/packages?per_page=50"}]},
-    "train": {
-        "vocab_size": 400,
-        "block_size": 32,
-        "n_layer": 1,
-        "n_head": 2,
-        "n_embd": 32,
-        "max_steps": 200,
-        "batch_size": 8,
-        "save_steps": 20,
-        "warmup_steps": 0,
-    },
+    "train": TINY_MODEL | {"max_steps": 200, "save_steps": 20},
 }
 
 

@@ -19,6 +19,7 @@ from tasks.config import PipelineConfig
 from tasks.records import Document
 from tasks.sources import synthesize
 from tasks.synth import choose_generator
+from tests.helpers import TINY_MODEL
 from tests.integration.prefect_states import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,17 +46,7 @@ TINY = {
         "synthetic": [{"name": "samples", "prompts": ["The json module"], "max_new_tokens": 8}],
     },
     "clean": {"min_chars": 100, "min_words": 15},
-    "train": {
-        "vocab_size": 400,
-        "block_size": 32,
-        "n_layer": 1,
-        "n_head": 2,
-        "n_embd": 32,
-        "max_steps": 8,
-        "batch_size": 8,
-        "save_steps": 4,
-        "warmup_steps": 0,
-    },
+    "train": TINY_MODEL | {"max_steps": 8, "save_steps": 4},
 }
 
 
