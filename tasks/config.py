@@ -99,6 +99,10 @@ class WebSource(Strict):
     max_redirects: int = Field(5, ge=0)
     max_page_bytes: int = Field(5_000_000, ge=1024)
     """A longer page is cut here, extracted as far as it goes, and counted as truncated."""
+    max_bytes: int | None = Field(None, ge=1)
+    """Bytes fetched per night, at most; the crawl stops once past it. null: no cap."""
+    content_types: list[str] = ["text/html", "application/xhtml+xml"]
+    """Media types that are extracted; other responses are skipped after their headers."""
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
     delay_ms: int = Field(0, ge=0)

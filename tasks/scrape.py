@@ -13,9 +13,9 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
 import requests
+from protego import Protego
 
 from tasks.config import WebSource
 from tasks.demo import resolve_url
@@ -32,7 +32,6 @@ from tasks.records import Document
 
 logger = logging.getLogger(__name__)
 
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 COUNTER_NAMES = (
     "pages_fetched",
     "bytes",
@@ -98,6 +97,9 @@ def crawl(source: WebSource, base_urls: Mapping[str, str]) -> tuple[list[Documen
     requests_made = 0
     with session:
         while queue and requests_made < source.max_pages:
+            if source.max_bytes is not None and counters["bytes"] >= source.max_bytes:
+                counters["stopped_at_max_bytes"] += 1
+                break
             url, depth = queue.popleft()
             if (address := gate.refused_address(url)) is not None:
                 counters["refused_private_address"] += 1
@@ -158,7 +160,7 @@ def _fetch(
             if not 200 <= response.status_code < 300:
                 return _Failure(url, f"HTTP {response.status_code}", response.status_code)
             content_type = response.headers.get("Content-Type", "")
-            if content_type.split(";")[0].strip().lower() not in HTML_TYPES:
+            if content_type.split(";")[0].strip().lower() not in source.content_types:
                 counters["skipped_type"] += 1
                 return None
             body = _read_capped(response, source.max_page_bytes, counters)
@@ -218,7 +220,7 @@ class _Robots:
 
     def __init__(self, source: WebSource) -> None:
         self.source = source
-        self.parsers: dict[str, RobotFileParser | None] = {}  # None: no robots.txt, allow all
+        self.parsers: dict[str, Protego | None] = {}  # None: no robots.txt, allow all
         self.down: dict[str, str] = {}  # site -> why robots.txt could not even be asked
         self.last_request_s: dict[str, float] = {}
 
@@ -227,9 +229,9 @@ class _Robots:
         if site not in self.parsers:
             self.parsers[site] = self._fetch(session, site)
         parser = self.parsers[site]
-        return parser is None or parser.can_fetch(self.source.user_agent, url)
+        return parser is None or parser.can_fetch(url, self.source.user_agent)
 
-    def _fetch(self, session: requests.Session, site: str) -> RobotFileParser | None:
+    def _fetch(self, session: requests.Session, site: str) -> Protego | None:
         self.wait_turn(site)
         try:
             with session.get(f"{site}/robots.txt", timeout=self.source.timeout_s) as response:
@@ -242,9 +244,8 @@ class _Robots:
             return None
         except requests.RequestException:
             return None
-        parser = RobotFileParser()
-        parser.parse(text.splitlines())
-        return parser
+        # Protego, as Scrapy uses: wildcards, Allow/Disallow precedence by length, Crawl-delay.
+        return Protego.parse(text)
 
     def wait_turn(self, url: str) -> None:
         site = origin(url)

@@ -265,3 +265,34 @@ def test_a_page_longer_than_max_page_bytes_is_cut_and_counted() -> None:
     assert counters["truncated_pages"] == 1
     assert counters["bytes"] == 4096
     assert 0 < len(docs[0].text) < 4096
+
+
+def test_robots_wildcards_and_the_longest_rule_win() -> None:
+    robots = "User-agent: *\nDisallow: /docs/\nAllow: /docs/b\nDisallow: /*.pdf$\n"
+    site = SITE | {"/robots.txt": (200, {"Content-Type": "text/plain"}, robots)}
+    log: list[str] = []
+    with serve_routes(site, log=log) as base:
+        docs, counters = crawl(site_source(base, max_depth=1), {})
+
+    assert "/docs/b" in log  # the longer Allow beats the shorter Disallow
+    assert "/docs/a" not in log and "/files/manual.pdf" not in log
+    assert counters["robots_forbidden"] == 2  # /docs/a and the pdf
+
+
+def test_only_configured_content_types_are_extracted() -> None:
+    plain = (200, {"Content-Type": "text/plain; charset=utf-8"}, "plain words " * 20)
+    site = {"/": link_page("home", "/notes.txt"), "/notes.txt": plain}
+    with serve_routes(site) as base:
+        html_only, skipped = crawl(site_source(base), {})
+        both, _ = crawl(site_source(base, content_types=["text/html", "text/plain"]), {})
+
+    assert [doc.url for doc in html_only] == [base + "/"] and skipped["skipped_type"] == 1
+    assert [doc.url for doc in both] == [base + "/", base + "/notes.txt"]
+
+
+def test_the_crawl_stops_past_max_bytes() -> None:
+    with serve_routes(SITE) as base:
+        docs, counters = crawl(site_source(base, max_depth=1, max_bytes=1), {})
+
+    assert len(docs) == 1  # the first page passes the cap; nothing is fetched after it
+    assert counters["stopped_at_max_bytes"] == 1
