@@ -46,7 +46,7 @@ class Document:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Document:
-        values = {name: "" if row[name] is None else str(row[name]) for name in DOCUMENT_COLUMNS}
+        values = {name: str(row[name]) for name in DOCUMENT_COLUMNS}
         meta = json.loads(values.pop("meta") or "{}")
         return cls(meta=meta, **values)
 

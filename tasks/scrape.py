@@ -40,7 +40,9 @@ COUNTER_NAMES = (
     "truncated_pages",
     "redirects",
     "redirects_refused",
+    "too_many_redirects",
     "refused_private_address",
+    "stopped_at_max_bytes",
     "errors",
 )
 
@@ -164,11 +166,8 @@ def _fetch(
                 counters["skipped_type"] += 1
                 return None
             body = _read_capped(response, source.max_page_bytes, counters)
-            final_url, status, headers = (
-                canonical_url(response.url),
-                response.status_code,
-                response.headers,
-            )
+            final_url = canonical_url(response.url)
+            status, headers = response.status_code, response.headers
     except requests.RequestException as exc:
         counters["errors"] += 1
         logger.warning("source '%s': %s failed: %s", source.name, url, describe_failure(exc))
