@@ -1,0 +1,33 @@
+"""Real documentation sites from Debian packages, unpacked under bench/.work/.
+
+`apt-get download` fetches a package without installing it (no root needed), and
+`dpkg-deb -x` unpacks it, so the benchmarks need only Debian's package mirror.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+WORK = Path(__file__).resolve().parent / ".work"
+
+# package -> the HTML root inside it; each is a Sphinx site whose _sources/ holds the text.
+SITES = {
+    "python3.11-doc": "usr/share/doc/python3.11/html",
+}
+
+
+def unpack(package: str) -> Path:
+    """The HTML root of `package`, downloading and unpacking it on first use."""
+    target = WORK / package
+    root = target / SITES[package]
+    if root.is_dir():
+        return root
+    downloads = WORK / "debs"
+    downloads.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", package], cwd=downloads, check=True)
+    deb = max(downloads.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+    if not root.is_dir():
+        raise RuntimeError(f"{deb.name} has no {SITES[package]}; update SITES in {__file__}")
+    return root
