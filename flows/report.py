@@ -30,6 +30,16 @@ def source_rows(report: CollectReport) -> list[dict[str, object]]:
     return rows
 
 
+def counter_rows(report: CollectReport) -> list[dict[str, object]]:
+    """Every collection counter of every source, one per row: HTTP statuses, 304s, robots
+    refusals, pages skipped by type or size, refused redirects, bytes."""
+    return [
+        {"source": result.source, "kind": result.kind, "counter": counter, "value": value}
+        for result in report.sources
+        for counter, value in sorted(result.counters.items())
+    ]
+
+
 def filter_rows(stages: Mapping[str, StageResult]) -> list[dict[str, object]]:
     return [
         {"stage": stage, "counter": counter, "documents": count}
@@ -43,6 +53,9 @@ def publish(
 ) -> str:
     """Create the run's artifacts and return the markdown summary."""
     create_table_artifact(source_rows(collected), key="sources", description="Per-source results")
+    create_table_artifact(
+        counter_rows(collected), key="collection", description="Collection counters per source"
+    )
     create_table_artifact(filter_rows(stages), key="data-quality", description="Counts per stage")
     failed = ", ".join(collected.failures) or "none"
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(run.metrics.items()))

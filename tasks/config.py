@@ -106,7 +106,13 @@ class WebSource(Strict):
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
     delay_ms: int = Field(0, ge=0)
-    """Pause between two requests to the same site."""
+    """Pause between the starts of two requests to the same site; a longer robots.txt
+    Crawl-delay wins."""
+    concurrency: int = Field(2, ge=1, le=16)
+    """Requests in flight to one site at a time."""
+    sitemaps: bool = True
+    """Also start from the in-scope pages the sites' sitemaps list (robots.txt Sitemap:
+    lines, else /sitemap.xml), at depth 0."""
     retries: int = Field(3, ge=0)
     """Per request, with backoff; Retry-After is honoured."""
 

@@ -26,6 +26,23 @@ DOCUMENT_TABLE = DOCUMENT_COLUMNS
 # atomically with the rows; the quarantine is the rows whose reason is not empty.
 CLEAN_TABLE = (*DOCUMENT_COLUMNS, "reason")
 CORPUS_TABLE = (*DOCUMENT_COLUMNS, "split")
+# Every page the crawler fetched, with its raw HTML (gzip) and what the next night's
+# conditional request needs; written after the documents, see tasks/pages.py.
+PAGE_TABLE = (
+    "source",
+    "url",
+    "final_url",
+    "status",
+    "fetched_at",
+    "headers",
+    "etag",
+    "last_modified",
+    "links",
+    "doc_id",
+    "html_gz",
+)
+# Columns that hold bytes; every other column is text.
+BYTES_COLUMNS = frozenset({"html_gz"})
 READ_BATCH_ROWS = 2048  # rows fetched per read; keeps memory flat on large tables
 
 
@@ -72,7 +89,8 @@ def _open_for_write(path: str, columns: Sequence[str]) -> Any:
     shutil.rmtree(staging, ignore_errors=True)
     ds = deeplake.create(staging)
     for column in columns:
-        ds.add_column(column, deeplake.types.Text())
+        kind = deeplake.types.Bytes() if column in BYTES_COLUMNS else deeplake.types.Text()
+        ds.add_column(column, kind)
     ds.commit("create table")
     del ds
     os.replace(staging, path)
@@ -81,7 +99,7 @@ def _open_for_write(path: str, columns: Sequence[str]) -> Any:
 
 def append(
     path: str,
-    rows: Sequence[Mapping[str, str]],
+    rows: Sequence[Mapping[str, object]],
     columns: Sequence[str],
     message: str,
 ) -> LakeRef:
@@ -90,7 +108,7 @@ def append(
     Deep Lake's metadata is not versioned, so progress markers live in the rows themselves.
     """
     # Built before touching the table: a failure here leaves nothing half-appended.
-    batch = {c: [_text(row.get(c)) for row in rows] for c in columns}
+    batch = {c: [_value(c, row.get(c)) for row in rows] for c in columns}
     with exclusive(path):
         ds = _open_for_write(path, columns)
         if rows:
@@ -101,6 +119,12 @@ def append(
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def _value(column: str, value: object) -> str | bytes:
+    if column in BYTES_COLUMNS:
+        return bytes(value) if value is not None else b""  # type: ignore[arg-type]
+    return _text(value)
 
 
 def head(path: str) -> LakeRef | None:
@@ -130,7 +154,7 @@ def _open_at(ref: LakeRef) -> Any:
 
 def read(
     ref: LakeRef, columns: Sequence[str], start: int = 0, stop: int | None = None
-) -> Iterator[dict[str, str]]:
+) -> Iterator[dict[str, Any]]:
     """Rows `start:stop` of a table as it was at `ref.commit`, streamed in batches."""
     ds = _open_at(ref)
     stop = len(ds) if stop is None else min(stop, len(ds))
@@ -139,7 +163,7 @@ def read(
         batch = {c: ds[c][lo:hi] for c in columns}
         for i in range(hi - lo):
             # Deep Lake gives empty text back as None.
-            yield {c: _text(batch[c][i]) for c in columns}
+            yield {c: _value(c, batch[c][i]) for c in columns}
 
 
 def column(ref: LakeRef, name: str) -> list[str]:

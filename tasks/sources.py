@@ -35,7 +35,15 @@ def _store(
 
 def fetch_key(_context: object, params: dict) -> str:
     bucket = bucket_start(params["bucket_hours"]).isoformat()
-    code = code_version("tasks.sources", "tasks.http", "tasks.scrape", "tasks.api")
+    code = code_version(
+        "tasks.sources",
+        "tasks.http",
+        "tasks.scrape",
+        "tasks.politeness",
+        "tasks.pages",
+        "tasks.extract",
+        "tasks.api",
+    )
     return stage_key("fetch", params["source"], params["storage"], bucket, code)
 
 
@@ -53,10 +61,16 @@ _FETCH_RETRIES = dict(
 def scrape_site(
     source: WebSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
 ) -> SourceResult:
+    from tasks import pages
     from tasks.scrape import crawl
 
-    docs, counters = crawl(source, base_urls)
-    return _store(source.name, "web", docs, counters, storage)
+    pages_path = storage.lake("pages")
+    crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
+    result = _store(source.name, "web", crawled.documents, crawled.counters, storage)
+    # After the documents: see tasks/pages.py for why this order loses nothing.
+    message = f"crawl '{source.name}': {len(crawled.pages)} pages"
+    pages.store(pages_path, crawled.pages, message)
+    return result
 
 
 @task(name="fetch_api", task_run_name="api-{source.name}", **_FETCH_RETRIES)

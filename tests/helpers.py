@@ -6,15 +6,25 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 # (status, headers, body); a str body is sent as UTF-8.
 Response = tuple[int, Mapping[str, str], str | bytes]
-# A fixed response, responses served in turn (the last one repeats), or a function of the
-# request's path with its query string.
-Route = Response | Sequence[Response] | Callable[[str], Response]
+
+
+@dataclass(frozen=True)
+class WithHeaders:
+    """A route that answers from the path and the request headers (conditional GETs, auth)."""
+
+    respond: Callable[[str, Mapping[str, str]], Response]
+
+
+# A fixed response, responses served in turn (the last one repeats), a function of the
+# request's path with its query string, or one that also reads the request's headers.
+Route = Response | Sequence[Response] | Callable[[str], Response] | WithHeaders
 
 # A model small enough that a nightly flow trains in seconds on a CPU; tests set the steps.
 TINY_MODEL = {
@@ -41,11 +51,13 @@ def serve_routes(routes: Mapping[str, Route], log: list[str] | None = None) -> I
     lock = threading.Lock()
     served: dict[str, int] = {}
 
-    def respond(path_with_query: str) -> Response:
+    def respond(path_with_query: str, headers: Mapping[str, str]) -> Response:
         path = urlsplit(path_with_query).path
         route = routes.get(path)
         if route is None:
             return 404, {"Content-Type": "text/plain"}, f"no route {path}"
+        if isinstance(route, WithHeaders):
+            return route.respond(path_with_query, headers)
         if callable(route):
             return route(path_with_query)
         if _is_response(route):
@@ -60,7 +72,7 @@ def serve_routes(routes: Mapping[str, Route], log: list[str] | None = None) -> I
             if log is not None:
                 with lock:
                     log.append(self.path)
-            status, headers, body = respond(self.path)
+            status, headers, body = respond(self.path, self.headers)
             data = body.encode("utf-8") if isinstance(body, str) else body
             self.send_response(status)
             for name, value in headers.items():

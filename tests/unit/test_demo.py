@@ -72,9 +72,10 @@ def test_the_demo_sources_collect_through_crawl_and_fetch_api() -> None:
     )
     api = ApiSource(name="packages", url="demo://packages/packages?per_page=5", max_pages=2)
     with demo_servers(demo_names([*web.start_urls, api.url])) as base_urls:
-        pages, web_counters = crawl(web, base_urls)
+        crawled = crawl(web, base_urls)
         records, api_counters = fetch_api(api, base_urls)
 
+    pages, web_counters = crawled.documents, crawled.counters
     assert len(pages) == 3 and web_counters["pages_fetched"] == 3
     assert pages[0].url == base_urls["pydoc"] + "/json.html"
     assert len(records) == 10 and api_counters["pages"] == 2

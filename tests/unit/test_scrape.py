@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gzip
+import threading
 import time
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from tasks.config import WebSource
 from tasks.extract import extract
 from tasks.http import SourceUnavailable, canonical_url
+from tasks.records import Document
 from tasks.scrape import crawl
 from tests.helpers import HTML, html_page, serve_routes, unused_port
 
@@ -111,6 +114,13 @@ SITE = {
 }
 
 
+def crawl_site(
+    source: WebSource, base_urls: dict[str, str]
+) -> tuple[list[Document], dict[str, int]]:
+    crawled = crawl(source, base_urls)
+    return crawled.documents, crawled.counters
+
+
 def site_source(base: str, **overrides: object) -> WebSource:
     return WebSource.model_validate(
         {
@@ -127,7 +137,7 @@ def site_source(base: str, **overrides: object) -> WebSource:
 def test_crawl_is_breadth_first_within_depth_and_deduplicates_urls() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
-        docs, counters = crawl(site_source(base, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1), {})
 
     titles = [doc.title for doc in docs]
     assert titles == ["home", "a", "b", "post"]
@@ -149,17 +159,20 @@ def test_crawl_is_breadth_first_within_depth_and_deduplicates_urls() -> None:
 def test_crawl_stops_at_max_pages() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
-        docs, _ = crawl(site_source(base, max_pages=2, max_depth=5), {})
+        docs, _ = crawl_site(site_source(base, max_pages=2, max_depth=5), {})
 
     assert [doc.title for doc in docs] == ["home", "a"]
-    assert [path for path in log if path != "/robots.txt"] == ["/", "/docs/a"]
+    assert [path for path in log if path not in ("/robots.txt", "/sitemap.xml")] == [
+        "/",
+        "/docs/a",
+    ]
 
 
 def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
         source = site_source(base, scope=[base + "/docs/"], exclude=[r"/deeper$"], max_depth=5)
-        docs, _ = crawl(source, {})
+        docs, _ = crawl_site(source, {})
 
     assert sorted(doc.title for doc in docs) == ["a", "b", "deep", "home"]
     assert "/blog/post" not in log and "/docs/a/deeper" not in log
@@ -167,7 +180,7 @@ def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
 
 def test_crawl_ignores_robots_only_when_told() -> None:
     with serve_routes(SITE) as base:
-        docs, counters = crawl(site_source(base, respect_robots=False, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, respect_robots=False, max_depth=1), {})
 
     assert "secret" in [doc.title for doc in docs]
     assert counters["robots_forbidden"] == 0
@@ -176,7 +189,7 @@ def test_crawl_ignores_robots_only_when_told() -> None:
 def test_crawl_pauses_between_requests_to_the_same_site() -> None:
     with serve_routes(SITE) as base:
         started = time.monotonic()
-        crawl(site_source(base, max_pages=3, delay_ms=200), {})
+        crawl(site_source(base, max_pages=3, delay_ms=200, sitemaps=False), {})
         elapsed_s = time.monotonic() - started
 
     assert elapsed_s >= 0.6  # robots.txt and three pages: three pauses
@@ -187,7 +200,7 @@ def test_crawl_retries_429_after_retry_after_and_succeeds() -> None:
     log: list[str] = []
     with serve_routes(routes, log) as base:
         started = time.monotonic()
-        docs, counters = crawl(site_source(base, retries=2), {})
+        docs, counters = crawl_site(site_source(base, retries=2), {})
         elapsed_s = time.monotonic() - started
 
     assert [doc.title for doc in docs] == ["home"]
@@ -223,7 +236,7 @@ def test_crawl_resolves_demo_urls() -> None:
             max_depth=0,
             allow_private_addresses=True,
         )
-        docs, _ = crawl(source, {"site": base})
+        docs, _ = crawl_site(source, {"site": base})
 
     assert [(doc.title, doc.url) for doc in docs] == [("b", base + "/docs/b")]
 
@@ -247,7 +260,7 @@ def test_redirects_are_checked_hop_by_hop() -> None:
     }
     log: list[str] = []
     with serve_routes(site, log=log) as base:
-        docs, counters = crawl(site_source(base, max_redirects=3), {})
+        docs, counters = crawl_site(site_source(base, max_redirects=3), {})
 
     assert [doc.title for doc in docs] == ["home", "a"]
     assert docs[1].url == base + "/docs/a"
@@ -260,7 +273,7 @@ def test_redirects_are_checked_hop_by_hop() -> None:
 def test_a_page_longer_than_max_page_bytes_is_cut_and_counted() -> None:
     body = "<p>" + "word " * 5000 + "</p>"
     with serve_routes({"/": html_page("long", body)}) as base:
-        docs, counters = crawl(site_source(base, max_page_bytes=4096), {})
+        docs, counters = crawl_site(site_source(base, max_page_bytes=4096), {})
 
     assert counters["truncated_pages"] == 1
     assert counters["bytes"] == 4096
@@ -272,7 +285,7 @@ def test_robots_wildcards_and_the_longest_rule_win() -> None:
     site = SITE | {"/robots.txt": (200, {"Content-Type": "text/plain"}, robots)}
     log: list[str] = []
     with serve_routes(site, log=log) as base:
-        docs, counters = crawl(site_source(base, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1), {})
 
     assert "/docs/b" in log  # the longer Allow beats the shorter Disallow
     assert "/docs/a" not in log and "/files/manual.pdf" not in log
@@ -283,8 +296,8 @@ def test_only_configured_content_types_are_extracted() -> None:
     plain = (200, {"Content-Type": "text/plain; charset=utf-8"}, "plain words " * 20)
     site = {"/": link_page("home", "/notes.txt"), "/notes.txt": plain}
     with serve_routes(site) as base:
-        html_only, skipped = crawl(site_source(base), {})
-        both, _ = crawl(site_source(base, content_types=["text/html", "text/plain"]), {})
+        html_only, skipped = crawl_site(site_source(base), {})
+        both, _ = crawl_site(site_source(base, content_types=["text/html", "text/plain"]), {})
 
     assert [doc.url for doc in html_only] == [base + "/"] and skipped["skipped_type"] == 1
     assert [doc.url for doc in both] == [base + "/", base + "/notes.txt"]
@@ -292,7 +305,87 @@ def test_only_configured_content_types_are_extracted() -> None:
 
 def test_the_crawl_stops_past_max_bytes() -> None:
     with serve_routes(SITE) as base:
-        docs, counters = crawl(site_source(base, max_depth=1, max_bytes=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1, max_bytes=1), {})
 
     assert len(docs) == 1  # the first page passes the cap; nothing is fetched after it
     assert counters["stopped_at_max_bytes"] == 1
+
+
+XML = {"Content-Type": "application/xml"}
+
+
+def test_pages_of_one_depth_are_fetched_concurrently_up_to_the_cap_and_kept_in_order() -> None:
+    lock = threading.Lock()
+    in_flight = {"now": 0, "peak": 0}
+
+    def slow(title: str, pause_s: float):
+        def route(_path: str):
+            with lock:
+                in_flight["now"] += 1
+                in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
+            time.sleep(pause_s)
+            with lock:
+                in_flight["now"] -= 1
+            return link_page(title)
+
+        return route
+
+    names = [f"p{n}" for n in range(8)]
+    # Later pages answer sooner: the documents still come back in link order.
+    site = {f"/{name}": slow(name, 0.05 * (8 - n)) for n, name in enumerate(names)}
+    site["/"] = link_page("home", *(f"/{name}" for name in names))
+    with serve_routes(site) as base:
+        docs, counters = crawl_site(site_source(base, concurrency=3), {})
+
+    assert [doc.title for doc in docs] == ["home", *names]
+    assert in_flight["peak"] == 3
+    assert counters["pages_fetched"] == 9
+
+
+def test_sitemaps_from_robots_txt_add_in_scope_pages_at_depth_zero() -> None:
+    index = """<?xml version="1.0" encoding="UTF-8"?>
+    <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+      <sitemap><loc>{base}/maps/pages.xml.gz</loc></sitemap>
+    </sitemapindex>"""
+    urlset = """<?xml version="1.0" encoding="UTF-8"?>
+    <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+      <url><loc>{base}/orphan</loc></url>
+      <url><loc>{base}/docs/b</loc></url>
+      <url><loc>{base}/private/secret</loc></url>
+      <url><loc>http://elsewhere.test/page</loc></url>
+    </urlset>"""
+    holder: dict[str, str] = {}
+    site = {
+        "/": link_page("home", "/docs/b"),
+        "/docs/b": link_page("b"),
+        "/orphan": link_page("orphan"),
+        "/private/secret": link_page("secret"),
+        "/robots.txt": lambda _path: (
+            200,
+            {"Content-Type": "text/plain"},
+            f"User-agent: *\nDisallow: /private/\nSitemap: {holder['base']}/maps/index.xml\n",
+        ),
+        "/maps/index.xml": lambda _path: (200, XML, index.format(base=holder["base"])),
+        "/maps/pages.xml.gz": lambda _path: (
+            200,
+            {"Content-Type": "application/gzip"},
+            gzip.compress(urlset.format(base=holder["base"]).encode()),
+        ),
+    }
+    with serve_routes(site) as base:
+        holder["base"] = base
+        docs, counters = crawl_site(site_source(base, max_depth=0), {})
+
+    # Depth 0: the start URL, then the sitemap's in-scope pages; /docs/b is not asked twice.
+    assert [doc.title for doc in docs] == ["home", "orphan", "b"]
+    assert counters["sitemaps"] == 2
+    assert counters["sitemap_urls"] == 3  # orphan, b and the robots-forbidden one
+    assert counters["robots_forbidden"] == 1
+
+
+def test_sitemaps_are_not_read_when_turned_off() -> None:
+    log: list[str] = []
+    with serve_routes(SITE, log) as base:
+        crawl_site(site_source(base, max_depth=0, sitemaps=False), {})
+
+    assert "/sitemap.xml" not in log
