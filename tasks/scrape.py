@@ -52,6 +52,8 @@ COUNTER_NAMES = (
     "redirects_refused",
     "too_many_redirects",
     "refused_private_address",
+    "links_out_of_scope",
+    "links_excluded",
     "stopped_at_max_bytes",
     "sitemaps",
     "sitemap_urls",
@@ -92,7 +94,13 @@ class _Gate:
 
     def follows(self, url: str) -> bool:
         """A link or redirect worth taking: in scope and not excluded."""
-        return any(url.startswith(p) for p in self.scope) and not self.excluded(url)
+        return self.refusal(url) is None
+
+    def refusal(self, url: str) -> str | None:
+        """Why a link is not taken: the counter it goes under, or None."""
+        if not any(url.startswith(p) for p in self.scope):
+            return "links_out_of_scope"
+        return "links_excluded" if self.excluded(url) else None
 
     def refused_address(self, url: str) -> str | None:
         """The non-public address `url` would reach, unless the source allows those."""
@@ -181,9 +189,13 @@ def crawl(
                 seen.add(outcome.final_url)
                 if depth < source.max_depth:
                     for link in outcome.links:
-                        if link not in seen and gate.follows(link):
-                            seen.add(link)
+                        if link in seen:
+                            continue
+                        seen.add(link)  # counted once, however many pages link to it
+                        if (refusal := gate.refusal(link)) is None:
                             frontier.append(link)
+                        else:
+                            counters[refusal] += 1
                 if source.max_bytes is not None and counters["bytes"] >= source.max_bytes:
                     # Pages already in flight still land; the ones not started are dropped.
                     counters["stopped_at_max_bytes"] = 1

@@ -172,10 +172,13 @@ def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
         source = site_source(base, scope=[base + "/docs/"], exclude=[r"/deeper$"], max_depth=5)
-        docs, _ = crawl_site(source, {})
+        docs, counters = crawl_site(source, {})
 
     assert sorted(doc.title for doc in docs) == ["a", "b", "deep", "home"]
     assert "/blog/post" not in log and "/docs/a/deeper" not in log
+    # Each counted once: /blog/post, the robots-forbidden page, the pdf, the other host.
+    assert counters["links_out_of_scope"] == 4
+    assert counters["links_excluded"] == 1
 
 
 def test_crawl_ignores_robots_only_when_told() -> None:
