@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -104,6 +104,8 @@ class WebSource(Strict):
     content_types: list[str] = ["text/html", "application/xhtml+xml"]
     """Media types that are extracted; other responses are skipped after their headers."""
     user_agent: str = USER_AGENT
+    """Who is crawling and how to reach them: a name/version and a contact URL or e-mail,
+    e.g. "examplebot/1.0 (+https://example.org/bot)"."""
     timeout_s: float = Field(10.0, gt=0)
     delay_ms: int = Field(0, ge=0)
     """Pause between the starts of two requests to the same site; a longer robots.txt
@@ -116,24 +118,197 @@ class WebSource(Strict):
     retries: int = Field(3, ge=0)
     """Per request, with backoff; Retry-After is honoured."""
 
+    @field_validator("user_agent")
+    @classmethod
+    def _identifiable(cls, value: str) -> str:
+        if not re.search(r"https?://|@", value):
+            raise ValueError(
+                f"{value!r} names no contact: sites block crawlers they cannot reach; add a "
+                "URL or e-mail, e.g. 'examplebot/1.0 (+https://example.org/bot)'"
+            )
+        return value
+
+
+class PageNumber(Strict):
+    """`?page=1`, `?page=2`, ... until a page has no records."""
+
+    style: Literal["page"] = "page"
+    param: str = "page"
+    """Query parameter that carries the page number."""
+    first: int = 1
+    """Number of the first page; some APIs count from 0."""
+    has_more_path: str | None = None
+    """Dotted path to a value that is false or null on the last page (Stack Exchange's
+    `has_more`, a `next_page` that is null at the end); saves asking for an empty page."""
+
+
+class OffsetLimit(Strict):
+    """`?offset=0&limit=100`, then `offset=100`, ... until a page has no records."""
+
+    style: Literal["offset"] = "offset"
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(100, ge=1)
+    """Records asked for per page. The offset advances by the records actually received, so
+    a server that caps the page size lower is still read in full."""
+    has_more_path: str | None = None
+    """Dotted path to a value that is false or null on the last page."""
+
+
+class Cursor(Strict):
+    """A token in the body, sent back as a query parameter, until the token is missing."""
+
+    style: Literal["cursor"] = "cursor"
+    next_path: str = Field(min_length=1)
+    """Dotted path to the next page's token, e.g. `next` (Datasette), `meta.next_cursor`;
+    missing, null or empty on the last page."""
+    param: str = Field(min_length=1)
+    """Query parameter the token is sent back as, e.g. `_next` (Datasette), `cursor`."""
+    has_more_path: str | None = None
+    """Dotted path to a value that is false or null on the last page."""
+    resume: bool = False
+    """Keep the token of the last page read as the source's watermark and start there next
+    time. Only for tokens that stay valid between runs (keyset tokens such as Datasette's,
+    change feeds); not with updated_at_field."""
+
+
+class NextUrl(Strict):
+    """The next page's full URL in the body, until it is missing."""
+
+    style: Literal["next_url"] = "next_url"
+    next_path: str = Field(min_length=1)
+    """Dotted path to the next page's URL, e.g. `next_url` (Datasette), `links.next`; a
+    relative URL is resolved against the page's own."""
+
+
+class LinkHeader(Strict):
+    """The `Link: <...>; rel="next"` response header (RFC 8288; GitHub), until it is missing."""
+
+    style: Literal["link_header"] = "link_header"
+
+
+Pagination = Annotated[
+    PageNumber | OffsetLimit | Cursor | NextUrl | LinkHeader, Field(discriminator="style")
+]
+# Environment variable names as shells accept them.
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ApiAuth(Strict):
+    """Where an API's credentials are: an environment variable or a Prefect Secret block.
+
+    The config names the secret and never holds it, so it cannot reach the Prefect UI's
+    parameters, logs or artifacts; it is read when the source runs.
+    """
+
+    scheme: Literal["bearer", "header", "basic"]
+    """bearer: `Authorization: Bearer <secret>`; header: `<header>: <secret>`; basic:
+    `username` with the secret as the password."""
+    env: str | None = Field(None, pattern=_ENV_NAME)
+    """Environment variable that holds the secret, e.g. GITHUB_TOKEN."""
+    secret_block: str | None = None
+    """Name of a Prefect Secret block that holds the secret (`Secret.load(name).get()`)."""
+    header: str = "Authorization"
+    """Header that carries the secret with scheme `header`, e.g. X-API-Key."""
+    username: str | None = None
+    """User name for scheme `basic`."""
+
+    @model_validator(mode="after")
+    def _one_place_and_a_username(self) -> ApiAuth:
+        if (self.env is None) == (self.secret_block is None):
+            raise ValueError("set exactly one of env (a variable name) and secret_block")
+        if self.scheme == "basic" and not self.username:
+            raise ValueError("scheme basic needs a username (the secret is the password)")
+        return self
+
+    @property
+    def where(self) -> str:
+        """Where the secret comes from, for messages: never the secret itself."""
+        if self.env is not None:
+            return f"environment variable {self.env}"
+        return f"Prefect Secret block '{self.secret_block}'"
+
 
 class ApiSource(Strict):
+    """A JSON REST API: pages of records, each record mapped to one document."""
+
     name: Name
     url: Url
-    """First page; the page number is added as `page_param`."""
-    page_param: str = "page"
-    first_page: int = 1
+    """Base URL, e.g. https://api.github.com (it may carry a path and query too);
+    demo://packages/... names the demo API."""
+    path: str = ""
+    """Appended to url, e.g. /repos/python/cpython/issues."""
+    query: dict[str, str | bool | int | float] = {}
+    """Query parameters of every request, e.g. {per_page: 100}; pagination adds its own."""
+    auth: ApiAuth | None = None
+    """Credentials, read from an environment variable or a Prefect Secret block."""
+    pagination: Pagination = PageNumber()
+    """How the next page is found: page, offset, cursor, next_url or link_header."""
     records_path: str = "items"
-    """Dotted path to the list of records in each page."""
+    """Dotted path to the list of records in each page; '' when the page itself is the list."""
+    id_field: str | None = "id"
+    """Dotted path to the record's id: a record seen twice in one read counts once, and
+    records at exactly the watermark are told apart. null: no id (then neither)."""
     text_fields: list[str] = Field(["text"], min_length=1)
-    """Record fields that hold the text, joined with a blank line."""
+    """Dotted paths to the fields that hold the text, joined with a blank line."""
     title_field: str | None = "title"
+    """Dotted path to the record's title."""
     url_field: str | None = "url"
+    """Dotted path to the record's web address."""
+    url_template: str | None = None
+    """Builds the address instead of url_field, e.g. https://news.ycombinator.com/item?id={id};
+    `{id}` is the id_field's value, any other `{a.b}` a record field."""
+    updated_at_field: str | None = None
+    """Dotted path to when the record last changed (ISO 8601, or epoch seconds): turns on the
+    incremental watermark. null: every run reads everything (exact dedup drops repeats)."""
+    updated_at_ascending: bool = False
+    """The API returns records oldest change first (e.g. sort=updated&direction=asc): a read
+    cut short by max_pages still moves the watermark. Otherwise only a complete read does."""
+    since_param: str | None = None
+    """Query parameter that filters on the server (>= the watermark), e.g. `since`; null:
+    every page is read and older records are skipped here."""
+    since_template: str = "{value}"
+    """How the watermark is written into since_param, e.g. `created_at_i>={value}`."""
     max_pages: int = Field(100, ge=1)
+    """Pages per run, at most."""
+    max_bad_fraction: float | None = Field(0.5, gt=0, le=1)
+    """Fail the source, committing nothing, when more than this share of its records is
+    quarantined for one reason (10 records or more): the API's schema has changed, and the
+    watermark must not move past records the mapping could not read. null: never."""
+    requests_per_second: float | None = Field(None, gt=0)
+    """Rate limit of this source's requests; null: none beyond the server's 429s."""
     user_agent: str = USER_AGENT
     timeout_s: float = Field(10.0, gt=0)
+    """Connect and read timeout per request."""
     retries: int = Field(3, ge=0)
-    """Per request, with backoff; Retry-After is honoured."""
+    """Per request, with backoff, on 429, 5xx and transport errors; Retry-After is honoured."""
+
+    @field_validator("since_template")
+    @classmethod
+    def _template_has_value(cls, value: str) -> str:
+        if "{value}" not in value:
+            raise ValueError(f"{value!r} must contain {{value}}, where the watermark goes")
+        return value
+
+    @model_validator(mode="after")
+    def _one_watermark(self) -> ApiSource:
+        resume = isinstance(self.pagination, Cursor) and self.pagination.resume
+        if resume and self.updated_at_field:
+            raise ValueError(
+                "pagination.resume and updated_at_field are two watermarks: keep one "
+                "(updated_at_field unless the API has no last-changed field)"
+            )
+        if (self.since_param or self.updated_at_ascending) and not self.updated_at_field:
+            raise ValueError("since_param and updated_at_ascending need updated_at_field")
+        return self
+
+    @property
+    def watermark_kind(self) -> Literal["updated_at", "cursor"] | None:
+        if self.updated_at_field:
+            return "updated_at"
+        if isinstance(self.pagination, Cursor) and self.pagination.resume:
+            return "cursor"
+        return None
 
 
 class SynthSpec(Strict):

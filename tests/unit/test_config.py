@@ -71,3 +71,10 @@ def test_bad_urls_and_patterns_fail_before_any_work(data, where, what):
 def test_bad_cron_is_named():
     with pytest.raises(ConfigError, match=r"schedule\.cron: .*not a cron expression"):
         parse_config({"schedule": {"cron": "every night"}})
+
+
+def test_a_crawler_user_agent_must_say_how_to_reach_its_operator() -> None:
+    web = {"name": "docs", "start_urls": ["https://docs.example/"], "user_agent": "bot/1.0"}
+    with pytest.raises(ConfigError, match=r"collect.web.0.user_agent: 'bot/1.0' names no contact"):
+        parse_config({"collect": {"web": [web]}})
+    parse_config({"collect": {"web": [web | {"user_agent": "bot/1.0 (ops@example.org)"}]}})
