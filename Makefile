@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
 
-.PHONY: setup run test lint format serve ui clean
+.PHONY: setup run test lint format serve ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ serve: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/lmkiln ui --config $(CONFIG)
+
+# Peers (trafilatura, Scrapy, nginx, Debian doc packages) are installed on first use;
+# results go to bench/results/, see bench/README.md.
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench.extract
+	$(BIN)/python -m bench.crawl
 
 clean:
 	rm -rf .lmkiln

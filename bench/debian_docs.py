@@ -12,8 +12,13 @@ from pathlib import Path
 WORK = Path(__file__).resolve().parent / ".work"
 
 # package -> the HTML root inside it; each is a Sphinx site whose _sources/ holds the text.
+# One theme each, so an extractor is not tuned to one page template; about 17 MB together.
 SITES = {
-    "python3.11-doc": "usr/share/doc/python3.11/html",
+    "python3.11-doc": "usr/share/doc/python3.11/html",  # python_docs_theme, 13 MB
+    "sphinx-doc": "usr/share/doc/sphinx-doc/html",  # sphinx13 theme, 2.3 MB
+    "python-flask-doc": "usr/share/doc/python-flask-doc/html",  # pallets theme, 0.7 MB
+    "python-requests-doc": "usr/share/doc/python-requests-doc/html",  # alabaster, 0.2 MB
+    "python-cryptography-doc": "usr/share/doc/python-cryptography-doc/html",  # RTD, 0.4 MB
 }
 
 
