@@ -368,8 +368,10 @@ def _follow_redirects(
             response.close()
         out.counters["redirects"] += 1
         target = canonical_url(urljoin(url, response.headers["Location"]))
-        if not gate.follows(target) or gate.refused_address(target) is not None:
+        private = gate.follows(target) and gate.refused_address(target) is not None
+        if private or not gate.follows(target):
             out.counters["redirects_refused"] += 1
+            out.counters["refused_private_address"] += private
             logger.info("source '%s': refused redirect %s -> %s", source.name, url, target)
             yield None
             return

@@ -392,3 +392,26 @@ def test_sitemaps_are_not_read_when_turned_off() -> None:
         crawl_site(site_source(base, max_depth=0, sitemaps=False), {})
 
     assert "/sitemap.xml" not in log
+
+
+def test_links_and_redirects_to_non_public_addresses_are_refused_and_counted(monkeypatch):
+    # Fake DNS answers: the test site's 127.0.0.1 counts as public, "localhost" as the
+    # loopback address it is. Everything else about the crawl is real.
+    answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
+    monkeypatch.setattr("tasks.scrape.non_public_address", answers.__getitem__)
+    inside: dict[str, str] = {}
+    site = {
+        "/": lambda _path: link_page("home", f"{inside['base']}/admin", "/hop"),
+        "/hop": lambda _path: (302, {"Location": f"{inside['base']}/metadata"}, ""),
+    }
+    log: list[str] = []
+    with serve_routes(site, log) as base:
+        inside["base"] = base.replace("127.0.0.1", "localhost")
+        scope = [base + "/", inside["base"] + "/"]
+        source = WebSource(name="site", start_urls=[base + "/"], scope=scope, retries=0)
+        docs, counters = crawl_site(source, {})
+
+    assert [doc.title for doc in docs] == ["home"]
+    assert "/admin" not in log and "/metadata" not in log
+    assert counters["refused_private_address"] == 2  # the link and the redirect
+    assert counters["redirects_refused"] == 1
