@@ -154,10 +154,14 @@ def _links(root: etree._Element, base_url: str) -> tuple[str, ...]:
     found: dict[str, None] = {}  # an ordered set
     # Each distinct href once: reference pages link the same target hundreds of times.
     for href in dict.fromkeys(a.get("href") for a in root.iter("a")):
-        if href:
+        if not href:
+            continue
+        try:
             link = canonical_url(urljoin(base_url, href.strip()))
-            if link.startswith(("http://", "https://")):
-                found.setdefault(link)
+        except ValueError:
+            continue  # "http://[bad/", a port past 65535: not a link anything could fetch
+        if link.startswith(("http://", "https://")):
+            found.setdefault(link)
     return tuple(found)
 
 
@@ -448,12 +452,19 @@ def _preformatted_text(pre: etree._Element) -> str:
 def decode(body: bytes, content_type: str) -> str:
     """The page's text, in the charset its header or <meta> declares, else a detected one."""
     # Without a charset header requests assumes ISO-8859-1; the <meta charset> is read here.
-    header = re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)
+    header = re.search(r"charset=[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
     declared = header.group(1) if header else None
     declared = declared or EncodingDetector.find_declared_encoding(body, is_html=True)
+    if declared and re.match(r"utf-?(16|32)", declared, re.IGNORECASE) and not _has_bom(body):
+        # WHATWG: a page that declares UTF-16 in ASCII bytes cannot be UTF-16.
+        declared = "utf-8"
     if declared and (text := _decode_mostly(body, declared)) is not None:
         return text
     return UnicodeDammit(body, is_html=True).unicode_markup or ""
+
+
+def _has_bom(body: bytes) -> bool:
+    return body.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf"))
 
 
 def _decode_mostly(body: bytes, encoding: str) -> str | None:

@@ -7,12 +7,18 @@ raises `SourceUnavailable`, which the Prefect task retries as a unit.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
+import random
 import socket
+from types import TracebackType
 from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
@@ -20,12 +26,12 @@ logger = logging.getLogger(__name__)
 
 # Transient answers: timeouts, rate limits and overloaded or restarting servers.
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-# urllib3 sleeps backoff_factor * 2**(n - 1) before retry n (the first retry is immediate),
-# plus up to backoff_jitter seconds so that parallel sources do not retry in lockstep.
+# Retry n waits backoff_factor * 2**(n - 1) seconds (PoliteRetry), plus up to backoff_jitter
+# seconds so that parallel sources do not retry in lockstep.
 BACKOFF_FACTOR_S = 0.5
 BACKOFF_JITTER_S = 0.25
-# A server may ask for hours: the wait is capped here, and after `retries` capped waits the
-# source fails and the Prefect task retries it (minutes later) or the next night does.
+# A server may ask for hours: past this, the request is not retried and its 429/503 stands;
+# the Prefect task retries the source minutes later, or the next night does.
 RETRY_AFTER_MAX_S = 60
 
 # The final answer decides: a retry would not change it.
@@ -52,9 +58,52 @@ class SourceUnavailable(RuntimeError):
         return self.status not in PERMANENT_STATUSES
 
 
+class PoliteRetry(Retry):
+    """urllib3's Retry with two changes: the backoff (with jitter) starts at the first retry,
+    where urllib3 retries once at once; and a Retry-After beyond `RETRY_AFTER_MAX_S` ends the
+    retries instead of being shortened, since the server asked for more than we will wait."""
+
+    def get_backoff_time(self) -> float:
+        errors = len(
+            list(itertools.takewhile(lambda e: e.redirect_location is None, reversed(self.history)))
+        )
+        if errors == 0:
+            return 0.0
+        wait_s = self.backoff_factor * 2 ** (errors - 1) + random.random() * self.backoff_jitter
+        return float(min(self.backoff_max, wait_s))
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Retry:
+        asked_s = _retry_after_s(response) if response is not None else None
+        if asked_s is not None and asked_s > RETRY_AFTER_MAX_S:
+            reason = ResponseError(f"Retry-After {asked_s:.0f} s is over {RETRY_AFTER_MAX_S} s")
+            raise MaxRetryError(_pool, url or "", reason)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _retry_after_s(response: BaseHTTPResponse) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return _UNCAPPED.parse_retry_after(value)
+    except InvalidHeader:
+        return None
+
+
+_UNCAPPED = Retry(retry_after_max=10**9)
+
+
 def make_session(user_agent: str, retries: int) -> requests.Session:
     """A session that retries transient failures of GET/HEAD with backoff and Retry-After."""
-    retry = Retry(
+    retry = PoliteRetry(
         total=retries,
         backoff_factor=BACKOFF_FACTOR_S,
         backoff_jitter=BACKOFF_JITTER_S,

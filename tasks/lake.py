@@ -42,6 +42,7 @@ PAGE_TABLE = (
     "last_modified",
     "links",
     "doc_id",
+    "sha256",
     "html_gz",
 )
 # Columns that hold bytes; every other column is text.

@@ -30,6 +30,7 @@ class Known:
     etag: str
     last_modified: str
     links: tuple[str, ...]
+    sha256: str = ""  # of the body: the same bytes again count as unchanged
 
     def request_headers(self) -> dict[str, str]:
         headers = {}
@@ -52,7 +53,8 @@ class FetchedPage:
     headers: Mapping[str, str]
     links: tuple[str, ...]
     doc_id: str  # "" when the page had no text
-    html: bytes
+    sha256: str  # of the body as received (decompressed)
+    html_gz: bytes
 
     def to_row(self) -> dict[str, object]:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _PRIVATE_HEADERS}
@@ -68,8 +70,8 @@ class FetchedPage:
             "last_modified": lowered.get("last-modified", ""),
             "links": json.dumps(list(self.links)),
             "doc_id": self.doc_id,
-            # mtime=0: the same page compresses to the same bytes on every night.
-            "html_gz": gzip.compress(self.html, compresslevel=6, mtime=0),
+            "sha256": self.sha256,
+            "html_gz": self.html_gz,
         }
 
 
@@ -78,27 +80,35 @@ def store(path: str, pages: Iterable[FetchedPage], message: str) -> lake.LakeRef
 
 
 def known_pages(path: str, source: str) -> dict[str, Known]:
-    """The latest validators and links of every page `source` has fetched, by URL."""
+    """The latest validators, body hash and links of every page `source` has fetched, by
+    the URL it was queued under and by the URL it was finally fetched from."""
     ref = lake.head(path)
     if ref is None:
         return {}
-    columns = ("source", "url", "etag", "last_modified", "links")
+    columns = ("source", "url", "final_url", "etag", "last_modified", "links", "sha256")
     known: dict[str, Known] = {}
     for row in lake.read(ref, columns):
         if row["source"] == source:  # later rows replace earlier ones
             links = tuple(json.loads(row["links"] or "[]"))
-            known[row["url"]] = Known(row["etag"], row["last_modified"], links)
+            page = Known(row["etag"], row["last_modified"], links, row["sha256"])
+            known[row["url"]] = known[row["final_url"]] = page
     return known
 
 
 def reextract(path: str, source: str) -> Iterator[Document]:
-    """Documents from the stored HTML of `source`'s pages, as the current extractor sees
-    them: a better extractor is rerun over what was fetched, without fetching again."""
+    """Documents from the stored HTML of `source`'s pages (the latest fetch of each), as
+    the current extractor sees them: a better extractor is rerun over what was fetched,
+    without fetching again."""
     ref = lake.head(path)
     if ref is None:
         return
-    for row in lake.read(ref, lake.PAGE_TABLE):
-        if row["source"] != source:
+    latest: dict[str, int] = {}
+    for index, row in enumerate(lake.read(ref, ("source", "final_url"))):
+        if row["source"] == source:
+            latest[row["final_url"]] = index
+    wanted = set(latest.values())
+    for index, row in enumerate(lake.read(ref, lake.PAGE_TABLE)):
+        if index not in wanted:
             continue
         headers = json.loads(row["headers"])
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")

@@ -14,18 +14,26 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import urljoin
 
 import requests
 from protego import Protego
 
 from tasks.config import WebSource
-from tasks.http import describe_failure, origin
+from tasks.http import canonical_url, describe_failure, origin
 
 logger = logging.getLogger(__name__)
 
-# A sitemap index may name thousands of sitemaps; a nightly crawl reads the first few.
+# RFC 9309: a crawler may stop reading robots.txt after 500 KiB.
+MAX_ROBOTS_BYTES = 500 * 1024
+# Sitemap files tried per site, failures included: a night reads the first few.
 MAX_SITEMAPS = 20
-_LOC = re.compile(rb"<loc>\s*(.*?)\s*</loc>", re.IGNORECASE | re.DOTALL)
+# Redirect hops when fetching robots.txt or a sitemap (RFC 9309 asks for at least five).
+MAX_FILE_REDIRECTS = 5
+# No closing tag in reach must not make the search quadratic: [^<]* stops at the next tag.
+_LOC = re.compile(rb"<loc>([^<]*)</loc>", re.IGNORECASE)
+
+MayFetch = Callable[[str], bool]
 
 
 class SitePolicy:
@@ -36,18 +44,27 @@ class SitePolicy:
     of `delay_ms` and the site's Crawl-delay), as Scrapy's per-domain download slots do.
     """
 
-    def __init__(self, source: WebSource) -> None:
+    def __init__(self, source: WebSource, may_fetch: MayFetch) -> None:
         self.source = source
+        self.may_fetch = may_fetch  # checked at every hop of robots.txt and sitemap fetches
         self.parsers: dict[str, Protego | None] = {}  # None: no robots.txt, allow all
-        self.down: dict[str, str] = {}  # site -> why robots.txt could not even be asked
+        self.down: dict[str, str] = {}  # site -> why none of its pages may be fetched
         self._lock = threading.Lock()
+        self._site_locks: dict[str, threading.Lock] = {}
         self._next_start_s: dict[str, float] = {}
         self._in_flight: dict[str, threading.BoundedSemaphore] = {}
 
     def robots(self, session: requests.Session, url: str) -> Protego | None:
         site = origin(url)
-        if site not in self.parsers:
-            self.parsers[site] = self._fetch_robots(session, site)
+        with self._lock:
+            site_lock = self._site_locks.setdefault(site, threading.Lock())
+        with site_lock:  # one fetch per site, whichever thread asks first
+            if site not in self.parsers:
+                self.parsers[site] = self._fetch_robots(session, site)
+                # The pause after robots.txt is already the site's Crawl-delay.
+                with self._lock:
+                    after_s = time.monotonic() + self._delay_s(site)
+                    self._next_start_s[site] = max(self._next_start_s.get(site, 0), after_s)
         return self.parsers[site]
 
     def allowed(self, session: requests.Session, url: str) -> bool:
@@ -55,22 +72,26 @@ class SitePolicy:
         return parser is None or parser.can_fetch(url, self.source.user_agent)
 
     def _fetch_robots(self, session: requests.Session, site: str) -> Protego | None:
+        url = f"{site}/robots.txt"
         try:
-            with (
-                self.slot(site),
-                session.get(f"{site}/robots.txt", timeout=self.source.timeout_s) as response,
-            ):
-                if response.status_code != 200:
-                    return None
-                text = response.text
+            answer = fetch_file(session, self, url, MAX_ROBOTS_BYTES)
         except requests.ConnectionError as exc:
             # The pages would fail the same way after the same retries: skip the site.
-            self.down[site] = describe_failure(exc)
+            self.down[site] = f"robots.txt: {describe_failure(exc)}"
             return None
         except requests.RequestException:
             return None
+        if answer is None:
+            return None
+        status, body = answer
+        if status == 429 or status >= 500:
+            # RFC 9309 2.3.1.4: an unreachable robots.txt means the whole site is disallowed.
+            self.down[site] = f"robots.txt answered HTTP {status}: the site counts as disallowed"
+            return None
+        if status != 200:
+            return None  # 4xx: no rules, everything allowed
         # Protego, as Scrapy uses: wildcards, Allow/Disallow precedence by length, Crawl-delay.
-        return Protego.parse(text)
+        return Protego.parse(body.decode("utf-8", "replace"))
 
     def _delay_s(self, site: str) -> float:
         delay_s = self.source.delay_ms / 1000
@@ -95,28 +116,51 @@ class SitePolicy:
             yield
 
 
-def sitemap_urls(
-    session: requests.Session,
-    policy: SitePolicy,
-    site: str,
-    may_fetch: Callable[[str], bool],
-) -> tuple[list[str], int]:
+def fetch_file(
+    session: requests.Session, policy: SitePolicy, url: str, max_bytes: int
+) -> tuple[int, bytes] | None:
+    """Status and body (cut at `max_bytes`) of robots.txt or a sitemap, following redirects
+    by hand so that every hop passes `policy.may_fetch`; None if a hop is refused."""
+    source = policy.source
+    for _ in range(MAX_FILE_REDIRECTS + 1):
+        if not policy.may_fetch(url):
+            logger.info("source '%s': refused to fetch %s", source.name, url)
+            return None
+        with (
+            policy.slot(url),
+            session.get(
+                url, timeout=source.timeout_s, stream=True, allow_redirects=False
+            ) as response,
+        ):
+            if not response.is_redirect:
+                body = response.raw.read(max_bytes, decode_content=True) or b""
+                return response.status_code, body
+            try:
+                url = canonical_url(urljoin(url, response.headers["Location"]))
+            except ValueError:
+                return None
+    return None
+
+
+def sitemap_urls(session: requests.Session, policy: SitePolicy, site: str) -> tuple[list[str], int]:
     """Page URLs listed by the site's sitemaps (from robots.txt, else /sitemap.xml), in
-    order, and how many sitemap files were read. Sitemap indexes are followed one level."""
+    order, and how many sitemap files were read. Sitemap indexes are followed."""
     parser = policy.robots(session, site)
     pending = list(parser.sitemaps) if parser is not None else []
     pending = pending or [f"{site}/sitemap.xml"]
+    tried: set[str] = set()
     pages: list[str] = []
     read = 0
-    while pending and read < MAX_SITEMAPS:
+    while pending and len(tried) < MAX_SITEMAPS:
         url = pending.pop(0)
-        if not may_fetch(url):
+        if url in tried:
             continue
+        tried.add(url)
         body = _fetch_sitemap(session, policy, url)
         if body is None:
             continue
         read += 1
-        locs = [html.unescape(loc.decode("utf-8", "replace")) for loc in _LOC.findall(body)]
+        locs = [html.unescape(loc.decode("utf-8", "replace")).strip() for loc in _LOC.findall(body)]
         if b"<sitemapindex" in body[:2048].lower():
             pending.extend(locs)
         else:
@@ -127,13 +171,13 @@ def sitemap_urls(
 def _fetch_sitemap(session: requests.Session, policy: SitePolicy, url: str) -> bytes | None:
     source = policy.source
     try:
-        with policy.slot(url), session.get(url, timeout=source.timeout_s, stream=True) as response:
-            if response.status_code != 200:
-                return None
-            body = response.raw.read(source.max_page_bytes + 1, decode_content=True)
-    except requests.RequestException as exc:
-        logger.info("source '%s': sitemap %s: %s", source.name, url, describe_failure(exc))
+        answer = fetch_file(session, policy, url, source.max_page_bytes)
+    except (requests.RequestException, ValueError) as exc:
+        logger.info("source '%s': sitemap %s: %s", source.name, url, exc)
         return None
+    if answer is None or answer[0] != 200:
+        return None
+    body = answer[1]
     if body[:2] == b"\x1f\x8b":  # sitemap.xml.gz, served as a file rather than encoded
         try:
             # Bounded: a small gzip can unpack to gigabytes.

@@ -8,14 +8,14 @@ import json
 from tasks import lake, pages
 from tasks.config import WebSource
 from tasks.scrape import crawl
-from tests.helpers import serve_routes
+from tests.helpers import HTML, serve_routes
 from tests.sites import ChangingSite as Site
 
 
-def source(base: str) -> WebSource:
+def source(base: str, start: str = "/") -> WebSource:
     return WebSource(
         name="site",
-        start_urls=[base + "/"],
+        start_urls=[base + start],
         max_depth=3,
         retries=0,
         sitemaps=False,
@@ -77,3 +77,28 @@ def test_raw_pages_are_kept_compressed_with_provenance_and_reextract_alike(tmp_p
     assert [(d.id, d.url, d.title) for d in again] == [
         (d.id, d.url, d.title) for d in first.documents
     ]
+
+
+def test_a_start_url_that_redirects_still_gets_its_304(tmp_path) -> None:
+    site, path = Site(), str(tmp_path / "pages")
+    routes = {**site.routes(), "/start": (301, {"Location": "/"}, "")}
+    with serve_routes(routes) as base:
+        first = crawl(source(base, "/start"), {})
+        pages.store(path, first.pages, "night 1")
+        second = crawl(source(base, "/start"), {}, known=pages.known_pages(path, "site"))
+
+    assert len(first.documents) == 4
+    assert second.counters["not_modified"] == 4 and second.counters["extracted"] == 0
+
+
+def test_the_same_bytes_without_validators_count_as_unchanged(tmp_path) -> None:
+    path = str(tmp_path / "pages")
+    routes = {"/": (200, HTML, "<main><p>Nothing ever changes here.</p></main>")}
+    with serve_routes(routes) as base:
+        first = crawl(source(base), {})
+        pages.store(path, first.pages, "night 1")
+        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+
+    assert len(first.documents) == 1
+    assert second.documents == [] and second.pages == []
+    assert second.counters["unchanged"] == 1 and second.counters["extracted"] == 0

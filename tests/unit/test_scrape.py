@@ -415,3 +415,110 @@ def test_links_and_redirects_to_non_public_addresses_are_refused_and_counted(mon
     assert "/admin" not in log and "/metadata" not in log
     assert counters["refused_private_address"] == 2  # the link and the redirect
     assert counters["redirects_refused"] == 1
+
+
+def test_malformed_links_and_sitemap_entries_are_skipped_not_fatal() -> None:
+    sitemap = "<urlset><url><loc>http://[bad/</loc></url><url><loc>/docs/b</loc></url></urlset>"
+    site = {
+        "/": link_page("home", "http://[bad/", "http://site.test:99999/x", "/docs/b"),
+        "/docs/b": link_page("b"),
+        "/sitemap.xml": (200, XML, sitemap),
+    }
+    with serve_routes(site) as base:
+        docs, counters = crawl_site(site_source(base), {})
+
+    assert [doc.title for doc in docs] == ["home", "b"]
+    assert counters["errors"] == 0
+
+
+def test_a_sitemap_without_closing_tags_is_read_in_linear_time() -> None:
+    # A quadratic search would take hours on this; the test would time out.
+    sitemap = "<urlset>" + "<loc>x" * 400_000
+    with serve_routes({"/": link_page("home"), "/sitemap.xml": (200, XML, sitemap)}) as base:
+        docs, counters = crawl_site(site_source(base, max_page_bytes=4_000_000), {})
+
+    assert [doc.title for doc in docs] == ["home"]
+    assert counters["sitemaps"] == 1 and counters["sitemap_urls"] == 0
+
+
+def test_a_sitemap_index_that_lists_itself_is_read_once() -> None:
+    log: list[str] = []
+    index = "<sitemapindex><sitemap><loc>{base}/sitemap.xml</loc></sitemap></sitemapindex>"
+    holder: dict[str, str] = {}
+    site = {
+        "/": link_page("home"),
+        "/sitemap.xml": lambda _path: (200, XML, index.format(base=holder["base"])),
+    }
+    with serve_routes(site, log) as base:
+        holder["base"] = base
+        crawl_site(site_source(base), {})
+
+    assert log.count("/sitemap.xml") == 1
+
+
+def test_robots_txt_and_sitemaps_never_redirect_to_private_addresses(monkeypatch) -> None:
+    answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
+    monkeypatch.setattr("tasks.scrape.non_public_address", answers.__getitem__)
+    holder: dict[str, str] = {}
+    site = {
+        "/": link_page("home"),
+        "/robots.txt": lambda _p: (302, {"Location": f"{holder['inside']}/secret-robots"}, ""),
+        "/sitemap.xml": lambda _p: (302, {"Location": f"{holder['inside']}/secret-map"}, ""),
+        "/secret-robots": (200, {"Content-Type": "text/plain"}, "User-agent: *\nAllow: /\n"),
+        "/secret-map": (200, XML, "<urlset></urlset>"),
+    }
+    log: list[str] = []
+    with serve_routes(site, log) as base:
+        holder["inside"] = base.replace("127.0.0.1", "localhost")
+        scope = [base + "/", holder["inside"] + "/"]
+        source = WebSource(name="site", start_urls=[base + "/"], scope=scope, retries=0)
+        docs, _ = crawl_site(source, {})
+
+    assert [doc.title for doc in docs] == ["home"]
+    assert "/secret-robots" not in log and "/secret-map" not in log
+
+
+def test_sitemaps_on_other_hosts_are_not_fetched() -> None:
+    robots = "User-agent: *\nSitemap: http://elsewhere.invalid/sitemap.xml\n"
+    log: list[str] = []
+    site = {"/": link_page("home"), "/robots.txt": (200, {"Content-Type": "text/plain"}, robots)}
+    with serve_routes(site, log) as base:
+        docs, counters = crawl_site(site_source(base), {})
+
+    assert [doc.title for doc in docs] == ["home"] and counters["sitemaps"] == 0
+
+
+def test_a_robots_txt_answering_503_keeps_the_crawler_off_the_site() -> None:
+    site = {"/": link_page("home"), "/robots.txt": (503, {"Retry-After": "0"}, "down")}
+    log: list[str] = []
+    with serve_routes(site, log) as base:
+        with pytest.raises(SourceUnavailable, match="robots.txt answered HTTP 503"):
+            crawl_site(site_source(base), {})
+
+    assert "/" not in log
+
+
+def test_a_retry_after_beyond_the_cap_is_not_waited_for() -> None:
+    site = {"/": (429, {"Retry-After": "3600"}, "come back in an hour")}
+    log: list[str] = []
+    with serve_routes(site, log) as base:
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable, match="HTTP 429"):
+            crawl_site(site_source(base, retries=3, sitemaps=False), {})
+
+    assert time.monotonic() - started < 10
+    assert log.count("/") == 1
+
+
+def test_two_links_redirecting_to_one_page_keep_it_once() -> None:
+    site = {
+        "/": link_page("home", "/old", "/older", "/docs/a"),
+        "/old": (301, {"Location": "/docs/a"}, ""),
+        "/older": (301, {"Location": "/docs/a"}, ""),
+        "/docs/a": link_page("a"),
+    }
+    with serve_routes(site) as base:
+        docs, counters = crawl_site(site_source(base), {})
+
+    assert [doc.title for doc in docs] == ["home", "a"]
+    assert counters["duplicate_final_url"] == 2  # queued together, the page is kept once
