@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -44,6 +45,47 @@ def _regex(value: str) -> str:
 
 
 Url = Annotated[str, AfterValidator(_url)]
+# Query parameter names that carry credentials; in `query` or a URL they would become Prefect
+# parameters and show in logs and errors, so they are refused there (see ApiAuth scheme query).
+SECRET_PARAMS = frozenset(
+    {
+        "access_token",
+        "api-key",
+        "api_key",
+        "apikey",
+        "auth_token",
+        "client_secret",
+        "key",
+        "password",
+        "secret",
+        "token",
+    }
+)
+
+
+def _no_credentials(value: str) -> str:
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValueError(
+            "carries credentials (user:secret@host), which would show in logs, errors and "
+            "Prefect parameters; remove them and set the source's auth (scheme basic with "
+            "username and env, or bearer, header or query)"
+        )
+    secret = next((k for k, _ in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS), None)
+    if secret is not None:
+        raise ValueError(_secret_param_message(secret))
+    return value
+
+
+def _secret_param_message(name: str) -> str:
+    return (
+        f"query parameter '{name}' looks like a credential, which would show in logs, errors "
+        f"and Prefect parameters; remove it and set auth: {{scheme: query, param: {name}, env: "
+        "<variable>}, so that it is read when the source runs and never shown"
+    )
+
+
+ApiUrl = Annotated[str, AfterValidator(_url), AfterValidator(_no_credentials)]
 Regex = Annotated[str, AfterValidator(_regex)]
 # Five fields: minute hour day-of-month month day-of-week. Prefect checks the values.
 _CRON = re.compile(r"^\s*[\w*/,?#-]+(\s+[\w*/,?#-]+){4}\s*$")
@@ -201,9 +243,10 @@ class ApiAuth(Strict):
     parameters, logs or artifacts; it is read when the source runs.
     """
 
-    scheme: Literal["bearer", "header", "basic"]
+    scheme: Literal["bearer", "header", "basic", "query"]
     """bearer: `Authorization: Bearer <secret>`; header: `<header>: <secret>`; basic:
-    `username` with the secret as the password."""
+    `username` with the secret as the password; query: `?<param>=<secret>` (APIs that take
+    a key only in the URL: it is added at request time and cut from every URL shown)."""
     env: str | None = Field(None, pattern=_ENV_NAME)
     """Environment variable that holds the secret, e.g. GITHUB_TOKEN."""
     secret_block: str | None = None
@@ -212,6 +255,8 @@ class ApiAuth(Strict):
     """Header that carries the secret with scheme `header`, e.g. X-API-Key."""
     username: str | None = None
     """User name for scheme `basic`."""
+    param: str | None = Field(None, min_length=1)
+    """Query parameter that carries the secret with scheme `query`, e.g. api_key."""
 
     @model_validator(mode="after")
     def _one_place_and_a_username(self) -> ApiAuth:
@@ -219,6 +264,8 @@ class ApiAuth(Strict):
             raise ValueError("set exactly one of env (a variable name) and secret_block")
         if self.scheme == "basic" and not self.username:
             raise ValueError("scheme basic needs a username (the secret is the password)")
+        if self.scheme == "query" and not self.param:
+            raise ValueError("scheme query needs param, the query parameter, e.g. api_key")
         return self
 
     @property
@@ -229,17 +276,21 @@ class ApiAuth(Strict):
         return f"Prefect Secret block '{self.secret_block}'"
 
 
+QueryValue = str | bool | int | float
+
+
 class ApiSource(Strict):
     """A JSON REST API: pages of records, each record mapped to one document."""
 
     name: Name
-    url: Url
-    """Base URL, e.g. https://api.github.com (it may carry a path and query too);
-    demo://packages/... names the demo API."""
+    url: ApiUrl
+    """Base URL, e.g. https://api.github.com (it may carry a path and query too, never
+    credentials); demo://packages/... names the demo API."""
     path: str = ""
     """Appended to url, e.g. /repos/python/cpython/issues."""
-    query: dict[str, str | bool | int | float] = {}
-    """Query parameters of every request, e.g. {per_page: 100}; pagination adds its own."""
+    query: dict[str, QueryValue] = {}
+    """Query parameters of every request, e.g. {per_page: 100}; pagination adds its own.
+    Never a credential: an API key in the URL is auth with scheme query."""
     auth: ApiAuth | None = None
     """Credentials, read from an environment variable or a Prefect Secret block."""
     pagination: Pagination = PageNumber()
@@ -248,7 +299,8 @@ class ApiSource(Strict):
     """Dotted path to the list of records in each page; '' when the page itself is the list."""
     id_field: str | None = "id"
     """Dotted path to the record's id: a record seen twice in one read counts once, and
-    records at exactly the watermark are told apart. null: no id (then neither)."""
+    records at exactly the watermark are told apart. null: no id (records are then told
+    apart by content; not with updated_at_field)."""
     text_fields: list[str] = Field(["text"], min_length=1)
     """Dotted paths to the fields that hold the text, joined with a blank line."""
     title_field: str | None = "title"
@@ -262,15 +314,23 @@ class ApiSource(Strict):
     """Dotted path to when the record last changed (ISO 8601, or epoch seconds): turns on the
     incremental watermark. null: every run reads everything (exact dedup drops repeats)."""
     updated_at_ascending: bool = False
-    """The API returns records oldest change first (e.g. sort=updated&direction=asc): a read
-    cut short by max_pages still moves the watermark. Otherwise only a complete read does."""
+    """The API returns records oldest change first (e.g. sort=updated&direction=asc), and
+    since_param filters on the server: a read cut short by max_pages commits what it read and
+    the next run goes on from there."""
+    updated_at_descending: bool = False
+    """The API returns records newest change first: a read stops at the first page with
+    nothing newer than the watermark. A first run cut short by max_pages is a deliberate
+    backfill limit; a later one fails rather than skip what it could not reach."""
     since_param: str | None = None
     """Query parameter that filters on the server (>= the watermark), e.g. `since`; null:
     every page is read and older records are skipped here."""
     since_template: str = "{value}"
     """How the watermark is written into since_param, e.g. `created_at_i>={value}`."""
     max_pages: int = Field(100, ge=1)
-    """Pages per run, at most."""
+    """Pages per run, at most. With updated_at_field and no declared order, a read cut short
+    here fails: unread pages could hold older changes that the watermark would skip."""
+    max_page_bytes: int = Field(20_000_000, ge=1024)
+    """A larger response fails the source: a JSON page is parsed whole, in memory."""
     max_bad_fraction: float | None = Field(0.5, gt=0, le=1)
     """Fail the source, committing nothing, when more than this share of its records is
     quarantined for one reason (10 records or more): the API's schema has changed, and the
@@ -290,6 +350,14 @@ class ApiSource(Strict):
             raise ValueError(f"{value!r} must contain {{value}}, where the watermark goes")
         return value
 
+    @field_validator("query")
+    @classmethod
+    def _no_secret_in_query(cls, value: dict[str, QueryValue]) -> dict[str, QueryValue]:
+        secret = next((key for key in value if key.lower() in SECRET_PARAMS), None)
+        if secret is not None:
+            raise ValueError(_secret_param_message(secret))
+        return value
+
     @model_validator(mode="after")
     def _one_watermark(self) -> ApiSource:
         resume = isinstance(self.pagination, Cursor) and self.pagination.resume
@@ -298,8 +366,26 @@ class ApiSource(Strict):
                 "pagination.resume and updated_at_field are two watermarks: keep one "
                 "(updated_at_field unless the API has no last-changed field)"
             )
-        if (self.since_param or self.updated_at_ascending) and not self.updated_at_field:
-            raise ValueError("since_param and updated_at_ascending need updated_at_field")
+        ordered = self.updated_at_ascending or self.updated_at_descending
+        if (self.since_param or ordered) and not self.updated_at_field:
+            raise ValueError(
+                "since_param, updated_at_ascending and updated_at_descending need updated_at_field"
+            )
+        if self.updated_at_ascending and self.updated_at_descending:
+            raise ValueError("set at most one of updated_at_ascending and updated_at_descending")
+        if self.updated_at_ascending and not self.since_param:
+            raise ValueError(
+                "updated_at_ascending needs since_param: without a server-side filter every "
+                "run starts again at the oldest record, and a read cut short by max_pages "
+                "never gets past the first max_pages pages"
+            )
+        if self.updated_at_field and not self.id_field:
+            raise ValueError(
+                "updated_at_field needs id_field: records at exactly the watermark's time are "
+                "told apart by id; without one they would be committed again every run"
+            )
+        if self.auth is not None and self.auth.param in self.query:
+            raise ValueError(f"query sets '{self.auth.param}', the auth parameter: remove it")
         return self
 
     @property
@@ -448,5 +534,24 @@ def describe_errors(exc: ValidationError) -> str:
             lines.append(f"  {where}: unknown key (check its spelling and nesting)")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"  {where}: {message} (got {error.get('input')!r})")
+            lines.append(f"  {where}: {message} (got {_shown(error.get('input'))!r})")
     return "\n".join(lines)
+
+
+_USERINFO = re.compile(r"(//)[^/@\s]+@")
+
+
+def _shown(value: Any) -> Any:
+    """A config value as an error may show it: credentials in URLs and queries masked."""
+    if isinstance(value, dict):
+        return {
+            k: "**********" if str(k).lower() in SECRET_PARAMS else _shown(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, str):
+        value = _USERINFO.sub(r"\1***@", value)
+        names = "|".join(re.escape(name) for name in sorted(SECRET_PARAMS))
+        return re.sub(rf"(?i)([?&](?:{names})=)[^&#\s]*", r"\1**********", value)
+    return value

@@ -1,37 +1,128 @@
 """API credentials, read when a source runs from where its config says they are.
 
-The secret travels as a `SecretStr` until it becomes a request header: its repr is masked,
-so a stray log line or exception shows `**********`. Messages name where the secret comes
-from (the variable, the block), never the secret.
+The secret travels as a `SecretStr` until it becomes a request header or, with scheme
+`query`, a query parameter added by requests at request time. Nothing the source shows
+carries it: messages name where the secret comes from (the variable, the block), URLs lose
+the parameter, and any text that could echo it (an error body, a record, urllib3's own log
+lines) has its value masked.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from tasks.config import ApiAuth, ConfigError
 
+REDACTED = "**********"
+# urllib3 logs request URLs, query included, at DEBUG (and retries at WARNING): with a secret
+# in the query those lines would carry it.
+TRANSPORT_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
 
-def auth_headers(source_name: str, auth: ApiAuth | None) -> dict[str, str]:
-    """The headers that authenticate a source's requests; empty without `auth`."""
+
+class Credentials:
+    """What authenticates a source's requests, and how to keep its secret out of what is shown.
+
+    Built per read and never logged; its repr names no secret.
+    """
+
+    def __init__(
+        self,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        secret: SecretStr | None = None,
+    ) -> None:
+        self.headers = dict(headers or {})
+        self.params = dict(params or {})  # added by requests at request time, never to `url`
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"Credentials(headers={sorted(self.headers)}, params={sorted(self.params)})"
+
+    def redact(self, text: str) -> str:
+        """`text` with the secret, plain or URL-encoded, masked."""
+        if self._secret is None:
+            return text
+        value = self._secret.get_secret_value()
+        for form in {value, quote(value, safe=""), quote_plus(value)}:
+            text = text.replace(form, REDACTED)
+        return text
+
+    def strip(self, url: str) -> str:
+        """`url` without the secret's query parameter: a server that echoes its request URL in
+        a next link or a record would otherwise put it in what the read shows."""
+        if not self.params:
+            return url
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        kept = [(k, v) for k, v in query if k not in self.params]
+        if len(kept) == len(query):
+            return self.redact(url)
+        return self.redact(urlunsplit(parts._replace(query=urlencode(kept))))
+
+    @contextmanager
+    def masking_transport_logs(self) -> Iterator[None]:
+        """urllib3's log lines with the secret masked, while the read runs."""
+        if not self.params:
+            yield
+            return
+        masking = _Masking(self)
+        loggers = [logging.getLogger(name) for name in TRANSPORT_LOGGERS]
+        for logger in loggers:
+            logger.addFilter(masking)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(masking)
+
+
+class _Masking(logging.Filter):
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self.credentials = credentials
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.credentials.redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def credentials(source_name: str, auth: ApiAuth | None) -> Credentials:
+    """How a source's requests authenticate; nothing without `auth`."""
     if auth is None:
-        return {}
-    secret = read_secret(source_name, auth).get_secret_value()
-    if not (secret.isascii() and secret.isprintable()):
-        # HTTP libraries quote a header value they refuse in their error: stop before that.
+        return Credentials()
+    secret = read_secret(source_name, auth)
+    value = secret.get_secret_value()
+    if not (value.isascii() and value.isprintable()):
+        # HTTP libraries quote a value they refuse in their error: stop before that.
         raise ConfigError(
-            f"source '{source_name}': the secret in {auth.where} has characters a header "
-            "cannot carry (control or non-ASCII characters); check how it was stored"
+            f"source '{source_name}': the secret in {auth.where} has characters a header or "
+            "URL cannot carry (control or non-ASCII characters); check how it was stored"
         )
     if auth.scheme == "bearer":
-        return {"Authorization": f"Bearer {secret}"}
+        return Credentials({"Authorization": f"Bearer {value}"}, secret=secret)
     if auth.scheme == "header":
-        return {auth.header: secret}
-    pair = f"{auth.username}:{secret}".encode()
-    return {"Authorization": f"Basic {base64.b64encode(pair).decode('ascii')}"}
+        return Credentials({auth.header: value}, secret=secret)
+    if auth.scheme == "query":
+        return Credentials(params={str(auth.param): value}, secret=secret)
+    pair = f"{auth.username}:{value}".encode()
+    basic = f"Basic {base64.b64encode(pair).decode('ascii')}"
+    return Credentials({"Authorization": basic}, secret=secret)
 
 
 def read_secret(source_name: str, auth: ApiAuth) -> SecretStr:

@@ -27,8 +27,9 @@ DOCUMENT_TABLE = DOCUMENT_COLUMNS
 CLEAN_TABLE = (*DOCUMENT_COLUMNS, "reason")
 CORPUS_TABLE = (*DOCUMENT_COLUMNS, "split")
 # Fetched records that could not become documents (storage.lake("quarantine")): `reason` says
-# why (e.g. "missing_text"), `payload` is the record as JSON text, `url` the page it was on.
-QUARANTINE_TABLE = ("source", "kind", "reason", "url", "payload", "fetched_at")
+# why (e.g. "missing_text"), `payload` is the record as JSON text, `url` the page it was on,
+# `payload_sha256` the whole record's hash, which keeps a record once (tasks/quarantine.py).
+QUARANTINE_TABLE = ("source", "kind", "reason", "url", "payload", "payload_sha256", "fetched_at")
 # Every page the crawler fetched, with its raw HTML (gzip) and what the next night's
 # conditional request needs; written after the documents, see tasks/pages.py.
 PAGE_TABLE = (

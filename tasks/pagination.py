@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from tasks.config import ApiSource, Cursor, LinkHeader, NextUrl, OffsetLimit, PageNumber
-
-QueryValue = str | bool | int | float
+from tasks.config import ApiSource, Cursor, LinkHeader, NextUrl, OffsetLimit, PageNumber, QueryValue
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.pages",
         "tasks.extract",
         "tasks.api",
+        "tasks.api_reader",
+        "tasks.quarantine",
         "tasks.pagination",
         "tasks.mapping",
         "tasks.watermark",
@@ -81,28 +83,25 @@ def scrape_site(
 def fetch_api(
     source: ApiSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
 ) -> SourceResult:
-    from tasks import watermark
+    from tasks import quarantine, watermark
     from tasks.api import SchemaChanged, read_api
 
-    start = watermark.load(storage, source.name, source.watermark_kind)
-    get_run_logger().info("api source '%s': watermark %s", source.name, start.describe())
-    try:
-        read = read_api(source, base_urls, start)
-    except SchemaChanged as exc:
-        _quarantine(source.name, exc.quarantined, storage)
-        raise
-    _quarantine(source.name, read.quarantined, storage)
-    result = _store(source.name, "api", read.documents, read.counters, storage)
-    # Only after the commit, so the watermark never passes a row that is not in the lake;
-    # a crash before this line is caught up from the rows' meta (tasks/watermark.py).
-    watermark.save(storage, source.name, read.watermark, raw_rows=result.lake.rows)
+    # From load to save: a second run of this source waits, then starts where this one ended.
+    with watermark.locked(storage, source.name):
+        start = watermark.load(storage, source.name, source.watermark_kind)
+        get_run_logger().info("api source '%s': watermark %s", source.name, start.describe())
+        try:
+            read = read_api(source, base_urls, start)
+        except SchemaChanged as exc:
+            quarantine.store(storage, source.name, exc.quarantined)
+            raise
+        result = _store(source.name, "api", read.documents, read.counters, storage)
+        # Kept once per record whatever the retries (tasks/quarantine.py), so order is free.
+        quarantine.store(storage, source.name, read.quarantined)
+        # Only after the commit, so the watermark never passes a row that is not in the lake;
+        # a crash before this line is caught up from the rows' meta (tasks/watermark.py).
+        watermark.save(storage, source.name, read.watermark, raw_rows=result.lake.rows)
     return result
-
-
-def _quarantine(name: str, rows: list[dict[str, str]], storage: StorageConfig) -> None:
-    if rows:
-        message = f"quarantine api source '{name}': {len(rows)} records"
-        lake.append(storage.lake("quarantine"), rows, lake.QUARANTINE_TABLE, message)
 
 
 def synth_key(_context: object, params: dict) -> str:

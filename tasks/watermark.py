@@ -7,9 +7,11 @@ skip nor duplicate a record.
 
 The raw table is the truth: every API document carries its watermark value in `meta`
 (`"watermark": kind`, plus `record_id` and `updated_at` or `cursor`). A small state file per
-source, written atomically after the lake commit, is a checkpoint: the value then, and how
-many raw rows it covers. Loading folds the raw rows after that checkpoint into it, so a crash
-between the lake commit and the state write loses nothing and re-reads nothing committed.
+source, written atomically after the lake commit, is a checkpoint: the value then, how many
+raw rows it covers, and which raw table (its Deep Lake id) those rows are in. Loading folds
+the raw rows after that checkpoint into it, so a crash between the lake commit and the state
+write loses nothing and re-reads nothing committed. A per-source lock beside the state file
+keeps two runs of one source from reading from the same watermark.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -127,22 +130,31 @@ def state_path(storage: StorageConfig, source_name: str) -> Path:
     return storage.root / "state" / "api" / f"{source_name}.json"
 
 
+def locked(storage: StorageConfig, source_name: str) -> AbstractContextManager[None]:
+    """Hold from `load` until `save`: a second run of the source waits, then starts from the
+    first one's watermark instead of reading (and committing) the same records again."""
+    return lake.file_lock(state_path(storage, source_name).with_suffix(".lock"))
+
+
 def load(storage: StorageConfig, source_name: str, kind: WatermarkKind | None) -> Watermark:
     """The committed watermark: the state file's, advanced over the raw rows it does not cover."""
     if kind is None:
         return Watermark(None)
-    watermark, raw_rows = _read_state(state_path(storage, source_name), kind)
-    head = lake.head(storage.lake("raw"))
+    raw_path = storage.lake("raw")
+    watermark, raw_rows, table = _read_state(state_path(storage, source_name), kind)
+    head = lake.head(raw_path)
     rows = head.rows if head else 0
+    replaced = None
     if raw_rows > rows:
-        # The state outlived the raw table it described (data moved or deleted): what that
-        # table held is gone, so read it again rather than trust a watermark past it.
+        replaced = f"covers {raw_rows} raw rows but the raw table has {rows}"
+    elif table is not None and head is not None and table != raw_table_id(raw_path):
+        replaced = f"was saved against raw table {table}, and that table has been replaced"
+    if replaced:
+        # What the old table held is gone: read it again rather than trust a watermark past it.
         logger.warning(
-            "source '%s': watermark state covers %d raw rows but the raw table has %d; "
-            "the table was replaced, so the source is read from the start",
+            "source '%s': watermark state %s; the source is read from the start",
             source_name,
-            raw_rows,
-            rows,
+            replaced,
         )
         watermark, raw_rows = Watermark(kind), 0
     if head is not None and raw_rows < rows:
@@ -164,15 +176,60 @@ def save(storage: StorageConfig, source_name: str, watermark: Watermark, raw_row
     """
     if watermark.kind is None:
         return
-    path = state_path(storage, source_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "kind": watermark.kind,
         "value": watermark.value,
         "ids": sorted(watermark.ids),
         "raw_rows": raw_rows,
+        "raw_table": raw_table_id(storage.lake("raw")),
         "saved_at": utc_now(),
     }
+    _write_state(state_path(storage, source_name), state)
+
+
+def reset(storage: StorageConfig, source_name: str) -> None:
+    """Forget where a source stopped: its next run reads from the first page.
+
+    For a stale resume cursor, or a watermark set wrongly by hand. Deleting the state file is
+    not enough, since `load` rebuilds the watermark from the source's rows in the raw table:
+    this state covers every raw row there is now, so none of them counts. What was committed
+    is read again; clean's exact dedup drops the repeats.
+    """
+    with locked(storage, source_name):
+        raw_path = storage.lake("raw")
+        head = lake.head(raw_path)
+        state = {
+            "kind": None,  # a reset, whatever kind of watermark the source keeps
+            "value": None,
+            "ids": [],
+            "raw_rows": head.rows if head else 0,
+            "raw_table": raw_table_id(raw_path),
+            "saved_at": utc_now(),
+        }
+        _write_state(state_path(storage, source_name), state)
+    logger.warning("source '%s': watermark reset; its next run reads from the start", source_name)
+
+
+def reset_command(source_name: str) -> str:
+    """A shell line that resets a source's watermark; CONFIG is the user's config file."""
+    code = (
+        "from tasks import watermark; from tasks.config import load_config; "
+        f"watermark.reset(load_config('CONFIG').storage, '{source_name}')"
+    )
+    return f'python -c "{code}"'
+
+
+def raw_table_id(path: str) -> str | None:
+    """Deep Lake's id of the table at `path`: new whenever the table is made anew."""
+    import deeplake
+
+    if not deeplake.exists(path):
+        return None
+    return str(deeplake.open_read_only(path).id)
+
+
+def _write_state(path: Path, state: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as handle:
@@ -182,16 +239,21 @@ def save(storage: StorageConfig, source_name: str, watermark: Watermark, raw_row
     os.replace(handle.name, path)
 
 
-def _read_state(path: Path, kind: WatermarkKind) -> tuple[Watermark, int]:
+def _read_state(path: Path, kind: WatermarkKind) -> tuple[Watermark, int, str | None]:
+    """The watermark, the raw rows it covers and the raw table's id, from the state file."""
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return Watermark(kind), 0
+        return Watermark(kind), 0, None
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"watermark state {path} is unreadable ({exc}); delete it to rebuild the watermark "
             "from the raw table"
         ) from None
+    table = state.get("raw_table")
+    raw_rows = int(state.get("raw_rows") or 0)
+    if state.get("kind") is None:  # reset(): nothing committed so far counts
+        return Watermark(kind), raw_rows, table
     if state.get("kind") != kind:
         logger.warning(
             "watermark state %s is a %s watermark but the source now uses %s; starting over",
@@ -199,6 +261,6 @@ def _read_state(path: Path, kind: WatermarkKind) -> tuple[Watermark, int]:
             state.get("kind"),
             kind,
         )
-        return Watermark(kind), 0
+        return Watermark(kind), 0, None
     watermark = Watermark(kind, state.get("value"), frozenset(state.get("ids") or ()))
-    return watermark, int(state.get("raw_rows") or 0)
+    return watermark, raw_rows, table

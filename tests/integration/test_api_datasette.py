@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -210,3 +211,35 @@ def test_the_fetch_task_quarantines_commits_and_then_moves_the_watermark(
     assert second.added == 1 and second.lake is not None and second.lake.rows == 23
     state = json.loads(watermark.state_path(storage, "items").read_text())
     assert state["value"] == "2024-03-10" and state["raw_rows"] == 23
+
+
+@pytest.mark.slow
+def test_two_fetch_tasks_of_one_source_at_once_commit_each_record_once(tmp_path) -> None:
+    from tasks.sources import fetch_api
+
+    def route(path: str) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.2)  # both tasks would be reading at once without the source's lock
+        page = int(path.rpartition("page=")[2])
+        numbers = range((page - 1) * 5, min(page * 5, 12))
+        items = [{"id": n, "text": f"text {n}", "updated_at": 1_700_000_000 + n} for n in numbers]
+        return 200, JSON, json.dumps({"items": items})
+
+    storage = StorageConfig(data_root=str(tmp_path / "data"))
+    fetch = fetch_api.with_options(refresh_cache=True, retries=0)
+    results = []
+    with serve_routes({"/things": route}) as base:
+        source = ApiSource(
+            name="things", url=base + "/things", updated_at_field="updated_at", retries=0
+        )
+        threads = [
+            threading.Thread(target=lambda: results.append(fetch(source, storage, 24, {})))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert sorted(result.added for result in results) == [0, 12]
+    raw = lake.head(storage.lake("raw"))
+    assert raw is not None and raw.rows == 12

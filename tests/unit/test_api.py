@@ -7,14 +7,23 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tasks.api import SchemaChanged, fetch_api, read_api
-from tasks.config import ApiSource, ConfigError
+from tasks.api import (
+    ApiRead,
+    PageTooLarge,
+    ReadCutShort,
+    ResumeFailed,
+    SchemaChanged,
+    read_all,
+    read_api,
+)
+from tasks.config import ApiSource, ConfigError, parse_config
 from tasks.http import SourceUnavailable
 from tasks.pagination import page_url, with_params
+from tasks.quarantine import MAX_PAYLOAD_CHARS
 from tasks.watermark import Watermark
 from tests.helpers import (
     FAULT_KINDS,
@@ -220,7 +229,7 @@ def test_the_demo_style_next_page_null_stops_without_asking_again() -> None:
     log: list[str] = []
     with serve_routes({"/things": page_route(RECORDS[:5], next_page=None)}, log) as base:
         pagination = {"style": "page", "has_more_path": "next_page"}
-        docs, counters = fetch_api(api_source(base, pagination=pagination), {})
+        docs, counters = read_all(api_source(base, pagination=pagination), {})
     assert len(docs) == 5 and counters["pages"] == 1 and len(log) == 1
 
 
@@ -469,18 +478,6 @@ def test_since_param_and_the_watermark_filter_records_at_and_after_it() -> None:
     }
 
 
-def test_a_cut_short_read_moves_the_watermark_only_when_records_come_oldest_first() -> None:
-    with serve_routes({"/things": page_route(RECORDS)}) as base:
-        common = {"updated_at_field": "updated_at", "max_pages": 2}
-        unordered = read_api(api_source(base, **common), {})
-        ascending = read_api(api_source(base, **common, updated_at_ascending=True), {})
-
-    assert unordered.watermark == Watermark("updated_at")
-    assert all("watermark" not in doc.meta for doc in unordered.documents)
-    assert ascending.watermark.value == "2024-01-10T00:00:00Z"
-    assert all(doc.meta["watermark"] == "updated_at" for doc in ascending.documents)
-
-
 def test_a_resumed_cursor_starts_at_the_last_page_and_skips_what_it_committed() -> None:
     records = list(RECORDS[:12])
     log: list[str] = []
@@ -503,7 +500,7 @@ def test_a_secret_a_header_cannot_carry_is_refused_without_showing_it(
 ) -> None:
     monkeypatch.setenv("THINGS_TOKEN", SECRET + "\r\nX-Injected: 1")
     source = api_source("http://127.0.0.1:9", auth={"scheme": "bearer", "env": "THINGS_TOKEN"})
-    with pytest.raises(ConfigError, match="characters a header cannot carry") as err:
+    with pytest.raises(ConfigError, match="characters a header or URL cannot carry") as err:
         read_api(source, {})
     assert SECRET not in str(err.value)
 
@@ -519,3 +516,289 @@ def test_redirects_are_followed_only_without_credentials(monkeypatch: pytest.Mon
         auth = {"scheme": "bearer", "env": "THINGS_TOKEN"}
         with pytest.raises(ValueError, match=r"/old\?page=1 redirects to /things\?page=1; set the"):
             read_api(api_source(base, "/old", auth=auth), {})
+
+
+# Records whose updated_at is epoch seconds, so any number of them has valid, ordered times.
+def timed(n: int, **fields: object) -> dict[str, object]:
+    return record(n, **({"updated_at": 1_700_000_000 + 60 * n} | fields))
+
+
+def filtered_route(
+    records: list[dict[str, object]], newest_first: bool = False
+) -> Callable[[str], Response]:
+    """`?page=N` over `records` sorted by updated_at, honouring `since` (>=) like a real API."""
+
+    def route(path: str) -> Response:
+        query = args(path)
+        since = float(query.get("since", "-inf"))
+        live = sorted(records, key=lambda r: float(str(r["updated_at"])), reverse=newest_first)
+        live = [r for r in live if float(str(r["updated_at"])) >= since]
+        start = (int(query["page"]) - 1) * PAGE_SIZE
+        return body({"items": live[start : start + PAGE_SIZE]})
+
+    return route
+
+
+def texts_by_id(*reads: ApiRead) -> list[tuple[str, str]]:
+    return sorted((doc.meta["record_id"], doc.text) for read in reads for doc in read.documents)
+
+
+def accounted(counters: Mapping[str, int]) -> bool:
+    """Every record read is in exactly one of these counters (the README says so)."""
+    parts = ("documents", "duplicates", "superseded", "deferred", "skipped_by_watermark")
+    quarantined = sum(v for k, v in counters.items() if k.startswith("quarantined_"))
+    return counters["records"] == sum(counters[p] for p in parts) + quarantined
+
+
+def test_an_edit_between_offset_pages_commits_only_what_is_known_complete() -> None:
+    """Oldest first, offset 5 a page: between page 1 and page 2, r2 is edited (it moves to the
+    end) and r99 arrives. r6 shifts back onto page 1, already read: a read that moved the
+    watermark to r99 would never read r6, nor keep r2's edit, which id-only dedup dropped."""
+    records = [timed(n) for n in range(1, 11)]
+    log: list[str] = []
+
+    def route(path: str) -> Response:
+        query = args(path)
+        offset, since = int(query["offset"]), float(query.get("since", 0))
+        if offset == PAGE_SIZE and records[1]["id"] == "r2":
+            records.pop(1)
+            records.extend([timed(2, updated_at=1_700_009_000, text="r2, edited"), timed(99)])
+        live = [r for r in records if float(str(r["updated_at"])) >= since]
+        return body({"items": live[offset : offset + PAGE_SIZE]})
+
+    with serve_routes({"/things": route}, log) as base:
+        source = api_source(
+            base,
+            pagination={"style": "offset", "limit": PAGE_SIZE},
+            updated_at_field="updated_at",
+            updated_at_ascending=True,
+            since_param="since",
+        )
+        first = read_api(source, {}, Watermark("updated_at"))
+        second = read_api(source, {}, first.watermark)
+
+    assert ids(first.documents) == ["r1", "r3", "r4", "r5"]
+    assert first.counters["changed_during_read"] == 1 and first.counters["superseded"] == 1
+    # r7..r10 and r2's edit were read after the data moved; r99 too: all wait.
+    assert first.counters["deferred"] == 6 and first.counters["records"] == 11
+    assert all(accounted(read.counters) for read in (first, second))
+    assert first.watermark == Watermark("updated_at", 1_700_000_300, frozenset({"r5"}))
+    assert ids(second.documents) == ["r6", "r7", "r8", "r9", "r10", "r2", "r99"]
+    everything = texts_by_id(first, second)
+    assert len(everything) == len({i for i, _ in everything}) == 11  # each record once
+    assert ("r2", "r2, edited") in everything and ("r6", "text of record 6") in everything
+
+
+def test_an_edit_during_a_read_in_no_known_order_defers_the_whole_read(caplog) -> None:
+    records = [timed(n) for n in range(1, 8)]
+
+    def route(path: str) -> Response:
+        page = int(args(path)["page"])
+        if page == 2 and records[0]["id"] == "r1":
+            records.append(records.pop(0) | {"updated_at": 1_700_009_000})
+        return body({"items": records[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]})
+
+    with caplog.at_level(logging.WARNING), serve_routes({"/things": route}) as base:
+        source = api_source(base, updated_at_field="updated_at")
+        moved = read_api(source, {}, Watermark("updated_at"))
+        calm = read_api(source, {}, moved.watermark)
+
+    assert moved.documents == [] and moved.watermark == Watermark("updated_at")
+    assert accounted(moved.counters) and accounted(calm.counters)
+    # r6 slipped back onto page 1 when r1 moved, and was never read: no document is committed.
+    assert moved.counters["deferred"] == 6 and "1 records changed while the pages" in caplog.text
+    assert sorted(ids(calm.documents)) == sorted(f"r{n}" for n in range(1, 8))
+
+
+def test_a_cut_short_read_in_no_declared_order_fails_naming_max_pages_and_the_fix() -> None:
+    records = [timed(n) for n in range(1, 21)]
+    with serve_routes({"/things": filtered_route(records)}) as base:
+        source = api_source(base, updated_at_field="updated_at", max_pages=2)
+        with pytest.raises(ReadCutShort) as err:
+            read_api(source, {}, Watermark("updated_at"))
+        without_watermark = read_api(api_source(base, max_pages=2), {})
+
+    message = str(err.value)
+    assert "stopped at max_pages=2 before the last page" in message
+    assert "updated_at_ascending: true with since_param" in message
+    assert "Nothing was committed and the watermark did not move" in message
+    assert len(without_watermark.documents) == 10  # no watermark: nothing to skip for good
+
+
+def test_oldest_first_with_since_param_goes_on_where_a_cut_short_run_stopped() -> None:
+    records = [timed(n) for n in range(1, 24)]
+    with serve_routes({"/things": filtered_route(records)}) as base:
+        source = api_source(
+            base,
+            updated_at_field="updated_at",
+            updated_at_ascending=True,
+            since_param="since",
+            max_pages=2,
+        )
+        reads = [read_api(source, {}, Watermark("updated_at"))]
+        while not reads[-1].complete:
+            reads.append(read_api(source, {}, reads[-1].watermark))
+
+    assert [len(read.documents) for read in reads] == [10, 9, 4]  # each later run re-reads 1
+    assert [i for read in reads for i in ids(read.documents)] == [f"r{n}" for n in range(1, 24)]
+    assert reads[0].counters["stopped_at_max_pages"] == 1
+
+
+def test_updated_at_ascending_needs_since_param_and_a_watermark_needs_an_id() -> None:
+    with pytest.raises(ValueError, match="updated_at_ascending needs since_param: without"):
+        api_source("http://a.test", updated_at_field="t", updated_at_ascending=True)
+    with pytest.raises(ValueError, match="updated_at_field needs id_field: records at exactly"):
+        api_source("http://a.test", updated_at_field="t", id_field=None)
+    with pytest.raises(ValueError, match="at most one of updated_at_ascending and"):
+        api_source(
+            "http://a.test",
+            updated_at_field="t",
+            since_param="s",
+            updated_at_ascending=True,
+            updated_at_descending=True,
+        )
+
+
+def test_newest_first_backfills_once_then_stops_at_the_watermark(caplog) -> None:
+    records = [timed(n) for n in range(1, 21)]
+    log: list[str] = []
+    with (
+        caplog.at_level(logging.WARNING),
+        serve_routes({"/things": filtered_route(records, newest_first=True)}, log) as base,
+    ):
+        source = api_source(
+            base, updated_at_field="updated_at", updated_at_descending=True, max_pages=2
+        )
+        backfill = read_api(source, {}, Watermark("updated_at"))
+        records.extend([timed(21), timed(22)])
+        records[2] = timed(3, updated_at=1_700_009_000, text="r3, edited")
+        log.clear()
+        later = read_api(source, {}, backfill.watermark)
+        requests_later = len(log)
+        records.extend(timed(n, updated_at=1_700_010_000 + n) for n in range(30, 45))
+        with pytest.raises(ReadCutShort, match=r"more records changed since the watermark"):
+            read_api(source, {}, later.watermark)
+
+    assert ids(backfill.documents) == [f"r{n}" for n in range(20, 10, -1)]
+    assert not backfill.complete and "a backfill limit" in caplog.text
+    assert backfill.watermark == Watermark("updated_at", 1_700_001_200, frozenset({"r20"}))
+    # Page 1: r3's edit, r22, r21, then r20 and r19, committed before; page 2 is all older.
+    assert ids(later.documents) == ["r3", "r22", "r21"] and later.complete
+    assert later.counters["stopped_at_watermark"] == 1 and requests_later == 2
+
+
+def test_a_server_that_ignores_the_page_parameter_is_stopped_at_the_second_page() -> None:
+    log: list[str] = []
+    same = body({"items": [timed(n) for n in range(1, 6)]})
+    with serve_routes({"/things": same}, log) as base:
+        read = read_api(api_source(base), {})
+        with pytest.raises(ReadCutShort, match=r"page 2 repeated only records already read"):
+            read_api(api_source(base, updated_at_field="updated_at"), {}, Watermark("updated_at"))
+
+    assert len(read.documents) == 5 and read.counters["stopped_at_repeated_page"] == 1
+    assert read.counters["duplicates"] == 5 and log[:2] == ["/things?page=1", "/things?page=2"]
+
+
+def test_a_page_past_max_page_bytes_fails_naming_the_setting() -> None:
+    big = [record(n, text="x" * 500) for n in range(5)]
+    with serve_routes({"/things": page_route(big)}) as base:
+        with pytest.raises(PageTooLarge, match=r"larger than max_page_bytes \(1024 bytes\)"):
+            read_api(api_source(base, max_page_bytes=1024), {})
+
+
+def test_a_huge_quarantined_record_is_stored_as_json_with_a_truncated_marker() -> None:
+    items = [record(1, text=None, extra="y" * (MAX_PAYLOAD_CHARS + 10)), record(2)]
+    with serve_routes({"/things": page_route(items)}) as base:
+        read = read_api(api_source(base), {})
+
+    (row,) = read.quarantined
+    payload = json.loads(row["payload"])
+    assert payload["truncated"] is True and payload["chars"] > MAX_PAYLOAD_CHARS
+    assert payload["head"].startswith('{"extra": "yyy') and len(row["payload_sha256"]) == 64
+
+
+def test_a_resumed_cursor_that_the_api_refuses_names_the_reset() -> None:
+    def route(path: str) -> Response:
+        if args(path).get("cursor", "after-0") != "after-0":
+            return 400, JSON, json.dumps({"error": "unknown cursor"})
+        return cursor_route(RECORDS[:3])(path)
+
+    with serve_routes({"/things": route}) as base:
+        pagination = {"style": "cursor", "next_path": "meta.next", "param": "cursor"}
+        source = api_source(base, records_path="data", pagination=pagination | {"resume": True})
+        with pytest.raises(ResumeFailed) as err:
+            read_api(source, {}, Watermark("cursor", "after-10", frozenset({"r10"})))
+
+    message = str(err.value)
+    assert "resumed at the stored cursor 'after-10', failed" in message and "HTTP 400" in message
+    assert "deleting the state file does not help" in message
+    assert "watermark.reset(load_config('CONFIG').storage, 'things')" in message
+
+
+QUERY_SECRET = "q-s3cr3t/key+value"
+
+
+def test_userinfo_and_credential_parameters_are_refused_in_the_config_without_showing_them() -> (
+    None
+):
+    api = {"name": "x", "url": "https://ann:pa55word@api.test/v1"}
+    with pytest.raises(ConfigError, match=r"carries credentials \(user:secret@host\)") as err:
+        parse_config({"collect": {"api": [api]}})
+    assert "pa55word" not in str(err.value) and "https://***@api.test/v1" in str(err.value)
+    keyed = {"name": "x", "url": "https://api.test", "query": {"api_key": QUERY_SECRET}}
+    with pytest.raises(ConfigError, match="set auth: {scheme: query, param: api_key") as err:
+        parse_config({"collect": {"api": [keyed]}})
+    assert QUERY_SECRET not in str(err.value)
+    in_url = {"name": "x", "url": f"https://api.test/v1?token={QUERY_SECRET}"}
+    with pytest.raises(ConfigError, match="query parameter 'token' looks like a credential"):
+        parse_config({"collect": {"api": [in_url]}})
+    with pytest.raises(ValueError, match="scheme query needs param"):
+        api_source("http://a.test", auth={"scheme": "query", "env": "X"})
+
+
+def test_a_query_secret_is_sent_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("THINGS_KEY", QUERY_SECRET)
+    served: list[str] = []
+    busy = {"n": 0}
+
+    def route(path: str) -> Response:
+        query = args(path)
+        served.append(query.get("api_key", ""))
+        if query.get("api_key") != QUERY_SECRET:
+            return 401, JSON, "{}"
+        busy["n"] += 1
+        if busy["n"] == 1:  # one retry, so that urllib3 logs the URL it retries
+            return 503, JSON, "{}"
+        page = int(query.get("page", "1"))
+        echo = f"/things?api_key={QUERY_SECRET}&page={page + 1}"  # servers echo their query
+        items = [
+            record(page, url=f"https://api.test/r?api_key={QUERY_SECRET}", text=QUERY_SECRET),
+            record(page + 10, text=None, note=QUERY_SECRET),
+        ]
+        return body({"items": items if page < 3 else [], "next": echo if page < 3 else None})
+
+    auth = {"scheme": "query", "param": "api_key", "env": "THINGS_KEY"}
+    pagination = {"style": "next_url", "next_path": "next"}
+    with caplog.at_level(logging.DEBUG), serve_routes({"/things": route}) as base:
+        source = api_source(base, auth=auth, pagination=pagination, retries=1)
+        read = read_api(source, {})
+        with pytest.raises(SourceUnavailable) as err:
+            read_api(api_source(f"http://127.0.0.1:{unused_port()}", auth=auth), {})
+
+    assert set(served) == {QUERY_SECRET} and len(read.documents) == 2
+    assert "/things?page=2" in read.quarantined[1]["url"]
+    assert read.documents[0].url == "https://api.test/r"
+    assert "urllib3" in caplog.text and "**********" in caplog.text
+    assert err.value.__cause__ is None and err.value.__context__ is None  # requests' has the URL
+    shown = [
+        caplog.text,
+        repr(err.value),
+        json.dumps(read.counters),
+        json.dumps([doc.to_row() for doc in read.documents]),
+        json.dumps(read.quarantined),
+        repr(source),
+    ]
+    encoded = quote(QUERY_SECRET, safe="")
+    assert not any(QUERY_SECRET in text or encoded in text for text in shown)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tasks.api import fetch_api
+from tasks.api import read_all
 from tasks.config import ApiSource, WebSource
 from tasks.demo import demo_names, demo_servers, resolve_url
 from tasks.scrape import crawl, extract
@@ -73,7 +73,7 @@ def test_the_demo_sources_collect_through_crawl_and_fetch_api() -> None:
     api = ApiSource(name="packages", url="demo://packages/packages?per_page=5", max_pages=2)
     with demo_servers(demo_names([*web.start_urls, api.url])) as base_urls:
         crawled = crawl(web, base_urls)
-        records, api_counters = fetch_api(api, base_urls)
+        records, api_counters = read_all(api, base_urls)
 
     pages, web_counters = crawled.documents, crawled.counters
     assert len(pages) == 3 and web_counters["pages_fetched"] == 3

@@ -1,10 +1,14 @@
-"""The watermark: comparison rules, the state file, and rebuilding it from the raw table after
-a crash between the lake commit and the state write."""
+"""The watermark: comparison rules, the state file, rebuilding it from the raw table after a
+crash between the lake commit and the state write, a replaced raw table, a reset, and the
+per-source lock."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -159,3 +163,59 @@ def test_a_replaced_raw_table_is_read_from_the_start(tmp_path, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="tasks.watermark"):
         assert watermark.load(storage, "things", "updated_at") == Watermark("updated_at")
     assert "covers 50 raw rows but the raw table has 0" in caplog.text
+
+
+def test_a_raw_table_replaced_by_a_larger_one_is_noticed_by_its_id(tmp_path, caplog) -> None:
+    storage = StorageConfig(data_root=str(tmp_path))
+    records = [item(1, 1), item(2, 2)]
+    with serve_routes({"/things": records_route(records)}) as base:
+        collect(storage, base)
+    assert watermark.load(storage, "things", "updated_at").value == "2024-02-02"
+
+    # Moved aside and made anew, with more rows than the state covers, none of this source's.
+    shutil.rmtree(storage.lake("raw"))
+    others = [Document(text=f"x{n}", kind="web", source="site").to_row() for n in range(5)]
+    lake.append(storage.lake("raw"), others, lake.DOCUMENT_TABLE, "other")
+    with caplog.at_level(logging.WARNING, logger="tasks.watermark"):
+        assert watermark.load(storage, "things", "updated_at") == Watermark("updated_at")
+    assert "that table has been replaced; the source is read from the start" in caplog.text
+
+
+def test_reset_forgets_a_cursor_that_the_raw_table_would_rebuild(tmp_path) -> None:
+    storage = StorageConfig(data_root=str(tmp_path))
+    meta = {"watermark": "cursor", "cursor": "after-10", "record_id": "r1"}
+    row = Document(text="a", kind="api", source="things", meta=meta).to_row()
+    lake.append(storage.lake("raw"), [row], lake.DOCUMENT_TABLE, "things")
+    # No state file at all: the cursor comes back from the raw rows' meta.
+    assert watermark.load(storage, "things", "cursor").value == "after-10"
+
+    watermark.reset(storage, "things")
+    assert watermark.load(storage, "things", "cursor") == Watermark("cursor")
+    later = Document(text="b", kind="api", source="things", meta=meta | {"cursor": "after-5"})
+    lake.append(storage.lake("raw"), [later.to_row()], lake.DOCUMENT_TABLE, "things")
+    assert watermark.load(storage, "things", "cursor").value == "after-5"  # rows since count
+    assert "watermark.reset(load_config('CONFIG').storage, 'x')" in watermark.reset_command("x")
+
+
+def test_two_runs_of_one_source_at_once_commit_each_record_once(tmp_path) -> None:
+    storage = StorageConfig(data_root=str(tmp_path))
+    records = [item(n, n) for n in range(1, 8)]
+    slow = records_route(records)
+
+    def route(path: str) -> Response:
+        time.sleep(0.2)  # both runs would be reading at once without the lock
+        return slow(path)
+
+    def run() -> None:
+        with watermark.locked(storage, "things"):  # as the fetch task holds it
+            collect(storage, base)
+
+    with serve_routes({"/things": route}) as base:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    raw = lake.head(storage.lake("raw"))
+    assert raw is not None and raw.rows == len(records)

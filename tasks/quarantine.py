@@ -1,0 +1,72 @@
+"""Fetched records that could not become documents: one row each, with the reason, kept once.
+
+A record is stored as JSON, whole up to MAX_PAYLOAD_CHARS and otherwise wrapped with a
+`truncated` marker, so every payload parses. Rows are told apart by (source, reason,
+sha256 of the whole JSON): a retried task, a night that fails on a schema change, or a
+re-read after a crash quarantines the same record again, and the table keeps it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tasks import lake
+from tasks.config import StorageConfig
+from tasks.records import utc_now
+
+MAX_PAYLOAD_CHARS = 100_000  # a quarantined record is kept for a look, not in full at any size
+
+
+def row(
+    source_name: str, reason: str, url: str, record: Any, redact: Callable[[str], str]
+) -> dict[str, str]:
+    """A row of lake.QUARANTINE_TABLE; `redact` masks a secret the record might echo."""
+    whole = redact(json.dumps(record, sort_keys=True, default=str))
+    payload = whole
+    if len(whole) > MAX_PAYLOAD_CHARS:
+        cut = {"truncated": True, "chars": len(whole), "head": whole[:MAX_PAYLOAD_CHARS]}
+        payload = json.dumps(cut)
+    return {
+        "source": source_name,
+        "kind": "api",
+        "reason": reason,
+        "url": url,
+        "payload": payload,
+        "payload_sha256": hashlib.sha256(whole.encode("utf-8")).hexdigest(),
+        "fetched_at": utc_now(),
+    }
+
+
+def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str]]) -> int:
+    """Append the rows this source has not quarantined before; returns how many were new."""
+    if not rows:
+        return 0
+    path = storage.lake("quarantine")
+    # Held from reading what is there to appending, so two writers cannot both add a row.
+    with lake.exclusive(path):
+        known = _known(path, source_name)
+        fresh = []
+        for candidate in rows:
+            key = (candidate["reason"], candidate["payload_sha256"])
+            if key not in known:
+                known.add(key)
+                fresh.append(candidate)
+        if fresh:
+            message = f"quarantine api source '{source_name}': {len(fresh)} records"
+            lake.append(path, fresh, lake.QUARANTINE_TABLE, message)
+    return len(fresh)
+
+
+def _known(path: str, source_name: str) -> set[tuple[str, str]]:
+    head = lake.head(path)
+    if head is None:
+        return set()
+    columns = ("source", "reason", "payload_sha256")
+    return {
+        (r["reason"], r["payload_sha256"])
+        for r in lake.read(head, columns)
+        if r["source"] == source_name
+    }
