@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 
 from flows.collect import CollectReport, collect
 from flows.naming import dated
-from flows.report import publish
+from flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
 from flows.retrain import train_and_register
 from tasks.clean import clean_corpus
 from tasks.config import PipelineConfig
 from tasks.records import ModelRef, RunRef, StageResult
 from tasks.split import split_corpus
+from tasks.tracking import log_data_quality
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,20 @@ class NightlyReport:
     summary: str
 
 
+@task(name="record_data_quality", task_run_name="data-quality-to-mlflow", retries=2)
+def record_data_quality(
+    collected: CollectReport, stages: dict[str, StageResult], run: RunRef, config: PipelineConfig
+) -> None:
+    """The same tables as the run's Prefect artifacts, logged with the MLflow run."""
+    tables = {
+        "sources": source_rows(collected),
+        "collection": counter_rows(collected),
+        "stages": filter_rows(stages),
+        "rules_by_source": rule_rows(stages),
+    }
+    log_data_quality(config.storage, config.registry.experiment, run.run_id, tables)
+
+
 NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fills in a config
 
 
@@ -33,9 +48,11 @@ NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fi
 def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
     """Collect every source, clean, split, train, and register the model (gated)."""
     collected = collect(config)
-    cleaned = clean_corpus(collected.raw, config.clean, config.storage)
+    cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage)
     corpus = split_corpus(cleaned.lake, config.split, config.storage)
     run, model = train_and_register(corpus.lake, config.train, config.registry, config.storage)
-    summary = publish(collected, {"clean": cleaned, "split": corpus}, run, model)
+    stages = {"clean": cleaned, "split": corpus}
+    record_data_quality(collected, stages, run, config)
+    summary = publish(collected, stages, run, model)
     get_run_logger().info("%s", summary)
     return NightlyReport(collected, cleaned, corpus, run, model, summary)

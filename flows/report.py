@@ -48,6 +48,16 @@ def filter_rows(stages: Mapping[str, StageResult]) -> list[dict[str, object]]:
     ]
 
 
+def rule_rows(stages: Mapping[str, StageResult]) -> list[dict[str, object]]:
+    """Per source and rule: what each rule of each stage dropped from each source."""
+    return [
+        {"stage": stage, "source": source, "counter": counter, "documents": count}
+        for stage, result in stages.items()
+        for source, counters in result.by_source.items()
+        for counter, count in sorted(counters.items())
+    ]
+
+
 def publish(
     collected: CollectReport, stages: Mapping[str, StageResult], run: RunRef, model: ModelRef
 ) -> str:
@@ -55,6 +65,9 @@ def publish(
     create_table_artifact(source_rows(collected), key="sources", description="Per-source results")
     create_table_artifact(
         counter_rows(collected), key="collection", description="Collection counters per source"
+    )
+    create_table_artifact(
+        rule_rows(stages), key="rules-by-source", description="Drops per source and rule"
     )
     create_table_artifact(filter_rows(stages), key="data-quality", description="Counts per stage")
     failed = ", ".join(collected.failures) or "none"

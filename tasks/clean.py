@@ -1,107 +1,52 @@
-"""Cleaning: normalise text, drop what cannot be trained on, deduplicate exactly.
+"""The clean stage: every raw row added since the last run gets a decision, kept or dropped
+with a named reason (tasks/cleaning.py has the rules), in one commit of the `clean` table.
 
-Each filter returns None to keep a document or the name of the rule that drops it; one loop
-counts `seen / kept / dropped_<reason>`. The `clean` table gets one row per raw row with its
-decision (`reason` empty when kept), so nothing silently disappears: the quarantine is the
-rows with a reason. Incremental across nights: only raw rows past the clean table's row count
-are read, and exact duplicates are checked against everything kept before.
+One row per raw row makes the next night's start this table's row count, committed
+atomically with the rows. Dropped documents also go to the `quarantine` table with their
+reason, before the commit: a crash in between only repeats rows it already keeps once.
+The near-duplicate index is committed after the table, and reconciles itself with the
+table when it opens (tasks/neardup.py).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from itertools import islice
 
 from prefect import get_run_logger, task
 
-from tasks import lake
+from tasks import lake, quarantine
 from tasks.caching import code_version, stage_key
-from tasks.config import CleanConfig, StorageConfig
-from tasks.records import Document, LakeRef, StageResult, text_id
+from tasks.cleaning import Decider, Prepared, prepare_all
+from tasks.config import CleanConfig, SplitConfig, StorageConfig
+from tasks.decontam import ValidationNgrams
+from tasks.neardup import NearDupIndex, index_path
+from tasks.records import DOCUMENT_COLUMNS, Document, LakeRef, StageResult
+from tasks.split import assign_split
 
-# Control characters other than newline and tab carry no text and confuse tokenizers.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
-def normalize(text: str) -> str:
-    """NFC, no control characters, single spaces, at most one blank line in a row."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-Filter = Callable[[Document], str | None]
-
-
-def length_filter(config: CleanConfig) -> Filter:
-    def check(doc: Document) -> str | None:
-        if not doc.text:
-            return "empty"
-        if config.min_chars is not None and len(doc.text) < config.min_chars:
-            return "too_short_chars"
-        if config.min_words is not None and len(doc.text.split()) < config.min_words:
-            return "too_few_words"
-        return None
-
-    return check
-
-
-def exact_dedup_filter(known_ids: set[str]) -> Filter:
-    """Drops a document whose normalised text was kept before (tonight or any earlier night)."""
-
-    def check(doc: Document) -> str | None:
-        if doc.id in known_ids:
-            return "exact_duplicate"
-        known_ids.add(doc.id)
-        return None
-
-    return check
-
-
-@dataclass
-class CleanOutcome:
-    decisions: list[tuple[Document, str]] = field(default_factory=list)  # "" means kept
-    counters: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def kept(self) -> list[Document]:
-        return [doc for doc, reason in self.decisions if not reason]
-
-    @property
-    def dropped(self) -> list[tuple[Document, str]]:
-        return [(doc, reason) for doc, reason in self.decisions if reason]
-
-
-def clean_documents(
-    docs: Iterable[Document], config: CleanConfig, known_ids: set[str]
-) -> CleanOutcome:
-    # Dedup runs last so a document dropped for length never claims an id.
-    filters = [length_filter(config), exact_dedup_filter(known_ids)]
-    outcome = CleanOutcome()
-    for raw in docs:
-        outcome.counters["seen"] += 1
-        text = normalize(raw.text)
-        doc = replace(raw, text=text, id=text_id(text))
-        reason = next((r for r in (f(doc) for f in filters) if r), "")
-        outcome.counters[f"dropped_{reason}" if reason else "kept"] += 1
-        outcome.decisions.append((doc, reason))
-    return outcome
-
-
-def decision_rows(outcome: CleanOutcome) -> list[dict[str, str]]:
-    """One row per document seen, in input order; `reason` is empty for kept documents."""
-    return [doc.to_row() | {"reason": reason} for doc, reason in outcome.decisions]
+BATCH_DOCS = 1024
+STAGE_MODULES = (
+    "tasks.clean",
+    "tasks.cleaning",
+    "tasks.normalize",
+    "tasks.language",
+    "tasks.pii",
+    "tasks.quality",
+    "tasks.textstats",
+    "tasks.wordsplit",
+    "tasks.decontam",
+    "tasks.neardup",
+    "tasks.minhash",
+    "tasks.quarantine",
+    "tasks.split",
+)
 
 
 def clean_key(_context: object, params: dict) -> str:
-    parts = (params["raw"], params["config"], params["storage"])
-    return stage_key("clean", *parts, code_version("tasks.clean"))
+    parts = (params["raw"], params["config"], params["split"], params["storage"])
+    return stage_key("clean", *parts, code_version(*STAGE_MODULES))
 
 
 @task(
@@ -111,7 +56,9 @@ def clean_key(_context: object, params: dict) -> str:
     persist_result=True,
     retries=1,
 )
-def clean_corpus(raw: LakeRef, config: CleanConfig, storage: StorageConfig) -> StageResult:
+def clean_corpus(
+    raw: LakeRef, config: CleanConfig, split: SplitConfig, storage: StorageConfig
+) -> StageResult:
     """Decide on every raw row added since the last run; append the decisions to `clean`."""
     logger = get_run_logger()
     path = storage.lake("clean")
@@ -120,16 +67,69 @@ def clean_corpus(raw: LakeRef, config: CleanConfig, storage: StorageConfig) -> S
     with lake.exclusive(path):
         previous = lake.head(path)
         start = previous.rows if previous else 0
-        known_ids = kept_ids(previous) if previous else set()
-        rows = lake.read(raw, lake.DOCUMENT_TABLE, start=start)
-        outcome = clean_documents((Document.from_row(r) for r in rows), config, known_ids)
-        message = f"clean raw rows {start}:{raw.rows}"
-        ref = lake.append(path, decision_rows(outcome), lake.CLEAN_TABLE, message)
-    counters = dict(outcome.counters)
+        kept, validation = history(previous, config, split)
+        near = config.near_dedup
+        index = NearDupIndex.open(index_path(path), near, previous) if near else nullcontext()
+        with index as near_index:
+            decider = Decider(config, split, kept, validation, near_index)
+            docs = (Document.from_row(r) for r in lake.read(raw, DOCUMENT_COLUMNS, start=start))
+            prepared = prepare_all(docs, config, total=raw.rows - start)
+            night = _Night()
+            for batch in _batches(prepared, BATCH_DOCS):
+                night.add(batch, decider.decide(batch, start + len(night.rows)))
+            quarantine.store_all(storage, night.dropped)
+            message = f"clean raw rows {start}:{raw.rows}"
+            ref = lake.append(path, night.rows, lake.CLEAN_TABLE, message)
+            if near_index is not None:
+                near_index.commit(ref)
+    counters = dict(night.counters)
     logger.info("clean: raw rows %d:%d at %s: %s", start, raw.rows, raw.commit, counters)
-    return StageResult(lake=ref, counters=counters)
+    per_source = {name: dict(tally) for name, tally in sorted(night.by_source.items())}
+    return StageResult(lake=ref, counters=counters, by_source=per_source)
 
 
-def kept_ids(clean: LakeRef) -> set[str]:
+class _Night:
+    """The night's decisions as clean rows, the quarantine rows, and the counts: `seen`,
+    `kept`, `dropped_<reason>` and `pii_<kind>`, overall and per source."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+        self.dropped: list[dict[str, str]] = []
+        self.counters: Counter[str] = Counter()
+        self.by_source: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, batch: list[Prepared], decisions: list[tuple[Document, str]]) -> None:
+        for p, (doc, reason) in zip(batch, decisions, strict=True):
+            self.rows.append(doc.to_row() | {"reason": reason})
+            if reason:
+                row = quarantine.row(doc.source, reason, doc.url, doc.to_row(), str, "clean")
+                self.dropped.append(row)
+            outcome = f"dropped_{reason}" if reason else "kept"
+            for tally in (self.counters, self.by_source[doc.source]):
+                tally["seen"] += 1
+                tally[outcome] += 1
+                tally.update({f"pii_{kind}": n for kind, n in p.pii.items()})
+
+
+def history(
+    clean: LakeRef | None, config: CleanConfig, split: SplitConfig
+) -> tuple[set[str], ValidationNgrams | None]:
+    """Ids of every document kept so far, and the n-grams of those on the validation side."""
+    n = config.decontamination.ngram_words
+    validation = ValidationNgrams(n) if n is not None else None
+    if clean is None:
+        return set(), validation
     ids, reasons = lake.column(clean, "id"), lake.column(clean, "reason")
-    return {doc_id for doc_id, reason in zip(ids, reasons, strict=True) if not reason}
+    kept = {doc_id for doc_id, reason in zip(ids, reasons, strict=True) if not reason}
+    if validation is not None:
+        fraction, salt = split.validation_fraction, split.salt
+        wanted = {i for i in kept if assign_split(i, fraction, salt) == "validation"}
+        rows = lake.read(clean, ("id", "text", "reason"))
+        validation.add(r["text"] for r in rows if not r["reason"] and r["id"] in wanted)
+    return kept, validation
+
+
+def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

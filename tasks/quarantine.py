@@ -21,9 +21,15 @@ MAX_PAYLOAD_CHARS = 100_000  # a quarantined record is kept for a look, not in f
 
 
 def row(
-    source_name: str, reason: str, url: str, record: Any, redact: Callable[[str], str]
+    source_name: str,
+    reason: str,
+    url: str,
+    record: Any,
+    redact: Callable[[str], str],
+    kind: str = "api",
 ) -> dict[str, str]:
-    """A row of lake.QUARANTINE_TABLE; `redact` masks a secret the record might echo."""
+    """A row of lake.QUARANTINE_TABLE; `redact` masks a secret the record might echo.
+    `kind` is the source kind for a fetched record, or "clean" for a dropped document."""
     whole = redact(json.dumps(record, sort_keys=True, default=str))
     payload = whole
     if len(whole) > MAX_PAYLOAD_CHARS:
@@ -31,13 +37,21 @@ def row(
         payload = json.dumps(cut)
     return {
         "source": source_name,
-        "kind": "api",
+        "kind": kind,
         "reason": reason,
         "url": url,
         "payload": payload,
         "payload_sha256": hashlib.sha256(whole.encode("utf-8")).hexdigest(),
         "fetched_at": utc_now(),
     }
+
+
+def store_all(storage: StorageConfig, rows: Sequence[dict[str, str]]) -> int:
+    """`store` for rows of several sources; returns how many were new."""
+    by_source: dict[str, list[dict[str, str]]] = {}
+    for candidate in rows:
+        by_source.setdefault(candidate["source"], []).append(candidate)
+    return sum(store(storage, name, group) for name, group in sorted(by_source.items()))
 
 
 def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str]]) -> int:
@@ -55,7 +69,7 @@ def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str
                 known.add(key)
                 fresh.append(candidate)
         if fresh:
-            message = f"quarantine api source '{source_name}': {len(fresh)} records"
+            message = f"quarantine source '{source_name}': {len(fresh)} records"
             lake.append(path, fresh, lake.QUARANTINE_TABLE, message)
     return len(fresh)
 

@@ -78,6 +78,7 @@ class StageResult:
 
     lake: LakeRef
     counters: dict[str, int]
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)  # the same, per source
 
 
 @dataclass(frozen=True)

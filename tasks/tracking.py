@@ -128,3 +128,14 @@ def trainer_callback(client: Any, run_id: str) -> Any:
             log_metrics(client, run_id, metrics, state.global_step)
 
     return MlflowMetrics()
+
+
+def log_data_quality(
+    storage: StorageConfig, experiment: str, run_id: str, tables: dict[str, object]
+) -> None:
+    """The night's data report (per stage, per source and rule) as `data_quality.json` in
+    the training run, next to the model it describes."""
+    from mlflow.tracking import MlflowClient
+
+    use_tracking(storage, experiment)
+    MlflowClient().log_dict(run_id, tables, "data_quality.json")

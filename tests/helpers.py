@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 # (status, headers, body); a str body is sent as UTF-8.
 Response = tuple[int, Mapping[str, str], str | bytes]
@@ -40,6 +43,11 @@ TINY_MODEL = {
     "batch_size": 8,
     "warmup_steps": 0,
 }
+
+# The demo's clean rules, made for documentation pages (configs/demo.yaml says why).
+DEMO_CLEAN: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).parents[1] / "configs" / "demo.yaml").read_text(encoding="utf-8")
+)["clean"]
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 JSON = {"Content-Type": "application/json"}

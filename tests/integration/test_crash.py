@@ -19,12 +19,13 @@ from mlflow.tracking import MlflowClient
 from flows.nightly import nightly
 from tasks import lake
 from tasks.config import PipelineConfig
-from tests.helpers import TINY_MODEL, unused_port
+from tests.helpers import DEMO_CLEAN, TINY_MODEL, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = {
     "collect": {"api": [{"name": "packages", "url": "demo://packages/packages?per_page=50"}]},
+    "clean": DEMO_CLEAN,
     "train": TINY_MODEL | {"max_steps": 200, "save_steps": 20},
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ from tasks.config import PipelineConfig
 from tasks.records import Document
 from tasks.sources import synthesize
 from tasks.synth import choose_generator
-from tests.helpers import TINY_MODEL
+from tests.helpers import DEMO_CLEAN, TINY_MODEL
 from tests.integration.prefect_states import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +46,8 @@ TINY = {
         ],
         "synthetic": [{"name": "samples", "prompts": ["The json module"], "max_new_tokens": 8}],
     },
-    "clean": {"min_chars": 100, "min_words": 15},
+    # The demo's rules for documentation pages, with shorter documents allowed.
+    "clean": DEMO_CLEAN | {"min_chars": 100, "min_words": 15},
     "train": TINY_MODEL | {"max_steps": 8, "save_steps": 4},
 }
 
@@ -87,6 +89,11 @@ def test_first_night_fills_every_table_and_registers_a_champion(config, first):
     version = MlflowClient(config.storage.mlflow_uri).get_model_version("lmkiln", "1")
     assert version.tags["flow_run_id"] == str(first[1])
     assert version.tags["corpus_commit"] == report.corpus.lake.commit
+    client = MlflowClient(config.storage.mlflow_uri)
+    saved = client.download_artifacts(report.run.run_id, "data_quality.json")
+    quality = json.loads(Path(saved).read_text())
+    rules = {(r["source"], r["counter"]): r["documents"] for r in quality["rules_by_source"]}
+    assert sum(n for (_, c), n in rules.items() if c == "seen") == counters["seen"]
 
 
 def test_a_consumer_loads_the_champion_through_the_cli(config, first, tmp_path, monkeypatch):

@@ -1,50 +1,73 @@
-from tasks.clean import clean_documents, decision_rows, normalize
-from tasks.config import CleanConfig
-from tasks.records import Document, text_id
+"""The clean stage's decisions: named reasons, the order they apply in, and what survives."""
 
-LONG = " ".join(f"word{i}" for i in range(40))
+from __future__ import annotations
+
+from tasks.cleaning import Decider, prepare
+from tasks.config import CleanConfig, SplitConfig
+from tasks.decontam import ValidationNgrams
+from tasks.records import Document
+from tasks.split import assign_split
+
+PROSE = (
+    "The kiln was fired slowly over the whole night, and the potters took turns to watch the "
+    "temperature. By morning the glaze had melted into a smooth, glassy coat that covered "
+    "every bowl on the upper shelf. "
+)
+LONG = PROSE * 3
+# Only the per-document rules under test: quality rules have their own tests.
+PLAIN = CleanConfig.model_validate({"quality": None, "near_dedup": None})
 
 
 def doc(text: str, source: str = "site") -> Document:
     return Document(text=text, kind="web", source=source, url=f"http://x/{source}")
 
 
-def test_normalize_unicode_whitespace_and_controls():
-    raw = "Cafe\u0301\x00  costs\t\t3\u00a0euros \r\n\r\n\r\n\n  next line  "
-    assert normalize(raw) == "Café costs 3 euros\n\nnext line"
-
-
-def test_each_drop_has_a_named_reason_and_counts_add_up():
-    config = CleanConfig(min_chars=50, min_words=10)
-    docs = [
-        doc(LONG),
-        doc("   \n\t "),
-        doc("too short"),
-        doc("a" * 60),  # long enough in characters, one word
-        doc(LONG.replace("word0", "word0 ") + "  "),  # same text once normalised
+def test_each_per_document_rule_has_a_named_reason() -> None:
+    config = PLAIN.model_copy(update={"min_chars": 50, "min_words": 10})
+    texts = ["   \n\t ", "too short", "a" * 60, "Der Ofen wurde die ganze Nacht langsam " * 8]
+    assert [prepare(doc(t), config).reason for t in texts] == [
+        "empty",
+        "too_short_chars",
+        "too_few_words",
+        "language_not_allowed",
     ]
-    outcome = clean_documents(docs, config, known_ids=set())
-    reasons = [reason for _, reason in outcome.dropped]
-    assert reasons == ["empty", "too_short_chars", "too_few_words", "exact_duplicate"]
-    assert outcome.counters["seen"] == 5
-    assert outcome.counters["kept"] == 1
-    assert sum(v for k, v in outcome.counters.items() if k.startswith("dropped_")) == 4
-    assert outcome.kept[0].id == text_id(LONG)
+    kept = prepare(doc(LONG), config)
+    assert kept.reason == "" and kept.doc.lang == "en" and kept.doc.meta["language_score"] > 0.9
 
 
-def test_threshold_none_turns_a_check_off():
-    outcome = clean_documents([doc("short")], CleanConfig(min_chars=None, min_words=None), set())
-    assert outcome.counters["kept"] == 1
+def test_pii_is_redacted_before_the_id_so_copies_differing_in_pii_are_duplicates() -> None:
+    one = prepare(doc(LONG + "Write to ann@kiln.org."), PLAIN)
+    two = prepare(doc(LONG + "Write to bob@pottery.net."), PLAIN)
+
+    assert "<EMAIL>" in one.doc.text and "ann@" not in one.doc.text
+    assert one.doc.id == two.doc.id
+    assert one.pii == {"email": 1} and one.doc.meta["pii"] == {"email": 1}
 
 
-def test_dedup_against_documents_kept_on_earlier_nights():
-    outcome = clean_documents([doc(LONG)], CleanConfig(), known_ids={text_id(LONG)})
-    assert [reason for _, reason in outcome.dropped] == ["exact_duplicate"]
+def test_exact_duplicates_within_a_night_and_across_nights() -> None:
+    earlier = prepare(doc(LONG), PLAIN).doc.id
+    decider = Decider(PLAIN, SplitConfig(), {earlier}, None, None)
+    fresh = LONG.replace("kiln", "oven")
+    batch = [prepare(doc(t), PLAIN) for t in (LONG, fresh, fresh + "  ")]
+
+    reasons = [reason for _, reason in decider.decide(batch, first_row=0)]
+    assert reasons == ["exact_duplicate", "", "exact_duplicate"]
 
 
-def test_decision_rows_keep_every_document_in_order_with_its_reason():
-    outcome = clean_documents([doc(LONG), doc("x")], CleanConfig(), set())
-    rows = decision_rows(outcome)
-    assert [r["reason"] for r in rows] == ["", "too_short_chars"]
-    assert rows[1]["text"] == "x"
-    assert rows[1]["url"] == "http://x/site"
+def test_a_training_document_sharing_text_with_a_validation_document_is_dropped() -> None:
+    split = SplitConfig(validation_fraction=0.5)
+    candidates = [
+        prepare(doc(f"{PROSE} Page number {n} of the kiln log."), PLAIN) for n in range(40)
+    ]
+    side = {p.doc.id: assign_split(p.doc.id, 0.5, split.salt) for p in candidates}
+    val = next(p for p in candidates if side[p.doc.id] == "validation")
+    train = next(p for p in candidates if side[p.doc.id] == "train")
+    swallows = "Swallows return to the barn each spring, and the farmer writes down the dates. "
+    unrelated = prepare(doc(swallows * 4), PLAIN)
+    decider = Decider(PLAIN, split, set(), ValidationNgrams(13), None)
+
+    decisions = decider.decide([train, val, unrelated], first_row=0)
+    reasons = {d.id: r for d, r in decisions}
+    # The validation document joined first: the training one shares all but its last words.
+    assert reasons[val.doc.id] == "" and reasons[train.doc.id] == "contaminated"
+    assert reasons[unrelated.doc.id] == ""

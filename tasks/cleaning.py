@@ -1,0 +1,146 @@
+"""The clean stage's work, without Prefect: what each document becomes, and why it is dropped.
+
+Two parts, because they scale differently:
+- `prepare` looks at one document alone: normalise, redact PII, then the per-document rules
+  (empty, length, language, quality). It is pure, so a large night runs it on every core.
+- `Decider` takes the prepared documents in input order and makes the decisions that depend
+  on everything kept before: exact duplicates, contamination of the validation split, and
+  near duplicates against the persisted MinHash index, last (tasks/neardup.py says why).
+
+PII is redacted before any rule, so no copy of a document anywhere in the lake, quarantine
+included, holds an address or a key. Every decision is a named reason or "" (kept).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+
+from tasks import language, pii, quality
+from tasks.config import CleanConfig, SplitConfig
+from tasks.decontam import ValidationNgrams
+from tasks.neardup import NearDupIndex
+from tasks.normalize import normalize
+from tasks.records import Document, text_id
+from tasks.split import assign_split
+
+# A night smaller than this is prepared in the calling process: starting workers (and
+# loading the language model in each) costs more than it saves.
+PARALLEL_FROM_DOCS = 2000
+CHUNK_DOCS = 256
+
+
+@dataclass(frozen=True)
+class Prepared:
+    doc: Document  # text normalised and redacted, id recomputed, lang set
+    reason: str  # the per-document rule that drops it, or ""
+    pii: dict[str, int]  # replacements by kind
+
+
+def prepare(doc: Document, config: CleanConfig) -> Prepared:
+    text = normalize(doc.text, config.normalize)
+    text, found = pii.redact(text, config.pii)
+    lang, score = language.identify(text)
+    meta = dict(doc.meta, language_score=score)
+    if found:
+        meta["pii"] = dict(found)
+    reason = _length_reason(text, config) or language.language_reason(lang, score, config.language)
+    if not reason and config.quality is not None:
+        text, reason = quality.check(text, config.quality)
+    doc = replace(doc, text=text, id=text_id(text), lang=lang, meta=meta)
+    return Prepared(doc=doc, reason=reason or "", pii=dict(found))
+
+
+def _length_reason(text: str, config: CleanConfig) -> str | None:
+    if not text:
+        return "empty"
+    if config.min_chars is not None and len(text) < config.min_chars:
+        return "too_short_chars"
+    if config.min_words is not None and len(text.split()) < config.min_words:
+        return "too_few_words"
+    return None
+
+
+def prepare_all(docs: Iterable[Document], config: CleanConfig, total: int) -> Iterator[Prepared]:
+    """`prepare` over `docs`, in order; on several processes when there are many."""
+    workers = config.workers or os.cpu_count() or 1
+    if workers == 1 or total < PARALLEL_FROM_DOCS:
+        yield from (prepare(doc, config) for doc in docs)
+        return
+    # forkserver, not fork: the calling process runs Prefect's threads, and a forked copy of
+    # a lock one of them holds would never be released.
+    context = get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        configs = _repeat(config)
+        yield from pool.map(prepare, docs, configs, chunksize=CHUNK_DOCS)
+
+
+def _repeat(config: CleanConfig) -> Iterator[CleanConfig]:
+    while True:
+        yield config
+
+
+class Decider:
+    """The decisions that depend on what was kept before, taken in input order."""
+
+    def __init__(
+        self,
+        config: CleanConfig,
+        split: SplitConfig,
+        kept_ids: set[str],
+        validation: ValidationNgrams | None,
+        index: NearDupIndex | None,
+    ) -> None:
+        self.config, self.split = config, split
+        self.kept_ids, self.validation, self.index = kept_ids, validation, index
+        self.min_overlap = config.decontamination.min_overlap
+
+    def decide(self, batch: Sequence[Prepared], first_row: int) -> list[tuple[Document, str]]:
+        """Decisions for `batch`, whose first document becomes clean row `first_row`."""
+        docs = [p.doc for p in batch]
+        reasons = [p.reason for p in batch]
+        self._deduplicate(docs, reasons)
+        self._decontaminate(docs, reasons)
+        if self.index is not None:
+            open_at = [i for i, reason in enumerate(reasons) if not reason]
+            found = self.index.check([(first_row + i, docs[i].id, docs[i].text) for i in open_at])
+            for i, duplicate in zip(open_at, found, strict=True):
+                if duplicate is not None:
+                    reasons[i] = "near_duplicate"
+                    docs[i] = replace(docs[i], meta=dict(docs[i].meta, duplicate_of=duplicate.of))
+        self.kept_ids.update(
+            doc.id for doc, reason in zip(docs, reasons, strict=True) if not reason
+        )
+        return list(zip(docs, reasons, strict=True))
+
+    def _deduplicate(self, docs: Sequence[Document], reasons: list[str]) -> None:
+        """Exact copies of a document kept before, tonight included: the first one wins."""
+        tonight: set[str] = set()
+        for i, doc in enumerate(docs):
+            if reasons[i]:
+                continue
+            if doc.id in self.kept_ids or doc.id in tonight:
+                reasons[i] = "exact_duplicate"
+            tonight.add(doc.id)
+
+    def _decontaminate(self, docs: Sequence[Document], reasons: list[str]) -> None:
+        """Validation documents of the batch join the n-grams first; then a training
+        document that shares one is dropped."""
+        if self.validation is None:
+            return
+        sides = [self._side(doc.id) for doc in docs]
+        self.validation.add(
+            doc.text
+            for doc, side, reason in zip(docs, sides, reasons, strict=True)
+            if side == "validation" and not reason
+        )
+        for i, (doc, side) in enumerate(zip(docs, sides, strict=True)):
+            if side == "train" and not reasons[i]:
+                if self.validation.overlap(doc.text) >= max(self.min_overlap, 1e-9):
+                    reasons[i] = "contaminated"
+
+    def _side(self, doc_id: str) -> str:
+        return assign_split(doc_id, self.split.validation_fraction, self.split.salt)
