@@ -36,3 +36,11 @@ def unpack(package: str) -> Path:
     if not root.is_dir():
         raise RuntimeError(f"{deb.name} has no {SITES[package]}; update SITES in {__file__}")
     return root
+
+
+def publish(text: str, path: Path, write: bool = True) -> None:
+    """Print a benchmark's results table, and keep it under bench/results/ unless told not."""
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    print(text)

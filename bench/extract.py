@@ -46,6 +46,7 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
+from bench.debian_docs import publish
 from bench.devset import PAGES_PER_SITE, DevPage, load
 from tasks.extract import extract
 
@@ -328,10 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         extractor(pages[0].html)
     results = {variant: run(pages, variant, chosen) for variant in VARIANTS}
     text = report(results, pages, list(chosen))
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
-    print(text)
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

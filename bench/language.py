@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpora import LANGUAGES, Sample, python_docs, translations
+from bench.debian_docs import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "language.md"
 ALIASES = {"no": "nb"}
@@ -403,10 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds in timings(list(results), samples, args.passes).items():
         results[name]["seconds"] = seconds
     text = report(samples, results)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
-    print(text)
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 import ftfy
 
 from bench.corpora import python_docs, translations
+from bench.debian_docs import publish
 from tasks.normalize import FTFY, NormalizeConfig, normalize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "normalize.md"
@@ -159,10 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         "multilingual samples": [(f"{s.lang}/{s.source}", s.text) for s in samples],
     }
     text = report(sets)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
-    print(text)
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":

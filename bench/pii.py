@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpora import python_docs, translations
+from bench.debian_docs import publish
 from tasks.pii import PLACEHOLDERS, find, redact
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pii.md"
@@ -167,10 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     other = [s.text for s in translations(short=0, long=40)]
     text = report(python_docs(), other)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
-    print(text)
+    publish(text, RESULTS, write=not args.no_write)
 
 
 if __name__ == "__main__":
