@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.cleaning import Decider, prepare
+from tasks.cleaning import Decider, prepare, prepare_all
 from tasks.config import CleanConfig, SplitConfig
 from tasks.decontam import ValidationNgrams
 from tasks.records import Document
@@ -71,3 +71,15 @@ def test_a_training_document_sharing_text_with_a_validation_document_is_dropped(
     # The validation document joined first: the training one shares all but its last words.
     assert reasons[val.doc.id] == "" and reasons[train.doc.id] == "contaminated"
     assert reasons[unrelated.doc.id] == ""
+
+
+def test_a_large_night_is_prepared_on_worker_processes_in_input_order(monkeypatch) -> None:
+    monkeypatch.setattr("tasks.cleaning.PARALLEL_FROM_DOCS", 1)
+    monkeypatch.setattr("tasks.cleaning.CHUNK_DOCS", 2)
+    config = PLAIN.model_copy(update={"workers": 2})
+    docs = [doc(f"{PROSE} Entry {n}: mail kiln{n}@pottery.net.") for n in range(9)]
+
+    parallel = list(prepare_all(iter(docs), config, total=len(docs)))
+    serial = [prepare(d, config) for d in docs]
+    assert parallel == serial
+    assert all("<EMAIL>" in p.doc.text for p in parallel)
