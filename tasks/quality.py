@@ -2,10 +2,12 @@
 
 Same rules, same defaults and same reason names as datatrove's GopherRepetitionFilter,
 GopherQualityFilter, C4QualityFilter and FineWebQualityFilter, applied in the order of its
-FineWeb pipeline. The difference is the cost: datatrove tokenizes a document in every filter
-and C4 runs spaCy once per line; here a document's words, lines and n-grams are measured
-once, in a `Features` object the rules share (tasks/textstats.py reproduces spaCy's words).
-bench/clean_rules.py runs both on the same documents and counts where they disagree.
+FineWeb pipeline. The difference is the cost: datatrove runs spaCy over a document twice and
+once more per line C4 keeps, and joins every n-gram into a string; here words, lines and
+n-grams (as integer ids) are measured once, in a `Features` object the rules share
+(tasks/textstats.py), with the words spaCy would split (tasks/wordsplit.py).
+bench/clean_rules.py runs both on the same documents and counts where they disagree. The
+thresholds are `QualityConfig` in tasks/config.py.
 
 `check(text, config)` is the entry point: the text after C4's line removal and the reason the
 document is dropped, or None. Every threshold set to None turns its check off, and a whole
@@ -124,7 +126,7 @@ def gopher_repetition(features: Features, config: GopherRepetitionConfig) -> str
 
 
 def gopher_quality(features: Features, config: GopherQualityConfig) -> str | None:
-    text, n_words = features.text, len(features.words)
+    text, n_words = features.text, len(features.word_ids)
     kept, kept_chars, letters = features.word_kinds
     if config.min_doc_words is not None and kept < config.min_doc_words:
         return GOPHER_SHORT_DOC
@@ -156,7 +158,7 @@ def gopher_quality(features: Features, config: GopherQualityConfig) -> str | Non
         if letters / n_words < ratio:
             return GOPHER_BELOW_ALPHA
     if config.min_stop_words is not None:
-        if len(set(config.stop_words).intersection(features.word_counts)) < config.min_stop_words:
+        if features.distinct(tuple(set(config.stop_words))) < config.min_stop_words:
             return GOPHER_STOP_WORDS
     return None
 
@@ -235,7 +237,7 @@ def fineweb_quality(features: Features, config: FineWebConfig) -> str | None:
         if chars / len(features.text.replace("\n", "")) > config.char_duplicates_ratio:
             return CHAR_DUP_RATIO
     if config.new_line_ratio is not None:
-        if features.text.count("\n") / len(features.words) > config.new_line_ratio:
+        if features.text.count("\n") / len(features.word_ids) > config.new_line_ratio:
             return LIST_RATIO
     return None
 

@@ -6,8 +6,10 @@ spaCy's rule-based sentencizer. This module applies the same rules in plain Pyth
 3.8's English prefixes, suffixes, infixes, URL pattern and tokenizer exceptions (MIT
 licence), and its second pass that re-joins exceptions split by affixes ("):" stays one
 token). spaCy tokenizes each whitespace-separated chunk on its own too, so a chunk's tokens
-are cached, and most of a document costs one dict lookup per chunk. bench/clean_rules.py
-measures the agreement with spaCy, which the pipeline does not need.
+are cached, as ids into a table of the tokens seen with what the rules ask of each (length,
+punctuation, letters), and most of a document costs one dict lookup per chunk.
+bench/clean_rules.py measures the agreement with spaCy, which the pipeline does not need.
+The caches are per process and not for threads: run documents in parallel in processes.
 
 Not reproduced: an exception re-joined across a space in spaCy's second pass, and letters
 outside the Basic Multilingual Plane in the affix rules.
@@ -34,6 +36,22 @@ SENTENCE_ENDS = frozenset(
     "\U00011c41\U00011c42\U00016a6e\U00016a6f\U00016af5\U00016b37\U00016b38\U00016b44\U0001bc9f"
     "\U0001da88"
 )
+
+
+# datatrove.utils.text (Apache-2.0): PUNCTUATION, and TERMINAL_PUNCTUATION, which holds the
+# sentencizer's characters and these. A word made only of either is a "symbol" word.
+PUNCTUATION = (
+    "!/\u2014\u201d:\uff05\uff11\u3008&(\u3001\u2501\\\u3010#%\u300c\u300d\uff0c\u3011\uff1b+^]~"
+    "\u201c\u300a\u201e';\u2019{|\u2236\xb4[=-`*\uff0e\uff08\u2013\uff1f\uff01\uff1a$\uff5e\xab"
+    '\u3009,><\u300b)?\uff09\u3002\u2026@_."}\u25ba\xbb'
+    + "".join(map(chr, [*range(0, 9), 11, 12, *range(13, 32), *range(127, 160)]))
+)
+TERMINAL_PUNCTUATION = SENTENCE_ENDS | frozenset(
+    "\u061d\u061e\u0837\u0839\u083d\u083e\u17d4\u17d5\u17d6\u17d9\u17da\u1b7d\u1b7e\u2e53\u2e54"
+    "\U00010f55\U00010f56\U00010f57\U00010f58\U00010f59\U00010f86\U00010f87\U00010f88\U00010f89"
+    "\U00011944\U00011946\U00011ef7\U00011ef8\U00011f43\U00011f44\U00016e98"
+)
+SYMBOL_CHARS = PUNCTUATION + "".join(TERMINAL_PUNCTUATION)
 
 
 def _classes() -> tuple[str, str, str, str, frozenset[str]]:
@@ -237,8 +255,17 @@ def _exceptions() -> dict[str, tuple[str, ...]]:
 
 
 EXCEPTIONS = _exceptions()
-_CACHE: dict[str, tuple[str, ...]] = {}
-_CACHE_MAX = 500_000  # chunks, about 110 MB; then it starts over
+# Every token seen gets an id, and what the rules ask of a token is worked out once, when it
+# is first seen: TOKENS[i] is token i, LENGTHS[i] its length, KINDS[i] its kind bits. A
+# chunk's entry in _CHUNKS is its tokens' ids. All start over past _CACHE_MAX chunks, between
+# two documents, so that ids handed out for one document stay valid.
+TOKENS: list[str] = []
+LENGTHS: list[int] = []
+KINDS: list[int] = []
+NOT_SYMBOL, LETTER, PUNCT, SENTENCE_END = 1, 2, 4, 8
+_TOKEN_IDS: dict[str, int] = {}
+_CHUNKS: dict[str, tuple[int, ...]] = {}
+_CACHE_MAX = 500_000  # chunks, about 120 MB
 _CACHE_CHUNK_CHARS = 256  # longer chunks (blobs, minified code) rarely come back
 
 
@@ -387,6 +414,10 @@ def _tokenize(chunk: str) -> tuple[str, ...]:
         return (chunk,)
     elif _HYPHENATED.fullmatch(chunk):
         tokens = chunk.replace("-", " - ").split()
+    elif chunk[-1] in _SUFFIX_ONE and chunk[:-1].isalpha() and chunk[:-1] not in EXCEPTIONS:
+        tokens = [chunk[:-1], chunk[-1]]  # "word," "word)" (and "word…", not "word……")
+    elif chunk[0] in _PREFIX_ONE and chunk[1:].isalpha() and chunk[1:] not in EXCEPTIONS:
+        tokens = [chunk[0], chunk[1:]]  # "(word"
     else:
         tokens = _split(chunk)
     if len(tokens) > 1 and not _PHRASE_PAIRS.isdisjoint(zip(tokens, tokens[1:], strict=False)):
@@ -394,45 +425,74 @@ def _tokenize(chunk: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def chunk_tokens(chunk: str) -> tuple[str, ...]:
-    """The tokens of a whitespace-free chunk, from the cache when it was seen before."""
-    tokens = _CACHE.get(chunk)
-    if tokens is None:
+def _kind(token: str) -> int:
+    if token.isalpha():
+        return NOT_SYMBOL | LETTER
+    kind = NOT_SYMBOL if token.strip(SYMBOL_CHARS) else 0
+    kind |= LETTER if any(c.isalpha() for c in token) else 0
+    # spaCy's Token.is_punct: every character Unicode punctuation.
+    kind |= PUNCT if all(unicodedata.category(c)[0] == "P" for c in token) else 0
+    return kind | (SENTENCE_END if token in SENTENCE_ENDS else 0)
+
+
+def _token_id(token: str) -> int:
+    found = _TOKEN_IDS.get(token)
+    if found is None:
+        found = _TOKEN_IDS[token] = len(TOKENS)
+        TOKENS.append(token)
+        LENGTHS.append(len(token))
+        KINDS.append(_kind(token))
+    return found
+
+
+def token_id(token: str) -> int | None:
+    """The id of a token seen so far, None for one never seen."""
+    return _TOKEN_IDS.get(token)
+
+
+def _chunk_ids(chunk: str) -> tuple[int, ...]:
+    ids = _CHUNKS.get(chunk)
+    if ids is None:
         tokens = _tokenize(chunk)
+        ids = tuple(map(_TOKEN_IDS.get, tokens))  # mostly tokens seen before
+        if None in ids:
+            ids = tuple(map(_token_id, tokens))
         if len(chunk) <= _CACHE_CHUNK_CHARS:
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE[chunk] = tokens
-    return tokens
+            _CHUNKS[chunk] = ids
+    return ids
 
 
-def words(text: str) -> list[str]:
-    """datatrove's `split_into_words(text, "eng")`: spaCy English tokens, blanks dropped."""
+def reset() -> None:
+    """Forget every chunk and token seen; ids handed out before are no longer valid."""
+    for table in (TOKENS, LENGTHS, KINDS, _TOKEN_IDS, _CHUNKS):
+        table.clear()
+
+
+def cached_chunks() -> int:
+    return len(_CHUNKS)
+
+
+def token_ids(text: str) -> list[int]:
+    """The ids of `words(text)`, for TOKENS, LENGTHS and KINDS; valid until the next call."""
+    if len(_CHUNKS) >= _CACHE_MAX:
+        reset()
     chunks = text.split()
-    found = list(map(_CACHE.get, chunks))
+    found = list(map(_CHUNKS.get, chunks))
     try:
         return list(chain.from_iterable(found))
     except TypeError:  # None for a chunk not seen before
         i = found.index(None)
         while True:
-            found[i] = chunk_tokens(chunks[i])
+            found[i] = _chunk_ids(chunks[i])
             try:
                 i = found.index(None, i + 1)
             except ValueError:
                 return list(chain.from_iterable(found))
 
 
-_PUNCT_TOKENS: dict[str, bool] = {}
-
-
-def _is_punct(token: str) -> bool:
-    """spaCy's `Token.is_punct`: every character is Unicode punctuation (P*)."""
-    punct = _PUNCT_TOKENS.get(token)
-    if punct is None:
-        punct = all(unicodedata.category(c)[0] == "P" for c in token)
-        if len(_PUNCT_TOKENS) < 100_000:
-            _PUNCT_TOKENS[token] = punct
-    return punct
+def words(text: str) -> list[str]:
+    """datatrove's `split_into_words(text, "eng")`: spaCy English tokens, blanks dropped."""
+    return list(map(TOKENS.__getitem__, token_ids(text)))
 
 
 _SPACES = re.compile(r"(\s+)")
@@ -450,10 +510,10 @@ def sentence_count(line: str) -> int:
                 count += 1
                 seen_end = False
             continue
-        for token in chunk_tokens(piece) if piece else ():
-            if token in SENTENCE_ENDS:
+        for kind in map(KINDS.__getitem__, _chunk_ids(piece)) if piece else ():
+            if kind & SENTENCE_END:
                 seen_end = True
-            elif seen_end and not _is_punct(token):
+            elif seen_end and not kind & PUNCT:
                 count += 1
                 seen_end = False
     return count
