@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -44,3 +46,18 @@ def publish(text: str, path: Path, write: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     print(text)
+
+
+def fastest_seconds(
+    texts: list[str], runs: list[Callable[[str], object]], passes: int
+) -> list[float]:
+    """Seconds per runner over all `texts`, the fastest of `passes` passes. The runners take
+    turns in each pass, so load from other work on the shared machine falls on all alike."""
+    best = [float("inf")] * len(runs)
+    for _ in range(passes):
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            for text in texts:
+                run(text)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -30,7 +29,7 @@ from pathlib import Path
 import ftfy
 
 from bench.corpora import python_docs, translations
-from bench.debian_docs import publish
+from bench.debian_docs import fastest_seconds, publish
 from tasks.normalize import FTFY, NormalizeConfig, normalize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "normalize.md"
@@ -59,16 +58,8 @@ def damage(text: str, encoding: str) -> str | None:
 
 
 def _speeds(texts: list[str], runs: list[Callable[[str], object]]) -> list[float]:
-    """Documents/s per runner, the fastest of PASSES passes; the runners take turns in each
-    pass, so load from other work on the shared machine falls on all alike."""
-    best = [float("inf")] * len(runs)
-    for _ in range(PASSES):
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
-            for text in texts:
-                run(text)
-            best[i] = min(best[i], time.perf_counter() - start)
-    return [len(texts) / seconds for seconds in best]
+    """Documents/s per runner, the fastest of PASSES passes, runners taking turns."""
+    return [len(texts) / seconds for seconds in fastest_seconds(texts, runs, PASSES)]
 
 
 def report(sets: dict[str, list[tuple[str, str]]]) -> str:

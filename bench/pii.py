@@ -23,14 +23,13 @@ import ipaddress
 import os
 import platform
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpora import python_docs, translations
-from bench.debian_docs import publish
+from bench.debian_docs import fastest_seconds, publish
 from tasks.pii import PLACEHOLDERS, find, redact
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pii.md"
@@ -84,16 +83,9 @@ def datatrove_pii(text: str, found: list[tuple[str, str]] | None = None) -> str:
 
 
 def _speeds(texts: list[str], runs: list[Callable[[str], object]]) -> list[tuple[float, float]]:
-    """(documents/s, MB/s) per runner, the fastest of PASSES passes; the runners take turns
-    in each pass, so load from other work on the shared machine falls on all alike."""
-    best = [float("inf")] * len(runs)
-    for _ in range(PASSES):
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
-            for text in texts:
-                run(text)
-            best[i] = min(best[i], time.perf_counter() - start)
+    """(documents/s, MB/s) per runner, the fastest of PASSES passes, runners taking turns."""
     size_mb = sum(len(t.encode()) for t in texts) / 1e6
+    best = fastest_seconds(texts, runs, PASSES)
     return [(len(texts) / seconds, size_mb / seconds) for seconds in best]
 
 
