@@ -181,8 +181,9 @@ def c4_quality(features: Features, config: C4Config) -> C4Result:
     for line in features.lines:
         line = line.strip()
         chunks = line.split()
-        if config.max_word_length is not None and any(
-            len(chunk) > config.max_word_length for chunk in chunks
+        if (
+            config.max_word_length is not None
+            and max(map(len, chunks), default=0) > config.max_word_length
         ):
             removed["too_long_word"] += 1
             continue

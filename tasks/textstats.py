@@ -2,27 +2,26 @@
 
 `Features(text)` computes each measure on first use: lines (split three ways, as the three
 datatrove filters split them), paragraphs, words (tasks/wordsplit.py), and n-grams as integer
-ids, so that counting and comparing them costs no string joins. Also datatrove's duplicate
-counts (`find_duplicates`, `find_top_duplicate`, `find_all_duplicate`), computed from the ids.
+ids in numpy arrays, so that counting and comparing them costs no string joins and no Python
+loop per word. Also datatrove's duplicate counts (`find_duplicates`, `find_top_duplicate`,
+`find_all_duplicate`), computed from the ids.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
-from collections import Counter
-from collections.abc import Sequence
+from bisect import bisect_left
 from functools import cached_property
-from itertools import accumulate, compress, count, repeat
-from operator import add, and_, ge, gt, mul, ne, sub
+
+import numpy as np
 
 from tasks.wordsplit import (
-    KINDS,
-    LENGTHS,
     LETTER,
     NOT_SYMBOL,
     TERMINAL_PUNCTUATION,
     TOKENS,
+    kinds_array,
+    lengths_array,
     token_id,
     token_ids,
 )
@@ -72,22 +71,35 @@ class Features:
     def word_kinds(self) -> tuple[int, int, int]:
         """Words with a character that is not punctuation, and their characters (Gopher's
         word count and mean length); words with a letter in them."""
-        counts = self.ngrams.word_counts
-        times = list(counts.values())
-        kinds = list(map(KINDS.__getitem__, counts))
-        not_symbols = list(map(and_, kinds, repeat(NOT_SYMBOL)))
-        chars = sum(compress(map(mul, times, map(LENGTHS.__getitem__, counts)), not_symbols))
-        letters = sum(compress(times, map(and_, kinds, repeat(LETTER))))
-        return sum(compress(times, not_symbols)), chars, letters
+        grams = self.ngrams
+        kinds = kinds_array()[grams.words]
+        not_symbol = (kinds & NOT_SYMBOL).astype(bool)
+        chars = int(grams.lengths[not_symbol].sum())
+        return int(not_symbol.sum()), chars, int(np.count_nonzero(kinds & LETTER))
 
     def distinct(self, words: tuple[str, ...]) -> int:
         """How many of `words` the text holds."""
-        counts = self.ngrams.word_counts
-        return sum(token_id(word) in counts for word in words)
+        vocabulary = self.ngrams.vocabulary[0]
+        ids = np.array([i for i in map(token_id, words) if i is not None], dtype=np.int64)
+        if not len(ids) or not len(vocabulary):
+            return 0
+        found = np.searchsorted(vocabulary, ids)
+        return int(np.count_nonzero(vocabulary[np.minimum(found, len(vocabulary) - 1)] == ids))
 
     @cached_property
     def ngrams(self) -> NGrams:
         return NGrams(self.word_ids)
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _first_positions(keys: np.ndarray) -> np.ndarray:
+    """For each key, the index of its first occurrence in `keys`."""
+    if not len(keys):
+        return _EMPTY
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first[inverse]
 
 
 class NGrams:
@@ -96,92 +108,93 @@ class NGrams:
     An n-gram's id is the position where the same n-gram first occurs. Each size is built
     from the one below, looking only at the positions where the shorter n-gram repeats:
     an n-gram can repeat only where its first n-1 words do. A key is (id of the first n-1
-    words, id of the last word) as one int, and every step is a C-level pass over ints.
+    words, id of the last word) as one int64, and every step is a numpy pass over the
+    positions. Positions and ids are int64 arrays.
     """
 
     def __init__(self, word_ids: list[int]) -> None:
         self.size = len(word_ids)
-        self.word_ids = word_ids  # token ids (tasks.wordsplit.TOKENS)
+        self.words = np.array(word_ids, dtype=np.int64)  # token ids (tasks.wordsplit.TOKENS)
         self.base = max(len(TOKENS), self.size) + 1  # above every token id and position
-        self.offsets = list(accumulate(map(LENGTHS.__getitem__, word_ids), initial=0))
-        self.word_counts = Counter(word_ids)
-        self._ids: dict[int, tuple[Sequence[int], list[int]]] = {}
-        self._later: dict[int, tuple[list[int], list[int]]] = {}
-        self._groups: dict[int, tuple[list[int], list[int]]] = {}
-        self._counts: dict[int, Counter[int]] = {}
+        self.lengths = lengths_array()[self.words]
+        self.offsets = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=self.offsets[1:])
+        self._ids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._later: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._groups: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._counts: dict[int, np.ndarray] = {}
         self._values: dict[tuple[int, int], int] = {}
-        self._runs: dict[int, tuple[list[int], list[int]]] = {}
-        self._longest_word = -1
+        self._runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def ids(self, n: int) -> tuple[Sequence[int], list[int]]:
+    @cached_property
+    def vocabulary(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct token ids, in increasing order, and how often each occurs."""
+        return np.unique(self.words, return_counts=True)
+
+    def ids(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions, in order, of the n-grams that may repeat (all of them for n <= 2),
         and their ids."""
         if n not in self._ids:
-            if n == 1:
-                firsts: dict[int, int] = {}
-                self._ids[1] = (
-                    range(self.size),
-                    list(map(firsts.setdefault, self.word_ids, count())),
-                )
-            elif n == 2:  # most words repeat: every position
-                words, firsts = self.word_ids, {}
-                keys = map(add, map(mul, words, repeat(self.base)), words[1:])
-                ids = list(map(firsts.setdefault, keys, count()))
-                self._ids[2] = range(len(ids)), ids
+            if n <= 2:
+                words = self.words
+                keys = words if n == 1 else words[:-1] * self.base + words[1:]
+                self._ids[n] = np.arange(len(keys)), _first_positions(keys)
             else:
                 shorter, shorter_ids = self.groups(n - 1)
-                fits = bisect_right(shorter, self.size - n)
+                fits = int(np.searchsorted(shorter, self.size - n, side="right"))
                 positions = shorter[:fits]
-                lasts = map(self.word_ids.__getitem__, map(add, positions, repeat(n - 1)))
-                keys = map(add, map(mul, shorter_ids[:fits], repeat(self.base)), lasts)
-                firsts = {}
-                self._ids[n] = positions, list(map(firsts.setdefault, keys, positions))
+                keys = shorter_ids[:fits] * self.base + self.words[positions + (n - 1)]
+                self._ids[n] = positions, positions[_first_positions(keys)]
         return self._ids[n]
 
-    def later(self, n: int) -> tuple[list[int], list[int]]:
+    def later(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the n-grams equal to an earlier one, in order, and their ids."""
         if n not in self._later:
             positions, ids = self.ids(n)
-            later = list(map(ne, ids, positions))
-            self._later[n] = list(compress(positions, later)), list(compress(ids, later))
+            later = ids != positions
+            self._later[n] = positions[later], ids[later]
         return self._later[n]
 
-    def groups(self, n: int) -> tuple[list[int], list[int]]:
+    def groups(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Positions, in order, of the n-grams that occur more than once, and their ids."""
         if n not in self._groups:
             positions, ids = self.ids(n)
-            repeated = set(self.later(n)[1])
-            kept = list(map(repeated.__contains__, ids))
-            self._groups[n] = list(compress(positions, kept)), list(compress(ids, kept))
+            repeated = np.zeros(self.size, dtype=bool)
+            repeated[self.later(n)[1]] = True
+            kept = repeated[ids]
+            self._groups[n] = positions[kept], ids[kept]
         return self._groups[n]
 
-    def counts(self, n: int) -> Counter[int]:
-        """n-gram id -> count, for the n-grams that may repeat, in order of first position."""
+    def counts(self, n: int) -> np.ndarray:
+        """counts[id]: how often the n-gram with that id occurs among those that may repeat."""
         if n not in self._counts:
-            self._counts[n] = Counter(self.ids(n)[1])
+            self._counts[n] = np.bincount(self.ids(n)[1], minlength=1)
         return self._counts[n]
 
     def top(self, n: int) -> tuple[int, int]:
         """The most frequent n-gram, as (id, count); the first seen among equals, as with
-        Counter.most_common: both count in order of position. With no repeats, the first
-        n-gram, which may not be among those counted."""
-        if not self.later(n)[0]:
+        Counter.most_common (argmax takes the lowest id: the earliest first position).
+        With no repeats, the first n-gram, which may not be among those counted."""
+        if not len(self.later(n)[0]):
             return 0, 1
-        return self.counts(n).most_common(1)[0]
+        counts = self.counts(n)
+        first = int(counts.argmax())
+        return first, int(counts[first])
 
     def value(self, n: int, extra: int = 0) -> int:
         """The most that (characters + n - 1 + extra) times count comes to for one n-gram
         that may repeat."""
         key = (n, extra)
-        if key not in self._values and n == 1:
-            lengths = map(add, map(LENGTHS.__getitem__, self.word_counts), repeat(extra))
-            self._values[key] = max(map(mul, lengths, self.word_counts.values()), default=0)
         if key not in self._values:
-            times = self.counts(n)
-            ids, offsets = list(times), self.offsets
-            ends = map(offsets.__getitem__, map(add, ids, repeat(n)))
-            lengths = map(add, map(sub, ends, map(offsets.__getitem__, ids)), repeat(n - 1 + extra))
-            self._values[key] = max(map(mul, lengths, times.values()), default=0)
+            if n == 1:
+                tokens, times = self.vocabulary
+                lengths = lengths_array()[tokens] + extra
+            else:
+                counts = self.counts(n)
+                ids = np.flatnonzero(counts)
+                times = counts[ids]
+                lengths = self.offsets[ids + n] - self.offsets[ids] + (n - 1 + extra)
+            self._values[key] = int((lengths * times).max()) if len(times) else 0
         return self._values[key]
 
     def top_bound(self, n: int, limit: float) -> int:
@@ -194,27 +207,25 @@ class NGrams:
         m = self.deepest(n)
         bound = self.value(m) + (n - m) * self.value(1, 1)
         if bound > limit:
-            if self._longest_word < 0:
-                self._longest_word = max(map(sub, self.offsets[1:], self.offsets), default=0)
-            bound = min(bound, self.value(m, (n - m) * (self._longest_word + 1)))
+            longest = int(self.lengths.max()) if self.size else 0
+            bound = min(bound, self.value(m, (n - m) * (longest + 1)))
         return max(bound, self.chars(0, n) + n - 1)
 
-    def runs(self, m: int) -> tuple[list[int], list[int]]:
+    def runs(self, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Words and characters of each stretch of words covered by m-grams equal to an
         earlier one. A counted n-gram (n >= m) lies in one such stretch of n words or more:
         each of its m-grams equals the one as far into its earlier copy."""
         if m not in self._runs:
             later, _ = self.later(m)
-            # A stretch ends where the next repeated m-gram starts past the last one's end.
-            breaks = list(
-                compress(range(1, len(later)), map(gt, map(sub, later[1:], later), repeat(m)))
-            )
-            starts = [*later[:1], *map(later.__getitem__, breaks)]
-            stops = [*map(add, map(later.__getitem__, map(sub, breaks, repeat(1))), repeat(m))]
-            stops += [later[-1] + m] if later else []
-            offsets = self.offsets
-            chars = map(sub, map(offsets.__getitem__, stops), map(offsets.__getitem__, starts))
-            self._runs[m] = list(map(sub, stops, starts)), list(chars)
+            if not len(later):
+                self._runs[m] = _EMPTY, _EMPTY
+            else:
+                # A stretch ends where the next repeated m-gram starts past the last one's end.
+                breaks = np.flatnonzero(np.diff(later) > m) + 1
+                starts = later[np.concatenate(([0], breaks))]
+                stops = later[np.concatenate((breaks - 1, [len(later) - 1]))] + m
+                chars = self.offsets[stops] - self.offsets[starts]
+                self._runs[m] = stops - starts, chars
         return self._runs[m]
 
     def deepest(self, below: int) -> int:
@@ -223,7 +234,7 @@ class NGrams:
 
     def chars(self, start: int, n: int) -> int:
         """Characters of the n-gram at `start`, its words joined without spaces."""
-        return self.offsets[start + n] - self.offsets[start]
+        return int(self.offsets[start + n] - self.offsets[start])
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
@@ -265,17 +276,19 @@ def repeated_ngram_chars(grams: NGrams, n: int) -> int:
     counted: list[int] = []  # positions that counted, each followed by a jump of n
     seen: set[int] = set()  # n-grams remembered at later occurrences
     chars = walk = 0
-    for position, first in zip(*grams.later(n), strict=True):
+    positions, firsts = grams.later(n)
+    offsets = grams.offsets.tolist()
+    for position, first in zip(positions.tolist(), firsts.tolist(), strict=True):
         if position < walk:  # jumped over
             continue
         jumps = bisect_left(counted, first)
         first_remembered = jumps == 0 or first >= counted[jumps - 1] + n
         if first in seen or first_remembered:
-            chars += grams.chars(position, n)
+            chars += offsets[position + n] - offsets[position]
             counted.append(position)
             walk = position + n
         seen.add(first)
-    return chars
+    return int(chars)
 
 
 def repeated_ngrams_exceed(grams: NGrams, n: int, limit: float) -> bool:
@@ -284,6 +297,6 @@ def repeated_ngrams_exceed(grams: NGrams, n: int, limit: float) -> bool:
     them; sizes m are measured one by one from the deepest known while the bound says no."""
     for m in range(max(grams.deepest(n), 2), n):
         words, chars = grams.runs(m)
-        if sum(compress(chars, map(ge, words, repeat(n)))) <= limit:
+        if chars[words >= n].sum() <= limit:
             return False
     return repeated_ngram_chars(grams, n) > limit

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 from itertools import chain
+
+import numpy as np
 
 # spaCy's Sentencizer.default_punct_chars: a token of one of these ends a sentence.
 SENTENCE_ENDS = frozenset(
@@ -416,6 +419,13 @@ def _tokenize(chunk: str) -> tuple[str, ...]:
         tokens = chunk.replace("-", " - ").split()
     elif chunk[-1] in _SUFFIX_ONE and chunk[:-1].isalpha() and chunk[:-1] not in EXCEPTIONS:
         tokens = [chunk[:-1], chunk[-1]]  # "word," "word)" (and "word…", not "word……")
+    elif (
+        chunk[-1] == "."
+        and "a" <= chunk[-2:-1] <= "z"
+        and chunk[:-1].isalpha()
+        and chunk[:-1] not in EXCEPTIONS
+    ):
+        tokens = [chunk[:-1], "."]  # "word." ("." after a lower-case letter is a suffix)
     elif chunk[0] in _PREFIX_ONE and chunk[1:].isalpha() and chunk[1:] not in EXCEPTIONS:
         tokens = [chunk[0], chunk[1:]]  # "(word"
     else:
@@ -425,13 +435,21 @@ def _tokenize(chunk: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+_SYMBOL_SET = frozenset(SYMBOL_CHARS)
+
+
+@cache
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char)[0] == "P"
+
+
 def _kind(token: str) -> int:
     if token.isalpha():
         return NOT_SYMBOL | LETTER
-    kind = NOT_SYMBOL if token.strip(SYMBOL_CHARS) else 0
-    kind |= LETTER if any(c.isalpha() for c in token) else 0
+    kind = 0 if _SYMBOL_SET.issuperset(token) else NOT_SYMBOL
+    kind |= LETTER if any(map(str.isalpha, token)) else 0
     # spaCy's Token.is_punct: every character Unicode punctuation.
-    kind |= PUNCT if all(unicodedata.category(c)[0] == "P" for c in token) else 0
+    kind |= PUNCT if all(map(_is_punctuation, token)) else 0
     return kind | (SENTENCE_END if token in SENTENCE_ENDS else 0)
 
 
@@ -462,10 +480,36 @@ def _chunk_ids(chunk: str) -> tuple[int, ...]:
     return ids
 
 
+class _Column:
+    """A numpy copy of a growing list of ints, extended by what was appended since the last
+    call: vectorised code indexes it with many token ids at once."""
+
+    def __init__(self, source: list[int]) -> None:
+        self.source = source
+        self.array = np.zeros(1024, dtype=np.int64)
+        self.filled = 0
+
+    def __call__(self) -> np.ndarray:
+        size = len(self.source)
+        if size > self.filled:
+            if size > len(self.array):
+                grown = np.zeros(max(size, 2 * len(self.array)), dtype=np.int64)
+                grown[: self.filled] = self.array[: self.filled]
+                self.array = grown
+            self.array[self.filled : size] = self.source[self.filled : size]
+            self.filled = size
+        return self.array
+
+
+lengths_array = _Column(LENGTHS)  # lengths_array()[ids]: the tokens' lengths
+kinds_array = _Column(KINDS)
+
+
 def reset() -> None:
     """Forget every chunk and token seen; ids handed out before are no longer valid."""
     for table in (TOKENS, LENGTHS, KINDS, _TOKEN_IDS, _CHUNKS):
         table.clear()
+    lengths_array.filled = kinds_array.filled = 0
 
 
 def cached_chunks() -> int:
@@ -510,7 +554,8 @@ def sentence_count(line: str) -> int:
                 count += 1
                 seen_end = False
             continue
-        for kind in map(KINDS.__getitem__, _chunk_ids(piece)) if piece else ():
+        ids = _CHUNKS.get(piece) or (_chunk_ids(piece) if piece else ())
+        for kind in map(KINDS.__getitem__, ids):
             if kind & SENTENCE_END:
                 seen_end = True
             elif seen_end and not kind & PUNCT:

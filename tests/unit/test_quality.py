@@ -298,3 +298,20 @@ def test_ngram_counts_equal_datatrove_algorithms(seed):
             if len(ws) >= n:
                 top = _datatrove_top(ws, n)
                 assert top_ngram_exceeds(Features(text).ngrams, n, limit) == (top > limit)
+
+
+def test_shortcuts_split_chunks_as_the_full_affix_rules_do():
+    # wordsplit._tokenize splits common shapes without regular expressions; each shortcut
+    # must give what the affix, infix and exception rules give for the same chunk.
+    from tasks import wordsplit
+
+    chunks = [
+        *"itself. so. U.S. etc. e.g. a. Im. cannot. doin. Mr. ABC. I. Ünïcode. ünïcode.".split(),
+        *"word, word) (word 'word cannot, well-known top-down. (and x). it's. 10km 3.50".split(),
+        *"word… word…… $word snake_case C99 3.14.15 12:30 well-known- ...word word...".split(),
+    ]
+    for chunk in chunks:
+        slow = wordsplit._split(chunk)
+        if len(slow) > 1:
+            slow = wordsplit._merge_specials(slow)
+        assert wordsplit._tokenize(chunk) == tuple(slow), chunk
