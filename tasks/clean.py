@@ -1,11 +1,13 @@
 """The clean stage: every raw row added since the last run gets a decision, kept or dropped
-with a named reason (tasks/cleaning.py has the rules), in one commit of the `clean` table.
+with a named reason (tasks/cleaning.py has the rules), appended to the `clean` table.
 
-One row per raw row makes the next night's start this table's row count, committed
-atomically with the rows. Dropped documents also go to the `quarantine` table with their
-reason, before the commit: a crash in between only repeats rows it already keeps once.
-The near-duplicate index is committed after the table, and reconciles itself with the
-table when it opens (tasks/neardup.py).
+One row per raw row makes the next night's start this table's row count. The night is
+committed every `COMMIT_DOCS` documents, so memory holds one group of decisions however
+large the night, and a crash loses at most the group in flight: the next run starts after
+the last commit. Dropped documents go to the `quarantine` table with their reason before
+their group's commit: a crash in between only repeats rows it already keeps once. The
+near-duplicate index is committed after each of the table's commits, and reconciles itself
+with the table when it opens (tasks/neardup.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tasks.records import DOCUMENT_COLUMNS, Document, LakeRef, StageResult
 from tasks.split import assign_split
 
 BATCH_DOCS = 1024
+COMMIT_DOCS = 8 * BATCH_DOCS
 STAGE_MODULES = (
     "tasks.clean",
     "tasks.cleaning",
@@ -74,14 +77,12 @@ def clean_corpus(
             decider = Decider(config, split, kept, validation, near_index)
             docs = (Document.from_row(r) for r in lake.read(raw, DOCUMENT_COLUMNS, start=start))
             prepared = prepare_all(docs, config, total=raw.rows - start)
-            night = _Night()
+            night = _Night(path, start, storage, near_index)
             for batch in _batches(prepared, BATCH_DOCS):
-                night.add(batch, decider.decide(batch, start + len(night.rows)))
-            quarantine.store_all(storage, night.dropped)
-            message = f"clean raw rows {start}:{raw.rows}"
-            ref = lake.append(path, night.rows, lake.CLEAN_TABLE, message)
-            if near_index is not None:
-                near_index.commit(ref)
+                night.add(batch, decider.decide(batch, night.next_row))
+                if len(night.rows) >= COMMIT_DOCS:
+                    night.commit()
+            ref = night.commit()
     counters = dict(night.counters)
     logger.info("clean: raw rows %d:%d at %s: %s", start, raw.rows, raw.commit, counters)
     per_source = {name: dict(tally) for name, tally in sorted(night.by_source.items())}
@@ -89,16 +90,36 @@ def clean_corpus(
 
 
 class _Night:
-    """The night's decisions as clean rows, the quarantine rows, and the counts: `seen`,
-    `kept`, `dropped_<reason>` and `pii_<kind>`, overall and per source."""
+    """The night's decisions not yet committed, as clean rows and quarantine rows, and the
+    counts of the whole night: `seen`, `kept`, `dropped_<reason>` and `pii_<kind>`, overall
+    and per source."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, path: str, start: int, storage: StorageConfig, index: NearDupIndex | None
+    ) -> None:
+        self.path, self.storage, self.index = path, storage, index
+        self.committed = self.next_row = start  # clean rows committed; the next row's number
         self.rows: list[dict[str, str]] = []
         self.dropped: list[dict[str, str]] = []
         self.counters: Counter[str] = Counter()
         self.by_source: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.head: LakeRef | None = None
+
+    def commit(self) -> LakeRef:
+        """Quarantine the dropped rows, append the decisions, then commit the index."""
+        if self.head is not None and not self.rows:
+            return self.head
+        quarantine.store_all(self.storage, self.dropped)
+        message = f"clean raw rows {self.committed}:{self.next_row}"
+        self.head = lake.append(self.path, self.rows, lake.CLEAN_TABLE, message)
+        if self.index is not None:
+            self.index.commit(self.head)
+        self.committed = self.next_row
+        self.rows, self.dropped = [], []
+        return self.head
 
     def add(self, batch: list[Prepared], decisions: list[tuple[Document, str]]) -> None:
+        self.next_row += len(batch)
         for p, (doc, reason) in zip(batch, decisions, strict=True):
             self.rows.append(doc.to_row() | {"reason": reason})
             if reason:
@@ -114,18 +135,23 @@ class _Night:
 def history(
     clean: LakeRef | None, config: CleanConfig, split: SplitConfig
 ) -> tuple[set[str], ValidationNgrams | None]:
-    """Ids of every document kept so far, and the n-grams of those on the validation side."""
+    """Ids of every document kept so far, unless the near-dup index holds them (then none),
+    and the n-grams of those on the validation side; read in one streamed pass."""
     n = config.decontamination.ngram_words
     validation = ValidationNgrams(n) if n is not None else None
-    if clean is None:
-        return set(), validation
-    ids, reasons = lake.column(clean, "id"), lake.column(clean, "reason")
-    kept = {doc_id for doc_id, reason in zip(ids, reasons, strict=True) if not reason}
-    if validation is not None:
-        fraction, salt = split.validation_fraction, split.salt
-        wanted = {i for i in kept if assign_split(i, fraction, salt) == "validation"}
-        rows = lake.read(clean, ("id", "text", "reason"))
-        validation.add(r["text"] for r in rows if not r["reason"] and r["id"] in wanted)
+    kept: set[str] = set()
+    ids_needed = config.near_dedup is None
+    if clean is None or (not ids_needed and validation is None):
+        return kept, validation
+    fraction, salt = split.validation_fraction, split.salt
+    columns = ("id", "reason", "text") if validation is not None else ("id", "reason")
+    for row in lake.read(clean, columns):
+        if row["reason"]:
+            continue
+        if ids_needed:
+            kept.add(row["id"])
+        if validation is not None and assign_split(row["id"], fraction, salt) == "validation":
+            validation.add([row["text"]])
     return kept, validation
 
 

@@ -14,9 +14,11 @@ included, holds an address or a key. Every decision is a named reason or "" (kep
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import islice
 from multiprocessing import get_context
 
 from tasks import language, pii, quality
@@ -72,19 +74,35 @@ def prepare_all(docs: Iterable[Document], config: CleanConfig, total: int) -> It
         return
     # forkserver, not fork: the calling process runs Prefect's threads, and a forked copy of
     # a lock one of them holds would never be released.
+    # Executor.map would read every document before the first result comes back: chunks are
+    # submitted instead, at most `2 * workers` in flight, so memory stays a few chunks.
     context = get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        configs = _repeat(config)
-        yield from pool.map(prepare, docs, configs, chunksize=CHUNK_DOCS)
+        pending: deque[Future[list[Prepared]]] = deque()
+        for chunk in _chunks(docs, CHUNK_DOCS):
+            pending.append(pool.submit(_prepare_chunk, chunk, config))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
-def _repeat(config: CleanConfig) -> Iterator[CleanConfig]:
-    while True:
-        yield config
+def _prepare_chunk(docs: list[Document], config: CleanConfig) -> list[Prepared]:
+    return [prepare(doc, config) for doc in docs]
+
+
+def _chunks(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 class Decider:
-    """The decisions that depend on what was kept before, taken in input order."""
+    """The decisions that depend on what was kept before, taken in input order.
+
+    `kept_ids` are the ids kept before, for exact dedup when there is no near-dup `index`
+    (the index knows them otherwise); `validation` the n-grams of the validation side.
+    """
 
     def __init__(
         self,
@@ -111,18 +129,22 @@ class Decider:
                 if duplicate is not None:
                     reasons[i] = "near_duplicate"
                     docs[i] = replace(docs[i], meta=dict(docs[i].meta, duplicate_of=duplicate.of))
-        self.kept_ids.update(
-            doc.id for doc, reason in zip(docs, reasons, strict=True) if not reason
-        )
+        else:
+            self.kept_ids.update(
+                doc.id for doc, reason in zip(docs, reasons, strict=True) if not reason
+            )
         return list(zip(docs, reasons, strict=True))
 
     def _deduplicate(self, docs: Sequence[Document], reasons: list[str]) -> None:
-        """Exact copies of a document kept before, tonight included: the first one wins."""
+        """Exact copies of a document kept before, tonight included: the first one wins.
+        With near dedup on, its index holds every kept id (earlier batches' included)."""
+        open_ids = [doc.id for doc, reason in zip(docs, reasons, strict=True) if not reason]
+        earlier = self.index.known(open_ids) if self.index is not None else self.kept_ids
         tonight: set[str] = set()
         for i, doc in enumerate(docs):
             if reasons[i]:
                 continue
-            if doc.id in self.kept_ids or doc.id in tonight:
+            if doc.id in earlier or doc.id in tonight:
                 reasons[i] = "exact_duplicate"
             tonight.add(doc.id)
 
