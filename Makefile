@@ -43,8 +43,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench.extract
 	$(BIN)/python -m bench.crawl
-	$(BIN)/python -m bench.clean_rules
-	$(BIN)/python -m bench.neardup
+	$(BIN)/python -m bench.cleaning
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.normalize

@@ -391,14 +391,15 @@ def timed(label: str, action: Callable[[], Run]) -> Run:
     return run
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Run the comparison, write its table; returns each system's scores."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 families, no scaling")
     parser.add_argument("--scale-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_run:
         print(json.dumps(scale(args.scale_run)))
-        return
+        return []
     os.environ.setdefault("LOGURU_LEVEL", "WARNING")  # datatrove logs every step at INFO
     began = time.perf_counter()
     sizes = (300, 150, 600) if args.quick else (1000, 500, 2000)
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick:
         RESULTS.write_text(text)
     print(text)
+    return scores
 
 
 if __name__ == "__main__":

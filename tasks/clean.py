@@ -63,10 +63,24 @@ def clean_corpus(
     raw: LakeRef, config: CleanConfig, split: SplitConfig, storage: StorageConfig
 ) -> StageResult:
     """Decide on every raw row added since the last run; append the decisions to `clean`."""
-    logger = get_run_logger()
+    result = clean_stage(raw, config, split, storage)
+    get_run_logger().info(
+        "clean: raw rows %d:%d at %s: %s",
+        raw.rows - result.counters.get("seen", 0),
+        raw.rows,
+        raw.commit,
+        result.counters,
+    )
+    return result
+
+
+def clean_stage(
+    raw: LakeRef, config: CleanConfig, split: SplitConfig, storage: StorageConfig
+) -> StageResult:
+    """The stage without Prefect (bench/cleaning.py times it)."""
     path = storage.lake("clean")
-    # Held from reading where to start until the commit: two overlapping runs would otherwise
-    # both decide on the same raw rows, and every later night would start too far on.
+    # Held from reading where to start until the last commit: two overlapping runs would
+    # otherwise both decide on the same raw rows, and every later night would start too far on.
     with lake.exclusive(path):
         previous = lake.head(path)
         start = previous.rows if previous else 0
@@ -83,10 +97,8 @@ def clean_corpus(
                 if len(night.rows) >= COMMIT_DOCS:
                     night.commit()
             ref = night.commit()
-    counters = dict(night.counters)
-    logger.info("clean: raw rows %d:%d at %s: %s", start, raw.rows, raw.commit, counters)
     per_source = {name: dict(tally) for name, tally in sorted(night.by_source.items())}
-    return StageResult(lake=ref, counters=counters, by_source=per_source)
+    return StageResult(lake=ref, counters=dict(night.counters), by_source=per_source)
 
 
 class _Night:
