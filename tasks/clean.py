@@ -7,7 +7,8 @@ large the night, and a crash loses at most the group in flight: the next run sta
 the last commit. Dropped documents go to the `quarantine` table with their reason before
 their group's commit: a crash in between only repeats rows it already keeps once. The
 near-duplicate index is committed after each of the table's commits, and reconciles itself
-with the table when it opens (tasks/neardup.py).
+with the table when it opens (tasks/neardup.py); the validation side's n-grams are saved
+after the night's last commit, and catch up with the table the same way (tasks/decontam.py).
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from itertools import islice
 
 from prefect import get_run_logger, task
 
-from tasks import lake, quarantine
+from tasks import decontam, lake, quarantine
 from tasks.caching import code_version, stage_key
 from tasks.cleaning import Decider, Prepared, prepare_all
 from tasks.config import CleanConfig, SplitConfig, StorageConfig
-from tasks.decontam import ValidationNgrams
 from tasks.neardup import NearDupIndex, index_path
 from tasks.records import DOCUMENT_COLUMNS, Document, LakeRef, StageResult
-from tasks.split import assign_split
 
 BATCH_DOCS = 1024
 COMMIT_DOCS = 8 * BATCH_DOCS
@@ -84,8 +83,10 @@ def clean_stage(
     with lake.exclusive(path):
         previous = lake.head(path)
         start = previous.rows if previous else 0
-        kept, validation = history(previous, config, split)
-        near = config.near_dedup
+        near, n = config.near_dedup, config.decontamination.ngram_words
+        kept = kept_ids(previous) if near is None else set()  # else the index knows them
+        folder = decontam.store_folder(path)
+        validation = decontam.open_validation(folder, n, split, previous) if n else None
         index = NearDupIndex.open(index_path(path), near, previous) if near else nullcontext()
         with index as near_index:
             decider = Decider(config, split, kept, validation, near_index)
@@ -97,6 +98,8 @@ def clean_stage(
                 if len(night.rows) >= COMMIT_DOCS:
                     night.commit()
             ref = night.commit()
+            if validation is not None:
+                decontam.save(folder, validation, split, ref)
     per_source = {name: dict(tally) for name, tally in sorted(night.by_source.items())}
     return StageResult(lake=ref, counters=dict(night.counters), by_source=per_source)
 
@@ -144,27 +147,11 @@ class _Night:
                 tally.update({f"pii_{kind}": n for kind, n in p.pii.items()})
 
 
-def history(
-    clean: LakeRef | None, config: CleanConfig, split: SplitConfig
-) -> tuple[set[str], ValidationNgrams | None]:
-    """Ids of every document kept so far, unless the near-dup index holds them (then none),
-    and the n-grams of those on the validation side; read in one streamed pass."""
-    n = config.decontamination.ngram_words
-    validation = ValidationNgrams(n) if n is not None else None
-    kept: set[str] = set()
-    ids_needed = config.near_dedup is None
-    if clean is None or (not ids_needed and validation is None):
-        return kept, validation
-    fraction, salt = split.validation_fraction, split.salt
-    columns = ("id", "reason", "text") if validation is not None else ("id", "reason")
-    for row in lake.read(clean, columns):
-        if row["reason"]:
-            continue
-        if ids_needed:
-            kept.add(row["id"])
-        if validation is not None and assign_split(row["id"], fraction, salt) == "validation":
-            validation.add([row["text"]])
-    return kept, validation
+def kept_ids(clean: LakeRef | None) -> set[str]:
+    """Ids of every document kept so far: for exact dedup when there is no near-dup index."""
+    if clean is None:
+        return set()
+    return {row["id"] for row in lake.read(clean, ("id", "reason")) if not row["reason"]}
 
 
 def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
