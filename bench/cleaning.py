@@ -29,8 +29,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -162,17 +160,6 @@ def stage_run(count: int) -> dict:
     }
 
 
-def stage_scaling(sizes: tuple[int, ...]) -> list[dict]:
-    data.pool()  # built once, outside the measured processes
-    rows = []
-    for count in sizes:
-        command = [sys.executable, "-m", "bench.cleaning", "--stage-run", str(count)]
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"stage {count}: {rows[-1]}", file=sys.stderr)
-    return rows
-
-
 def stage_table(rows: list[dict]) -> list[str]:
     first = rows[0]
     lines = [
@@ -257,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.stage_only:
         rules = clean_rules.main([])
         near = neardup.main([])
-    text = report(rules, near, stage_scaling(tuple(args.sizes)), began)
+    text = report(rules, near, neardup.scaling(args.sizes, "bench.cleaning", "--stage-run"), began)
     if not args.stage_only and tuple(args.sizes) == SIZES:
         RESULTS.write_text(text)
     print(text)

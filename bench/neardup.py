@@ -233,14 +233,16 @@ def _memory_mb(field: str) -> float:
     return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)[1]) / 1024
 
 
-def scaling(sizes: Sequence[int]) -> list[dict]:
+def scaling(sizes: Sequence[int], module: str = "bench.neardup", flag: str = "--scale-run"):
+    """Each size in a fresh process: `python -m module flag size`, which prints its result
+    as JSON on its last line."""
     data.pool()  # built once, outside the measured processes
     results = []
     for count in sizes:
-        command = [sys.executable, "-m", "bench.neardup", "--scale-run", str(count)]
+        command = [sys.executable, "-m", module, flag, str(count)]
         done = subprocess.run(command, check=True, capture_output=True, text=True)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"scaling {count}: {results[-1]}", file=sys.stderr)
+        print(f"{module} {count}: {results[-1]}", file=sys.stderr)
     return results
 
 

@@ -14,15 +14,13 @@ after the night's last commit, and catch up with the table the same way (tasks/d
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from itertools import islice
 
 from prefect import get_run_logger, task
 
 from tasks import decontam, lake, quarantine
 from tasks.caching import code_version, stage_key
-from tasks.cleaning import Decider, Prepared, prepare_all
+from tasks.cleaning import Decider, Prepared, chunks, prepare_all
 from tasks.config import CleanConfig, SplitConfig, StorageConfig
 from tasks.neardup import NearDupIndex, index_path
 from tasks.records import DOCUMENT_COLUMNS, Document, LakeRef, StageResult
@@ -93,7 +91,7 @@ def clean_stage(
             docs = (Document.from_row(r) for r in lake.read(raw, DOCUMENT_COLUMNS, start=start))
             prepared = prepare_all(docs, config, total=raw.rows - start)
             night = _Night(path, start, storage, near_index)
-            for batch in _batches(prepared, BATCH_DOCS):
+            for batch in chunks(prepared, BATCH_DOCS):
                 night.add(batch, decider.decide(batch, night.next_row))
                 if len(night.rows) >= COMMIT_DOCS:
                     night.commit()
@@ -152,9 +150,3 @@ def kept_ids(clean: LakeRef | None) -> set[str]:
     if clean is None:
         return set()
     return {row["id"] for row in lake.read(clean, ("id", "reason")) if not row["reason"]}
-
-
-def _batches(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch

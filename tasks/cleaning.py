@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice
 from multiprocessing import get_context
+from typing import TypeVar
 
 from tasks import language, pii, quality
 from tasks.config import CleanConfig, SplitConfig
@@ -33,6 +34,7 @@ from tasks.split import assign_split
 # loading the language model in each) costs more than it saves.
 PARALLEL_FROM_DOCS = 2000
 CHUNK_DOCS = 256
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def prepare_all(docs: Iterable[Document], config: CleanConfig, total: int) -> It
     context = get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending: deque[Future[list[Prepared]]] = deque()
-        for chunk in _chunks(docs, CHUNK_DOCS):
+        for chunk in chunks(docs, CHUNK_DOCS):
             pending.append(pool.submit(_prepare_chunk, chunk, config))
             if len(pending) >= 2 * workers:
                 yield from pending.popleft().result()
@@ -91,7 +93,8 @@ def _prepare_chunk(docs: list[Document], config: CleanConfig) -> list[Prepared]:
     return [prepare(doc, config) for doc in docs]
 
 
-def _chunks(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items in order, the last one shorter."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
