@@ -1,4 +1,4 @@
-"""`lmkiln`: run the nightly pipeline, serve its deployments, and use the registered model.
+"""`lmkiln`: run the nightly pipeline, serve its deployments, and use and move the registered model.
 
 Heavy libraries are imported inside the commands, after `tasks.environment.configure` has
 pointed Prefect, MLflow and Hugging Face at the data root, so `--help` stays fast.
@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
@@ -143,6 +144,35 @@ def champion(
     for key, value in info.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     console.print(table)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registry version to make champion.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Make VERSION the champion by hand; the current one keeps `previous-champion`."""
+    cfg = _setup(config)
+    from tasks.register import promote_version
+
+    _registry_change(lambda: promote_version(cfg.storage, cfg.registry.model_name, version))
+
+
+@app.command()
+def rollback(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Serve `previous-champion` again: it and `champion` swap, so a second rollback undoes."""
+    cfg = _setup(config)
+    from tasks.register import rollback as roll_back
+
+    _registry_change(lambda: roll_back(cfg.storage, cfg.registry.model_name))
+
+
+def _registry_change(change: Callable[[], str]) -> None:
+    try:
+        console.print(change())
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -229,6 +229,76 @@ def _score_champion(run: RunRef, storage: StorageConfig, name: str) -> tuple[str
     return str(champion.version), float(scores["bits_per_byte"])
 
 
+def _client(storage: StorageConfig) -> Any:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)
+
+
+def _version_or_error(client: Any, name: str, version: str) -> Any:
+    """The registered version, or a ValueError naming the versions there are."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException:
+        pass
+    try:
+        found = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
+    except MlflowException:
+        found = []
+    there = f"versions {', '.join(map(str, found))}" if found else "no versions yet"
+    raise ValueError(f"model '{name}' has no version {version!r} ({there}): see `lmkiln champion`")
+
+
+def promote_version(storage: StorageConfig, name: str, version: str) -> str:
+    """Make `version` the champion by hand; the champion it replaces keeps
+    `previous-champion`. Returns a one-line account of what moved."""
+    client = _client(storage)
+    _version_or_error(client, name, version)
+    current = find_champion(storage, name)
+    if current is not None and current[0] == version:
+        return f"{name} v{version} is already champion: nothing moved"
+    # Same order as the nightly promotion: a crash in between leaves the old champion serving.
+    if current is not None:
+        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current[0])
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if CHALLENGER in client.get_model_version(name, version).aliases:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    client.set_model_version_tag(name, version, "promoted_by_hand", _now())
+    before = f"v{current[0]} is now {PREVIOUS_CHAMPION}" if current else "first champion"
+    return f"{name} v{version} is champion; {before}"
+
+
+def rollback(storage: StorageConfig, name: str) -> str:
+    """Swap `champion` and `previous-champion`: the previous champion serves again, and a
+    second rollback undoes the first. Returns a one-line account of what moved."""
+    client = _client(storage)
+    current = find_champion(storage, name)
+    try:
+        previous = str(client.get_model_version_by_alias(name, PREVIOUS_CHAMPION).version)
+    except Exception:  # MLflow raises its own types for a missing model or alias
+        previous = None
+    if current is None or previous is None or previous == current[0]:
+        raise ValueError(
+            f"model '{name}' has no {PREVIOUS_CHAMPION} to roll back to: "
+            "promote a version by hand instead (`lmkiln promote VERSION`)"
+        )
+    # The good version serves first; a crash before the second call leaves both aliases on
+    # it, which a rerun reports as nothing to roll back to.
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current[0])
+    client.set_model_version_tag(name, current[0], "rolled_back", _now())
+    return f"{name} v{previous} is champion again; v{current[0]} is now {PREVIOUS_CHAMPION}"
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 @task(name="register", task_run_name="register", cache_policy=NO_CACHE, retries=2)
 def register(
     run: RunRef, config: RegisterConfig, storage: StorageConfig, lineage: dict[str, str]

@@ -10,7 +10,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "serve", "ui", "champion", "generate"):
+    for command in ("run", "serve", "ui", "champion", "generate", "promote", "rollback"):
         assert command in result.stdout
 
 

@@ -145,3 +145,65 @@ def test_load_model_uri_names_what_it_expects(tmp_path: Path) -> None:
         load_model_uri(str(tmp_path))
     with pytest.raises(ValueError, match="is not models:/"):
         load_model_uri("models:/a/b/c")
+
+
+@pytest.mark.slow
+def test_promote_by_hand_and_rollback_move_aliases_in_a_safe_order(
+    runs: tuple[StorageConfig, dict[str, RunRef]], tmp_path: Path, monkeypatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tasks import register
+
+    storage, trained = runs
+    client = MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)
+    hand = RegisterConfig(model_name="hand", experiment="unit")
+    for key in ("first", "worse", "better"):  # v1 champion, v2 challenger, v3 champion
+        register_model(trained[key], hand, storage)
+
+    def aliases() -> dict[str, str]:
+        versions = client.search_model_versions("name = 'hand'")
+        found = {v.version: client.get_model_version("hand", v.version).aliases for v in versions}
+        return {alias: str(v) for v, names in found.items() for alias in names}
+
+    assert aliases() == {"champion": "3", "previous-champion": "1", "challenger": "2"}
+    assert register.rollback(storage, "hand").startswith("hand v1 is champion again")
+    assert aliases() == {"champion": "1", "previous-champion": "3", "challenger": "2"}
+    register.rollback(storage, "hand")  # a second rollback undoes the first
+    assert aliases() == {"champion": "3", "previous-champion": "1", "challenger": "2"}
+
+    config = tmp_path / "hand.yaml"
+    config.write_text(
+        f"storage: {{data_root: {storage.data_root}}}\nregistry: {{model_name: hand}}\n"
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", storage.mlflow_uri)
+    cli = CliRunner()
+    promoted = cli.invoke(app, ["promote", "2", "-c", str(config)])
+    assert promoted.exit_code == 0, promoted.output
+    assert "hand v2 is champion; v3 is now previous-champion" in promoted.output
+    assert aliases() == {"champion": "2", "previous-champion": "3"}  # no longer challenger
+    assert "promoted_by_hand" in client.get_model_version("hand", "2").tags
+    again = cli.invoke(app, ["promote", "2", "-c", str(config)])
+    assert "already champion: nothing moved" in again.output
+    missing = cli.invoke(app, ["promote", "9", "-c", str(config)])
+    assert missing.exit_code == 1
+    assert "has no version '9' (versions 1, 2, 3)" in missing.output
+    rolled = cli.invoke(app, ["rollback", "-c", str(config)])
+    assert rolled.exit_code == 0 and "hand v3 is champion again" in rolled.output
+
+    # A failed evaluation of the champion moves no alias; the retry finishes the job.
+    fragile = RegisterConfig(model_name="fragile", experiment="unit")
+    register_model(trained["first"], fragile, storage)
+    score = register._score_champion
+    monkeypatch.setattr(register, "_score_champion", lambda *a: (_ for _ in ()).throw(OSError))
+    with pytest.raises(OSError):
+        register_model(trained["better"], fragile, storage)
+    assert client.get_model_version("fragile", "1").aliases == ["champion"]
+    assert client.get_model_version("fragile", "2").aliases == []
+    with pytest.raises(ValueError, match="no previous-champion to roll back to"):
+        register.rollback(storage, "fragile")
+    monkeypatch.setattr(register, "_score_champion", score)
+    assert register_model(trained["better"], fragile, storage).aliases == ("champion",)
+    assert client.get_model_version("fragile", "1").aliases == ["previous-champion"]
