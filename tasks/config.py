@@ -643,7 +643,27 @@ class SplitConfig(Strict):
     """Changing it reshuffles every document: only for a new corpus."""
 
 
+# Sizes by name: (layers, heads, width). "gpt2-124m" is GPT-2 small's shape: with its
+# 50,257-token vocabulary and 1,024 positions it has 124M parameters.
+SIZES = {
+    "tiny": (2, 2, 128),
+    "mini": (4, 4, 256),
+    "small": (6, 8, 512),
+    "gpt2-124m": (12, 12, 768),
+}
+
+
 class TrainConfig(Strict):
+    architecture: Literal["gpt2", "llama"] = "gpt2"
+    """gpt2: learned positions, LayerNorm, GELU MLP. llama: rotary positions, RMSNorm,
+    SwiGLU MLP, tied embeddings. Both use PyTorch's SDPA attention."""
+    size: Literal["tiny", "mini", "small", "gpt2-124m"] | None = None
+    """A named size (layers, heads, width): tiny 2/2/128, mini 4/4/256, small 6/8/512,
+    gpt2-124m 12/12/768; n_layer, n_head and n_embd are then ignored. null: those three."""
+    init_from: str | None = None
+    """Start from trained weights instead of random ones: a folder saved with
+    save_pretrained, or a registry URI such as models:/lmkiln@champion (warm start). Its
+    architecture, size and tokenizer are kept; those settings here are then ignored."""
     vocab_size: int = Field(4096, ge=300)
     """Byte-level BPE: 256 bytes + merges + specials."""
     block_size: int = Field(128, ge=8)
@@ -658,14 +678,24 @@ class TrainConfig(Strict):
     warmup_steps: int = Field(20, ge=0)
     weight_decay: float = Field(0.01, ge=0)
     save_steps: int = Field(50, ge=1)
-    """Checkpoint interval: a retry resumes from the last one."""
+    """Checkpoint interval: a retry resumes from the last one. The validation loss is
+    measured at each checkpoint too."""
+    early_stopping_patience: int | None = Field(None, ge=1)
+    """Stop after this many checkpoints in a row without a lower validation loss, and keep
+    the best checkpoint's weights. null: train all max_steps."""
     seed: int = 0
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainConfig:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        _, heads, width = self.shape
+        if width % heads:
+            raise ValueError(f"n_embd ({width}) must be divisible by n_head ({heads})")
         return self
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(layers, heads, width): the named size's, or n_layer, n_head and n_embd."""
+        return SIZES[self.size] if self.size else (self.n_layer, self.n_head, self.n_embd)
 
 
 class RegisterConfig(Strict):

@@ -127,7 +127,9 @@ def load_model_uri(uri: str, storage: StorageConfig | None = None) -> Generator:
     return Generator(model.eval(), tokenizer, uri)
 
 
-def _load_registered(uri: str, storage: StorageConfig | None) -> Generator:
+def pin(uri: str, storage: StorageConfig | None = None) -> tuple[str, str]:
+    """ "models:/name@alias" or "models:/name/3" as ("models:/name/<version>", version): the
+    version the alias points at now."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -148,7 +150,13 @@ def _load_registered(uri: str, storage: StorageConfig | None) -> Generator:
                 f"{tracking_uri} (run the pipeline once to register a champion, or pass a "
                 "models:/name/<version> URI or a model folder)"
             ) from exc
-    pinned = f"models:/{name}/{version}"
+    return f"models:/{name}/{version}", version
+
+
+def _load_registered(uri: str, storage: StorageConfig | None) -> Generator:
+    import mlflow
+
+    pinned, version = pin(uri, storage)
     if storage is not None:
         mlflow.set_registry_uri(storage.mlflow_uri)
         mlflow.set_tracking_uri(storage.mlflow_uri)

@@ -148,10 +148,12 @@ def _model_card(model: Any, run: RunRef) -> str:
     config = model.config
     n_params = sum(p.numel() for p in model.parameters())
     metrics = run.metrics
+    style = {"gpt2": "GPT-2", "llama": "Llama"}.get(config.model_type, config.model_type)
     return (
-        f"GPT-2-style causal language model, {n_params / 1e6:.2f}M parameters "
-        f"({config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, "
-        f"context {config.n_positions} tokens, vocabulary {config.vocab_size}).\n\n"
+        f"{style}-style causal language model, {n_params / 1e6:.2f}M parameters "
+        f"({config.num_hidden_layers} layers, {config.num_attention_heads} heads, width "
+        f"{config.hidden_size}, context {context_length(model)} tokens, vocabulary "
+        f"{config.vocab_size}).\n\n"
         f"Trained by lmkiln on corpus {run.corpus.path} at commit {run.corpus.commit} "
         f"({run.corpus.rows} rows); MLflow run {run.run_id}.\n\n"
         f"Validation: {metrics.get('bits_per_byte', float('nan')):.4f} bits per byte, "

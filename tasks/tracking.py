@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import StorageConfig
+from tasks.records import LakeRef
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +140,41 @@ def log_data_quality(
 
     use_tracking(storage, experiment)
     MlflowClient().log_dict(run_id, tables, "data_quality.json")
+
+
+def log_corpus(client: Any, run_id: str, corpus: LakeRef, profile: dict[str, int]) -> None:
+    """The corpus commit as the run's training dataset input (MLflow's Datasets tab)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    dataset = Dataset(
+        name=Path(corpus.path).name,
+        digest=corpus.commit[:36],  # the store's limit; Deep Lake commit ids fit
+        source_type="deeplake",
+        source=json.dumps({"path": corpus.path, "commit": corpus.commit}),
+        profile=json.dumps(profile),
+    )
+    client.log_inputs(
+        run_id, [DatasetInput(dataset, [InputTag(MLFLOW_DATASET_CONTEXT, "training")])]
+    )
+
+
+def log_loss_curve(client: Any, run_id: str) -> None:
+    """`loss_curve.png`: training loss and the periodic validation loss by step."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must come before pyplot
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for key, label in (("train_loss", "train"), ("eval_packed_loss", "validation")):
+        points = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+        if points:
+            axes.plot(
+                *zip(*points, strict=True), label=label, marker="." if len(points) < 30 else ""
+            )
+    axes.set(xlabel="step", ylabel="loss (nats per token)", title="lmkiln training")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    client.log_figure(run_id, figure, "loss_curve.png")
+    plt.close(figure)

@@ -1,4 +1,4 @@
-"""Train a small GPT-2-style language model on a corpus commit and track it in MLflow.
+"""Train a small GPT-2- or Llama-style language model on a corpus commit, tracked in MLflow.
 
 A training is keyed by (corpus path, corpus commit, train config): its checkpoints, its
 tokenizer and the id of its one MLflow run live in `storage.checkpoints / <key>`, so a retried
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -22,10 +23,20 @@ from prefect import task
 from tasks.caching import code_version, is_transient, stage_key
 from tasks.config import StorageConfig, TrainConfig
 from tasks.lake import file_lock, read
-from tasks.models import bits_per_byte, quiet_progress
+from tasks.models import (
+    Generator,
+    bits_per_byte,
+    context_length,
+    generate,
+    load_model_uri,
+    pin,
+    quiet_progress,
+)
 from tasks.records import LakeRef, RunRef
 from tasks.tracking import (
     folder_run,
+    log_corpus,
+    log_loss_curve,
     log_metrics,
     read_state,
     run_alive,
@@ -79,12 +90,67 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenize
     )
 
 
-def checkpoint_key(corpus: LakeRef, config: TrainConfig, experiment: str) -> str:
+def checkpoint_key(
+    corpus: LakeRef, config: TrainConfig, experiment: str, source: str | None = None
+) -> str:
     """One training: a finished one is reused and an interrupted one resumed, but only by the
-    same code, so an edit to the training code trains afresh."""
+    same code, so an edit to the training code trains afresh. `source` is the warm start's
+    resolved origin: a new champion is a new training."""
     code = code_version(*TRAIN_MODULES)
-    blob = json.dumps([corpus.path, corpus.commit, config.model_dump_json(), experiment, code])
+    parts = [corpus.path, corpus.commit, config.model_dump_json(), experiment, code]
+    blob = json.dumps([*parts, source] if source else parts)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def resolve_source(init_from: str | None, storage: StorageConfig) -> str | None:
+    """train.init_from as a pinned registry URI (models:/name/<version>) or an absolute
+    folder; None for random weights."""
+    if init_from is None:
+        return None
+    if init_from.startswith("models:/"):
+        return pin(init_from, storage)[0]
+    folder = Path(init_from).expanduser().resolve()
+    if not (folder / "config.json").is_file():
+        raise ValueError(
+            f"train.init_from {init_from!r}: no config.json in {folder}; give a folder saved "
+            "with save_pretrained, or a registry URI such as models:/lmkiln@champion"
+        )
+    return str(folder)
+
+
+def build_model(config: TrainConfig, tokenizer: Any) -> Any:
+    """A causal LM of the configured architecture and size, with random weights."""
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    layers, heads, width = config.shape
+    tokens = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if config.architecture == "llama":
+        model_config = LlamaConfig(
+            hidden_size=width,
+            intermediate_size=_swiglu_width(width),
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=config.block_size,
+            tie_word_embeddings=True,  # at these sizes the embeddings are most of the weights
+            **tokens,
+        )
+    else:
+        model_config = GPT2Config(
+            n_layer=layers, n_head=heads, n_embd=width, n_positions=config.block_size, **tokens
+        )
+    return AutoModelForCausalLM.from_config(model_config, attn_implementation="sdpa")
+
+
+def _swiglu_width(width: int) -> int:
+    """Llama's MLP width: two thirds of 4 x width (three matrices instead of two, so the same
+    parameters as GPT-2's 4 x width), rounded up to a multiple of 32."""
+    return math.ceil(8 * width / 3 / 32) * 32
 
 
 def pack_blocks(tokenizer: Any, texts: Sequence[str], block_size: int) -> Any:
@@ -120,7 +186,8 @@ def train_model(
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    key = checkpoint_key(corpus, config, experiment)
+    source = resolve_source(config.init_from, storage)
+    key = checkpoint_key(corpus, config, experiment, source)
     folder = storage.checkpoints / key
     folder.mkdir(parents=True, exist_ok=True)
     experiment_id = use_tracking(storage, experiment)
@@ -146,7 +213,15 @@ def train_model(
                 f"{where} has no validation rows, so bits per byte cannot be measured: "
                 "raise split.validation_fraction or add sources"
             )
-        tokenizer = _load_or_train_tokenizer(folder, train_texts, config.vocab_size)
+        initial = load_model_uri(source, storage) if source else None
+        if initial is not None and config.block_size > context_length(initial.model):
+            raise ValueError(
+                f"train.block_size {config.block_size} is longer than the context of "
+                f"{source} ({context_length(initial.model)} tokens): lower block_size"
+            )
+        tokenizer = _load_or_train_tokenizer(
+            folder, train_texts, config.vocab_size, initial.tokenizer if initial else None
+        )
         train_blocks = pack_blocks(tokenizer, train_texts, config.block_size)
         if len(train_blocks) < 1:
             raise ValueError(
@@ -160,10 +235,13 @@ def train_model(
             "corpus_path": corpus.path,
             "corpus_commit": corpus.commit,
             "checkpoint_dir": str(folder),
+            "code_version": code_version(*TRAIN_MODULES),
+            **({"init_source": source} if source else {}),
         }
         run_id = folder_run(client, experiment_id, folder, f"train-{key}", run_tags)
         params = {
             **config.model_dump(),
+            **dict(zip(("n_layer", "n_head", "n_embd"), config.shape, strict=True)),
             "corpus_path": corpus.path,
             "corpus_commit": corpus.commit,
             "corpus_rows": corpus.rows,
@@ -173,9 +251,20 @@ def train_model(
             "tokenizer_vocab": len(tokenizer),
         }
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        profile = {"train_texts": len(train_texts), "validation_texts": len(val_texts)}
+        log_corpus(client, run_id, corpus, profile | {"rows": corpus.rows})
         try:
+            model = initial.model.train() if initial else None
             metrics = _fit(
-                folder, config, tokenizer, train_blocks, val_blocks, val_texts, client, run_id
+                folder,
+                config,
+                tokenizer,
+                train_blocks,
+                val_blocks,
+                val_texts,
+                client,
+                run_id,
+                model,
             )
         except BaseException as exc:
             client.set_terminated(
@@ -197,11 +286,11 @@ def _fit(
     val_texts: list[str],
     client: Any,
     run_id: str,
+    initial: Any = None,
 ) -> dict[str, float]:
     import torch
     from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
+        EarlyStoppingCallback,
         PrinterCallback,
         Trainer,
         TrainingArguments,
@@ -210,19 +299,12 @@ def _fit(
     )
 
     set_seed(config.seed)
-    model_config = GPT2Config(
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        n_embd=config.n_embd,
-        n_positions=config.block_size,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = GPT2LMHeadModel(model_config)
+    model = initial or build_model(config, tokenizer)
     # Unset, transformers 5 warns that it falls back to this very loss.
     model.loss_type = "ForCausalLM"
+    stopping = config.early_stopping_patience is not None and len(val_blocks) > 0
+    if config.early_stopping_patience is not None and not stopping:
+        logger.warning("early stopping is off: the validation split is shorter than one block")
     args = TrainingArguments(
         output_dir=str(folder),
         max_steps=config.max_steps,
@@ -237,6 +319,9 @@ def _fit(
         save_total_limit=2,  # the last one to resume from, plus one in case it is torn
         eval_strategy="steps" if len(val_blocks) else "no",
         eval_steps=config.save_steps,
+        load_best_model_at_end=stopping,
+        metric_for_best_model="eval_loss" if stopping else None,
+        greater_is_better=False if stopping else None,
         seed=config.seed,
         data_seed=config.seed,
         # fp32 everywhere: bf16 is ~5x slower on these CPUs, and tiny models gain little on GPU.
@@ -252,7 +337,10 @@ def _fit(
         eval_dataset=val_blocks if len(val_blocks) else None,
         processing_class=tokenizer,
         data_collator=default_data_collator,
-        callbacks=[trainer_callback(client, run_id)],
+        callbacks=[
+            trainer_callback(client, run_id),
+            *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
+        ],
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
     last_checkpoint = last_complete_checkpoint(folder)
@@ -273,11 +361,28 @@ def _fit(
         "bits_per_byte": scores["bits_per_byte"],
         "train_loss_mean": float(result.training_loss),  # over this attempt's steps only
         "train_runtime_s": float(result.metrics.get("train_runtime", 0.0)),
+        "train_steps": float(result.global_step),  # below max_steps when stopped early
         "validation_tokens": float(scores["tokens"]),
         "validation_bytes": float(scores["bytes"]),
     }
     log_metrics(client, run_id, metrics, step=config.max_steps)
+    log_loss_curve(client, run_id)
+    client.log_text(run_id, _samples(trainer.model, tokenizer, val_texts), "samples.txt")
     return metrics
+
+
+SAMPLE_PROMPTS = 3
+
+
+def _samples(model: Any, tokenizer: Any, texts: Sequence[str]) -> str:
+    """A few continuations of the first words of validation texts, seeded: what a reader
+    of the run sees the model do."""
+    gen = Generator(model.eval(), tokenizer, "training")
+    lines = []
+    for i, text in enumerate(texts[:SAMPLE_PROMPTS]):
+        prompt = " ".join(text.split()[:6])
+        lines.append(f"{prompt} >>> {generate(gen, prompt, 40, temperature=0.8, seed=i)}")
+    return "\n\n".join(lines) + "\n"
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:
@@ -298,14 +403,19 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _load_or_train_tokenizer(folder: Path, texts: Sequence[str], vocab_size: int) -> Any:
-    """A retry reuses the saved tokenizer, so resumed weights keep their token ids."""
-    from transformers import PreTrainedTokenizerFast
+def _load_or_train_tokenizer(
+    folder: Path, texts: Sequence[str], vocab_size: int, source: Any = None
+) -> Any:
+    """A retry reuses the saved tokenizer, so resumed weights keep their token ids; a warm
+    start keeps its source's (`source`); otherwise one is trained on the train split."""
+    from transformers import AutoTokenizer
 
     saved = folder / "tokenizer"
     if saved.is_dir():
-        return PreTrainedTokenizerFast.from_pretrained(str(saved))
-    tokenizer = train_tokenizer(texts, vocab_size)
+        return AutoTokenizer.from_pretrained(str(saved))
+    tokenizer = source if source is not None else train_tokenizer(texts, vocab_size)
+    if tokenizer.pad_token is None:  # a pretrained GPT-2 folder has none
+        tokenizer.pad_token = tokenizer.eos_token
     staging = folder / "tokenizer.partial"
     tokenizer.save_pretrained(str(staging))
     staging.replace(saved)

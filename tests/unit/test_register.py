@@ -207,3 +207,28 @@ def test_promote_by_hand_and_rollback_move_aliases_in_a_safe_order(
     monkeypatch.setattr(register, "_score_champion", score)
     assert register_model(trained["better"], fragile, storage).aliases == ("champion",)
     assert client.get_model_version("fragile", "1").aliases == ["previous-champion"]
+
+
+@pytest.mark.slow
+def test_a_warm_start_from_the_champion_is_keyed_by_its_version(
+    runs: tuple[StorageConfig, dict[str, RunRef]],
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    storage, trained = runs
+    register_model(trained["better"], RegisterConfig(model_name="warm", experiment="unit"), storage)
+    corpus = trained["better"].corpus
+    warm = TINY.model_copy(update={"init_from": "models:/warm@champion", "max_steps": 1})
+    run = train_model(corpus, warm, storage, "unit-warm", {})
+
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    assert client.get_run(run.run_id).data.tags["init_source"] == "models:/warm/1"
+    assert run.metrics["bits_per_byte"] < trained["first"].metrics["bits_per_byte"]
+    with pytest.raises(ValueError, match="no version of 'nobody' holds alias 'champion'"):
+        train_model(
+            corpus,
+            warm.model_copy(update={"init_from": "models:/nobody@champion"}),
+            storage,
+            "x",
+            {},
+        )

@@ -147,6 +147,62 @@ def test_train_model_resumes_into_one_run(corpus: tuple[StorageConfig, LakeRef])
     assert recorded.data.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"])
     steps = [m.step for m in client.get_metric_history(run.run_id, "train_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 6
+    assert recorded.data.tags["code_version"]
+    (dataset_input,) = client.get_run(run.run_id).inputs.dataset_inputs
+    assert dataset_input.dataset.digest == ref.commit[:36]
+    assert json.loads(dataset_input.dataset.source) == {"path": ref.path, "commit": ref.commit}
+    assert json.loads(dataset_input.dataset.profile)["train_texts"] == 40
+    artifacts = {a.path for a in client.list_artifacts(run.run_id)}
+    assert {"loss_curve.png", "samples.txt"} <= artifacts
+    samples = Path(client.download_artifacts(run.run_id, "samples.txt")).read_text()
+    assert samples.count(" >>> ") == 3
+
+
+def test_llama_named_sizes_and_early_stopping(corpus: tuple[StorageConfig, LakeRef]) -> None:
+    from transformers import AutoConfig
+
+    assert TrainConfig(size="gpt2-124m", n_layer=1).shape == (12, 12, 768)  # size wins
+    with pytest.raises(ValueError, match="divisible by n_head"):
+        TrainConfig(n_embd=30, n_head=4)
+    storage, ref = corpus
+    llama = TINY.model_copy(update={"architecture": "llama", "n_head": 2})
+    run = train_model(ref, llama, storage, "unit-llama", {})
+    config = AutoConfig.from_pretrained(run.model_dir)
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("llama", 1, 32)
+    assert math.isfinite(run.metrics["bits_per_byte"])
+
+    # A learning rate that makes the validation loss climb: stopped at the first checkpoint
+    # without improvement, well before max_steps.
+    wild = TINY.model_copy(
+        update={
+            "max_steps": 60,
+            "save_steps": 2,
+            "learning_rate": 0.5,
+            "early_stopping_patience": 1,
+        }
+    )
+    stopped = train_model(ref, wild, storage, "unit-stop", {})
+    assert stopped.metrics["train_steps"] < 60
+
+
+def test_a_warm_start_keeps_the_tokenizer_and_the_weights(
+    corpus: tuple[StorageConfig, LakeRef], tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    storage, ref = corpus
+    source = train_model(ref, TINY.model_copy(update={"max_steps": 30}), storage, "unit-src", {})
+    one_step = {"max_steps": 1, "save_steps": 1, "learning_rate": 1e-5, "vocab_size": 300}
+    cold = train_model(ref, TINY.model_copy(update=one_step), storage, "unit-cold", {})
+    warm_config = TINY.model_copy(update=one_step | {"init_from": source.model_dir})
+    warm = train_model(ref, warm_config, storage, "unit-warm", {})
+
+    kept = AutoTokenizer.from_pretrained(warm.model_dir).get_vocab()
+    assert kept == AutoTokenizer.from_pretrained(source.model_dir).get_vocab()  # not 300
+    assert warm.metrics["bits_per_byte"] == pytest.approx(source.metrics["bits_per_byte"], rel=0.05)
+    assert warm.metrics["bits_per_byte"] < cold.metrics["bits_per_byte"] - 0.5
+    with pytest.raises(ValueError, match="no config.json"):
+        train_model(ref, TINY.model_copy(update={"init_from": str(tmp_path)}), storage, "x", {})
 
 
 def test_train_model_rejects_a_corpus_too_small(tmp_path: Path) -> None:
