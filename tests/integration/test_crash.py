@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, caplog):
     killed_run_id = json.loads((folder / "run.json").read_text())["run_id"]
     corpus = lake.head(config.storage.lake("corpus"))
     assert corpus is not None and corpus.rows > 0
+    client = MlflowClient(tracking_uri=config.storage.mlflow_uri)
+    logged = [m.step for m in client.get_metric_history(killed_run_id, "train_loss")]
+    reached = max(logged, default=0)  # the last step the killed run reported
 
     with caplog.at_level(logging.INFO, logger="tasks.train"):
         report = nightly(config)
@@ -77,8 +81,10 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, caplog):
     assert report.collected.cached == ("packages",)  # the killed run's fetch is reused
     assert report.corpus.lake == corpus  # nothing collected twice, nothing lost
     assert f"resuming from {folder}/checkpoint-" in caplog.text
+    resumed_at = int(re.search(r"resuming from \S*/checkpoint-(\d+)", caplog.text)[1])
+    interval = CONFIG["train"]["save_steps"]
+    assert reached - interval <= resumed_at <= reached + interval  # at most one interval lost
     assert report.run.run_id == killed_run_id
-    client = MlflowClient(tracking_uri=config.storage.mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("lmkiln").experiment_id])
     assert [r.info.run_id for r in runs] == [killed_run_id]
     assert runs[0].info.status == "FINISHED"
