@@ -680,6 +680,14 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)
     """Checkpoint interval: a retry resumes from the last one. The validation loss is
     measured at each checkpoint too."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Batches whose gradients are summed per optimizer step: an effective batch of
+    batch_size x this, in the memory of one batch."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Mixed precision (autocast) on a GPU; a CPU trains in fp32 whatever is set here, with a
+    warning (bf16 is about 5x slower on these CPUs, fp16 needs a GPU)."""
+    compile: bool = False
+    """torch.compile the model: faster steps on a GPU after a compile of about a minute."""
     early_stopping_patience: int | None = Field(None, ge=1)
     """Stop after this many checkpoints in a row without a lower validation loss, and keep
     the best checkpoint's weights. null: train all max_steps."""

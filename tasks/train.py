@@ -302,6 +302,9 @@ def _fit(
     model = initial or build_model(config, tokenizer)
     # Unset, transformers 5 warns that it falls back to this very loss.
     model.loss_type = "ForCausalLM"
+    gpu = torch.cuda.is_available()
+    if config.precision != "fp32" and not gpu:
+        logger.warning("train.precision %s needs a GPU: training in fp32", config.precision)
     stopping = config.early_stopping_patience is not None and len(val_blocks) > 0
     if config.early_stopping_patience is not None and not stopping:
         logger.warning("early stopping is off: the validation split is shorter than one block")
@@ -324,8 +327,11 @@ def _fit(
         greater_is_better=False if stopping else None,
         seed=config.seed,
         data_seed=config.seed,
-        # fp32 everywhere: bf16 is ~5x slower on these CPUs, and tiny models gain little on GPU.
-        use_cpu=not torch.cuda.is_available(),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        bf16=gpu and config.precision == "bf16",
+        fp16=gpu and config.precision == "fp16",
+        torch_compile=config.compile,
+        use_cpu=not gpu,
         dataloader_num_workers=0,
         report_to=[],
         disable_tqdm=True,

@@ -184,6 +184,10 @@ def test_llama_named_sizes_and_early_stopping(corpus: tuple[StorageConfig, LakeR
     stopped = train_model(ref, wild, storage, "unit-stop", {})
     assert stopped.metrics["train_steps"] < 60
 
+    # Two batches per step, and a GPU precision on a CPU: trains in fp32, all steps done.
+    accumulated = TINY.model_copy(update={"gradient_accumulation_steps": 2, "precision": "bf16"})
+    assert train_model(ref, accumulated, storage, "unit-acc", {}).metrics["train_steps"] == 6
+
 
 def test_a_warm_start_keeps_the_tokenizer_and_the_weights(
     corpus: tuple[StorageConfig, LakeRef], tmp_path: Path
