@@ -680,6 +680,9 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)
     """Checkpoint interval: a retry resumes from the last one. The validation loss is
     measured at each checkpoint too."""
+    loop: Literal["trainer", "torch"] = "trainer"
+    """trainer: the Hugging Face Trainer. torch: lmkiln's plain PyTorch loop (tasks/loop.py),
+    with the same optimiser, checkpoints, resumption, metrics and early stopping."""
     gradient_accumulation_steps: int = Field(1, ge=1)
     """Batches whose gradients are summed per optimizer step: an effective batch of
     batch_size x this, in the memory of one batch."""

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +107,24 @@ def log_metrics(client: Any, run_id: str, metrics: dict[str, float], step: int) 
         client.log_batch(run_id, metrics=batch)
 
 
+def step_logger(client: Any, run_id: str) -> Callable[[dict[str, float], int], None]:
+    """log(metrics, step) for a training loop: steps the run already has are skipped, as a
+    resumed training replays the steps after its checkpoint."""
+    history = client.get_metric_history(run_id, "train_loss")
+    logged_through_step = max((m.step for m in history), default=0)
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        if step > logged_through_step:
+            log_metrics(client, run_id, metrics, step)
+
+    return log
+
+
 def trainer_callback(client: Any, run_id: str) -> Any:
     """A transformers TrainerCallback that logs to `run_id` (report_to opens runs of its own)."""
     from transformers import TrainerCallback
 
-    # A resumed training replays the steps after its checkpoint; those are logged already.
-    history = client.get_metric_history(run_id, "train_loss")
-    logged_through_step = max((m.step for m in history), default=0)
+    log = step_logger(client, run_id)
     # The periodic eval packs blocks across documents; the final eval_loss comes from
     # bits_per_byte, so the two get different names.
     renamed = {"loss": "train_loss", "eval_loss": "eval_packed_loss"}
@@ -123,10 +135,10 @@ def trainer_callback(client: Any, run_id: str) -> Any:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items() if isinstance(v, float))
             logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
             # The end-of-training summary is logged by the caller, under clearer names.
-            if "train_runtime" in logs or state.global_step <= logged_through_step:
-                return
-            metrics = {renamed.get(key, key): value for key, value in logs.items()}
-            log_metrics(client, run_id, metrics, state.global_step)
+            if "train_runtime" not in logs:
+                log(
+                    {renamed.get(key, key): value for key, value in logs.items()}, state.global_step
+                )
 
     return MlflowMetrics()
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import task
 
+from tasks import loop
 from tasks.caching import code_version, is_transient, stage_key
 from tasks.config import StorageConfig, TrainConfig
 from tasks.lake import file_lock, read
@@ -40,6 +41,7 @@ from tasks.tracking import (
     log_metrics,
     read_state,
     run_alive,
+    step_logger,
     trainer_callback,
     use_tracking,
     write_state,
@@ -52,7 +54,7 @@ __all__ = ["bits_per_byte", "corpus_texts", "train_model", "train_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
-TRAIN_MODULES = ("tasks.train", "tasks.models", "tasks.tracking")
+TRAIN_MODULES = ("tasks.train", "tasks.loop", "tasks.models", "tasks.tracking")
 EOS = "<|endoftext|>"  # GPT-2's convention: one token is bos, eos and unk
 PAD = "<|pad|>"
 
@@ -277,6 +279,45 @@ def train_model(
         return RunRef(run_id, str(folder / "final"), metrics, corpus)
 
 
+def training_arguments(
+    folder: Path, config: TrainConfig, evaluate: bool, stopping: bool, **overrides: Any
+) -> Any:
+    """The Trainer's arguments for `config` (bench/training.py times the same loop)."""
+    import torch
+    from transformers import TrainingArguments
+
+    gpu = torch.cuda.is_available()
+    settings: dict[str, Any] = {
+        "output_dir": str(folder),
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "warmup_steps": config.warmup_steps,
+        "weight_decay": config.weight_decay,
+        "logging_steps": max(1, config.max_steps // 20),
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": 2,  # the last one to resume from, plus one in case it is torn
+        "eval_strategy": "steps" if evaluate else "no",
+        "eval_steps": config.save_steps,
+        "load_best_model_at_end": stopping,
+        "metric_for_best_model": "eval_loss" if stopping else None,
+        "greater_is_better": False if stopping else None,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "bf16": gpu and config.precision == "bf16",
+        "fp16": gpu and config.precision == "fp16",
+        "torch_compile": config.compile,
+        "use_cpu": not gpu,
+        "dataloader_num_workers": 0,
+        "report_to": [],
+        "disable_tqdm": True,
+    }
+    return TrainingArguments(**(settings | overrides))
+
+
 def _fit(
     folder: Path,
     config: TrainConfig,
@@ -293,7 +334,6 @@ def _fit(
         EarlyStoppingCallback,
         PrinterCallback,
         Trainer,
-        TrainingArguments,
         default_data_collator,
         set_seed,
     )
@@ -302,78 +342,60 @@ def _fit(
     model = initial or build_model(config, tokenizer)
     # Unset, transformers 5 warns that it falls back to this very loss.
     model.loss_type = "ForCausalLM"
-    gpu = torch.cuda.is_available()
-    if config.precision != "fp32" and not gpu:
+    if config.precision != "fp32" and not torch.cuda.is_available():
         logger.warning("train.precision %s needs a GPU: training in fp32", config.precision)
     stopping = config.early_stopping_patience is not None and len(val_blocks) > 0
     if config.early_stopping_patience is not None and not stopping:
         logger.warning("early stopping is off: the validation split is shorter than one block")
-    args = TrainingArguments(
-        output_dir=str(folder),
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        logging_steps=max(1, config.max_steps // 20),
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,  # the last one to resume from, plus one in case it is torn
-        eval_strategy="steps" if len(val_blocks) else "no",
-        eval_steps=config.save_steps,
-        load_best_model_at_end=stopping,
-        metric_for_best_model="eval_loss" if stopping else None,
-        greater_is_better=False if stopping else None,
-        seed=config.seed,
-        data_seed=config.seed,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        bf16=gpu and config.precision == "bf16",
-        fp16=gpu and config.precision == "fp16",
-        torch_compile=config.compile,
-        use_cpu=not gpu,
-        dataloader_num_workers=0,
-        report_to=[],
-        disable_tqdm=True,
-    )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_blocks,
-        eval_dataset=val_blocks if len(val_blocks) else None,
-        processing_class=tokenizer,
-        data_collator=default_data_collator,
-        callbacks=[
-            trainer_callback(client, run_id),
-            *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
-        ],
-    )
-    trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
     last_checkpoint = last_complete_checkpoint(folder)
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
     final, staging = folder / "final", folder / "final.partial"
     with quiet_progress():
-        result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        if config.loop == "torch":
+            log = step_logger(client, run_id)
+            done = loop.run(folder, config, model, train_blocks, val_blocks, log, last_checkpoint)
+            model, steps, runtime = done.model, done.global_step, done.runtime_s
+            train_loss = done.training_loss
+        else:
+            trainer = Trainer(
+                model=model,
+                args=training_arguments(
+                    folder, config, evaluate=len(val_blocks) > 0, stopping=stopping
+                ),
+                train_dataset=train_blocks,
+                eval_dataset=val_blocks if len(val_blocks) else None,
+                processing_class=tokenizer,
+                data_collator=default_data_collator,
+                callbacks=[
+                    trainer_callback(client, run_id),
+                    *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
+                ],
+            )
+            trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
+            result = trainer.train(resume_from_checkpoint=last_checkpoint)
+            model, steps, train_loss = trainer.model, result.global_step, result.training_loss
+            runtime = result.metrics.get("train_runtime", 0.0)
         shutil.rmtree(staging, ignore_errors=True)
-        trainer.save_model(str(staging))
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
     # A crash after this rename but before run.json records the metrics leaves an old final.
     shutil.rmtree(final, ignore_errors=True)
     staging.replace(final)
-    scores = bits_per_byte(trainer.model, tokenizer, val_texts, config.block_size)
+    scores = bits_per_byte(model, tokenizer, val_texts, config.block_size)
     metrics = {
         "eval_loss": scores["loss"],
         "perplexity": scores["perplexity"],
         "bits_per_byte": scores["bits_per_byte"],
-        "train_loss_mean": float(result.training_loss),  # over this attempt's steps only
-        "train_runtime_s": float(result.metrics.get("train_runtime", 0.0)),
-        "train_steps": float(result.global_step),  # below max_steps when stopped early
+        "train_loss_mean": float(train_loss),  # over this attempt's steps only
+        "train_runtime_s": float(runtime),
+        "train_steps": float(steps),  # below max_steps when stopped early
         "validation_tokens": float(scores["tokens"]),
         "validation_bytes": float(scores["bytes"]),
     }
     log_metrics(client, run_id, metrics, step=config.max_steps)
     log_loss_curve(client, run_id)
-    client.log_text(run_id, _samples(trainer.model, tokenizer, val_texts), "samples.txt")
+    client.log_text(run_id, _samples(model, tokenizer, val_texts), "samples.txt")
     return metrics
 
 

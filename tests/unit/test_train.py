@@ -245,3 +245,43 @@ def test_a_torn_checkpoint_is_skipped_and_removed(tmp_path: Path) -> None:
     assert not (tmp_path / "checkpoint-30").exists()
     assert not (tmp_path / "checkpoint-40").exists()
     assert (tmp_path / "checkpoint-10").exists()
+
+
+def test_the_plain_loop_resumes_exactly_and_gives_the_trainers_outputs(
+    corpus: tuple[StorageConfig, LakeRef],
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    storage, ref = corpus
+    plain = TINY.model_copy(update={"loop": "torch"})
+    run = train_model(ref, plain, storage, "unit-loop", {})
+    final = Path(run.model_dir)
+    assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
+    assert run.metrics["train_steps"] == 6 and math.isfinite(run.metrics["bits_per_byte"])
+    folder = final.parent
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+
+    # Killed after its first checkpoint: the rerun takes the same batches from step 3 on,
+    # with the same optimizer, schedule and dropout RNG, so it ends with the same model.
+    shutil.rmtree(final)
+    shutil.rmtree(folder / "checkpoint-6")
+    state = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({"run_id": state["run_id"]}))
+    resumed = train_model(ref, plain, storage, "unit-loop", {})
+    assert resumed.run_id == run.run_id
+    assert resumed.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"], rel=1e-6)
+
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    steps = [m.step for m in client.get_metric_history(run.run_id, "train_loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 6
+    assert [m.step for m in client.get_metric_history(run.run_id, "eval_packed_loss")] == [3, 6]
+
+    wild = plain.model_copy(
+        update={
+            "max_steps": 60,
+            "save_steps": 2,
+            "learning_rate": 0.5,
+            "early_stopping_patience": 1,
+        }
+    )
+    assert train_model(ref, wild, storage, "unit-loop-stop", {}).metrics["train_steps"] < 60

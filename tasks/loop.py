@@ -1,0 +1,198 @@
+"""A plain PyTorch training loop, the Trainer's alternative behind `train.loop: torch`.
+
+Same inputs (packed blocks), same optimisation as the Trainer's defaults (AdamW with weight
+decay on matrices only, linear warmup then linear decay, gradients clipped at 1.0, gradient
+accumulation), same outputs: a checkpoint every `save_steps` in `checkpoint-<step>/`, with
+the weights, the optimizer, the schedule, every RNG state and the data position, and
+`trainer_state.json` written last so that `tasks.train.last_complete_checkpoint` tells a torn
+one; `train_loss` every logging interval and `eval_packed_loss` at each checkpoint; early
+stopping on that loss, keeping the best weights. Batches are a seeded permutation per epoch,
+so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tasks.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+STATE = "trainer_state.json"  # written last: a checkpoint without it did not finish
+LOOP_STATE = "loop_state.pt"
+KEEP = 2  # checkpoints kept, as the Trainer's save_total_limit (plus the best one)
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    model: Any
+    global_step: int
+    training_loss: float  # mean over this attempt's steps
+    runtime_s: float
+
+
+def run(
+    folder: Path,
+    config: TrainConfig,
+    model: Any,
+    train_blocks: Any,
+    val_blocks: Any,
+    log: Callable[[dict[str, float], int], None],
+    resume_from: str | None,
+) -> LoopResult:
+    started = time.perf_counter()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    blocks = torch.tensor(train_blocks["input_ids"], dtype=torch.long)
+    held_out = torch.tensor(val_blocks["input_ids"], dtype=torch.long) if len(val_blocks) else None
+    optimizer = torch.optim.AdamW(
+        _groups(model, config.weight_decay), lr=config.learning_rate, betas=(0.9, 0.999)
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear(config))
+    state = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
+    if resume_from:
+        state = _load(Path(resume_from), model, optimizer, schedule)
+    batches = _Batches(blocks, config)
+    stopping = config.early_stopping_patience is not None and held_out is not None
+    log_every = max(1, config.max_steps // 20)
+    losses: list[float] = []
+    window: list[float] = []
+    model.train()
+    while state["step"] < config.max_steps:
+        step_loss = 0.0
+        for micro in range(config.gradient_accumulation_steps):
+            batch = batches.at(state["step"], micro).to(device)
+            loss = model(input_ids=batch, labels=batch).loss / config.gradient_accumulation_steps
+            loss.backward()
+            step_loss += loss.item()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] += 1
+        step = state["step"]
+        losses.append(step_loss)
+        window.append(step_loss)
+        if step % log_every == 0:
+            rate = schedule.get_last_lr()[0]
+            log({"train_loss": sum(window) / len(window), "learning_rate": rate}, step)
+            window = []
+        if step % config.save_steps == 0 or step == config.max_steps:
+            stop = False
+            if held_out is not None:
+                eval_loss = _evaluate(model, held_out, config.batch_size, device)
+                log({"eval_packed_loss": eval_loss}, step)
+                if state["best_loss"] is None or eval_loss < state["best_loss"]:
+                    state.update(best_loss=eval_loss, best_step=step, bad_evals=0)
+                else:
+                    state["bad_evals"] += 1
+                    stop = stopping and state["bad_evals"] >= config.early_stopping_patience
+            _save(folder, step, model, optimizer, schedule, state, keep=state["best_step"])
+            if stop:
+                logger.info("early stop at step %d: best step %d", step, state["best_step"])
+                break
+    if stopping and state["best_step"] is not None:
+        best = folder / f"checkpoint-{state['best_step']}"
+        model.load_state_dict(torch.load(best / "model.pt", map_location=device))
+    mean = sum(losses) / len(losses) if losses else 0.0
+    return LoopResult(model, state["step"], mean, time.perf_counter() - started)
+
+
+def _groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only, not on biases and norms (the Trainer's rule)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0}]
+
+
+def _linear(config: TrainConfig) -> Callable[[int], float]:
+    """Linear warmup over warmup_steps, then linear decay to zero at max_steps."""
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        return max(0.0, (config.max_steps - step) / max(1, config.max_steps - config.warmup_steps))
+
+    return factor
+
+
+class _Batches:
+    """The batch at each position: epoch e's order is a permutation seeded by seed + e, so
+    any position can be found again after a restart."""
+
+    def __init__(self, blocks: torch.Tensor, config: TrainConfig) -> None:
+        self.blocks, self.config = blocks, config
+        self.per_epoch = -(-len(blocks) // config.batch_size)  # an epoch's last batch is short
+        self.epoch, self.order = -1, torch.empty(0, dtype=torch.long)
+
+    def at(self, step: int, micro: int) -> torch.Tensor:
+        size = self.config.batch_size
+        position = step * self.config.gradient_accumulation_steps + micro
+        epoch, index = divmod(position, self.per_epoch)
+        if epoch != self.epoch:
+            seeded = torch.Generator().manual_seed(self.config.seed + epoch)
+            self.epoch, self.order = epoch, torch.randperm(len(self.blocks), generator=seeded)
+        return self.blocks[self.order[index * size : (index + 1) * size]]
+
+
+def _evaluate(model: Any, blocks: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    """Mean loss per predicted token over the packed validation blocks."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for lo in range(0, len(blocks), batch_size):
+            batch = blocks[lo : lo + batch_size].to(device)
+            predicted = batch.numel() - len(batch)  # the first token of a block is not
+            total += model(input_ids=batch, labels=batch).loss.item() * predicted
+            count += predicted
+    model.train()
+    return total / max(1, count)
+
+
+def _save(
+    folder: Path,
+    step: int,
+    model: Any,
+    optimizer: Any,
+    schedule: Any,
+    state: dict[str, Any],
+    keep: int | None,
+) -> None:
+    target = folder / f"checkpoint-{step}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    torch.save(model.state_dict(), target / "model.pt")
+    rng = {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    loop = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng}
+    torch.save(loop | {"state": dict(state)}, target / LOOP_STATE)
+    (target / STATE).write_text(json.dumps({"global_step": step, **state}), encoding="utf-8")
+    steps = sorted(int(p.name.rpartition("-")[2]) for p in folder.glob("checkpoint-*"))
+    for old in steps[:-KEEP]:
+        if old != keep:
+            shutil.rmtree(folder / f"checkpoint-{old}", ignore_errors=True)
+
+
+def _load(path: Path, model: Any, optimizer: Any, schedule: Any) -> dict[str, Any]:
+    model.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
+    loop = torch.load(path / LOOP_STATE, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(loop["optimizer"])
+    schedule.load_state_dict(loop["schedule"])
+    random.setstate(loop["rng"]["python"])
+    torch.set_rng_state(loop["rng"]["torch"])
+    if loop["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(loop["rng"]["cuda"])
+    return loop["state"]
