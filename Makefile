@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.extract
 	$(BIN)/python -m bench.crawl
 	$(BIN)/python -m bench.cleaning
+	$(BIN)/python -m bench.training
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.normalize

@@ -164,3 +164,24 @@ def test_gold_text_is_what_the_reader_sees_of_the_source() -> None:
         "raw *text* :func:`x`",
         "A footnote.",
     ]
+
+
+def test_the_training_benchmarks_reference_pieces() -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    from bench.training import Chars, _char_bpb, linear_warmup, reference_loop
+    from tasks.config import TrainConfig
+
+    rate = linear_warmup(TrainConfig(learning_rate=1e-3, warmup_steps=10), steps=110)
+    assert (rate(0), rate(9), rate(60), rate(110)) == pytest.approx((1e-4, 1e-3, 5e-4, 0.0))
+
+    chars = Chars(["abc", "cab"])
+    assert chars.encode("cabz") == [3, 1, 2, 0]  # an unseen character is the separator id
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_head=1, n_embd=16, n_positions=8, vocab_size=4)
+    model = AutoModelForCausalLM.from_config(config)
+    text = torch.tensor([[0, 1, 2, 3, 1, 2, 3, 1]])  # a document: separator, then "abcabca"
+    losses = reference_loop(model, lambda _: text, 30, lambda _: 1e-2, 0.0)
+    assert losses[-1] < losses[0] / 2  # it learns the repeated pattern
+    assert 0 < _char_bpb(model, chars, ["abcabca"], block=8) < 1  # uniform over 4 ids: 2 bits
