@@ -222,7 +222,11 @@ def train_model(
                 f"{source} ({context_length(initial.model)} tokens): lower block_size"
             )
         tokenizer = _load_or_train_tokenizer(
-            folder, train_texts, config.vocab_size, initial.tokenizer if initial else None
+            folder,
+            train_texts,
+            config.vocab_size,
+            initial.tokenizer if initial else None,
+            tokenizer_cache(storage, corpus, config.vocab_size),
         )
         train_blocks = pack_blocks(tokenizer, train_texts, config.block_size)
         if len(train_blocks) < 1:
@@ -432,22 +436,48 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 
 
 def _load_or_train_tokenizer(
-    folder: Path, texts: Sequence[str], vocab_size: int, source: Any = None
+    folder: Path, texts: Sequence[str], vocab_size: int, source: Any, cache: Path
 ) -> Any:
-    """A retry reuses the saved tokenizer, so resumed weights keep their token ids; a warm
-    start keeps its source's (`source`); otherwise one is trained on the train split."""
+    """A retry reuses the training's saved tokenizer, so resumed weights keep their token
+    ids; a warm start keeps its source's (`source`); otherwise the one trained on this train
+    split with this vocabulary size (`cache`, shared by trainings that differ otherwise) is
+    reused, or trained and kept there."""
     from transformers import AutoTokenizer
 
     saved = folder / "tokenizer"
     if saved.is_dir():
         return AutoTokenizer.from_pretrained(str(saved))
-    tokenizer = source if source is not None else train_tokenizer(texts, vocab_size)
+    if source is not None:
+        tokenizer = source
+    elif cache.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(str(cache))
+        logger.info("tokenizer reused from %s", cache)
+    else:
+        tokenizer = train_tokenizer(texts, vocab_size)
+        _save_whole(tokenizer, cache)
     if tokenizer.pad_token is None:  # a pretrained GPT-2 folder has none
         tokenizer.pad_token = tokenizer.eos_token
-    staging = folder / "tokenizer.partial"
-    tokenizer.save_pretrained(str(staging))
-    staging.replace(saved)
+    _save_whole(tokenizer, saved)
     return tokenizer
+
+
+def _save_whole(tokenizer: Any, target: Path) -> None:
+    """Save into a staging folder, then rename: a kill never leaves half a tokenizer."""
+    staging = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer.save_pretrained(str(staging))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():  # another training saved the same one meanwhile
+        shutil.rmtree(staging)
+    else:
+        staging.replace(target)
+
+
+def tokenizer_cache(storage: StorageConfig, corpus: LakeRef, vocab_size: int) -> Path:
+    """Where the tokenizer trained on a corpus commit's train split lives."""
+    code = code_version("tasks.train")  # the tokenizer's training code lives here
+    blob = json.dumps([corpus.path, corpus.commit, vocab_size, code])
+    return storage.root / "tokenizers" / hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def train_key(_context: object, params: dict) -> str:

@@ -285,3 +285,19 @@ def test_the_plain_loop_resumes_exactly_and_gives_the_trainers_outputs(
         }
     )
     assert train_model(ref, wild, storage, "unit-loop-stop", {}).metrics["train_steps"] < 60
+
+
+def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, caplog) -> None:
+    storage, ref = make_corpus(tmp_path, corpus_rows())
+    quick = TINY.model_copy(update={"max_steps": 1, "save_steps": 1})
+    first = train_model(ref, quick, storage, "unit-tok", {})
+    with caplog.at_level("INFO", logger="tasks.train"):
+        second = train_model(
+            ref, quick.model_copy(update={"learning_rate": 1e-4}), storage, "unit-tok", {}
+        )
+
+    assert first.model_dir != second.model_dir
+    assert len(list((storage.root / "tokenizers").iterdir())) == 1
+    assert "tokenizer reused from" in caplog.text
+    vocab = (Path(first.model_dir) / "tokenizer.json").read_text()
+    assert vocab == (Path(second.model_dir) / "tokenizer.json").read_text()
