@@ -50,7 +50,9 @@ def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
     collected = collect(config)
     cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage)
     corpus = split_corpus(cleaned.lake, config.split, config.storage)
-    run, model = train_and_register(corpus.lake, config.train, config.registry, config.storage)
+    run, model = train_and_register(
+        corpus.lake, config.train, config.registry, config.storage, config.tune
+    )
     stages = {"clean": cleaned, "split": corpus}
     record_data_quality(collected, stages, run, config)
     summary = publish(collected, stages, run, model)

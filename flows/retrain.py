@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from prefect import flow, runtime
 
 from flows.naming import dated
 from tasks import lake
-from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig
+from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig, TuneConfig
 from tasks.records import LakeRef, ModelRef, RunRef
 from tasks.register import register
 from tasks.train import train
+from tasks.tune import best, trial_configs
+
+logger = logging.getLogger(__name__)
 
 
 class RetrainParams(Strict):
@@ -18,6 +24,8 @@ class RetrainParams(Strict):
     corpus_commit: str = ""
     """A commit of the corpus table to train on; empty: its latest."""
     train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
+    """A sweep around `train`; trials 0 trains `train` alone."""
     registry: RegisterConfig = RegisterConfig()
     storage: StorageConfig = StorageConfig()
 
@@ -46,10 +54,48 @@ def train_and_register(
     train_config: TrainConfig,
     register_config: RegisterConfig,
     storage: StorageConfig,
+    tune: TuneConfig | None = None,
 ) -> tuple[RunRef, ModelRef]:
     lineage = lineage_tags()
-    run = train(corpus, train_config, storage, register_config.experiment, lineage)
+    experiment = register_config.experiment
+    if tune is None or not tune.trials:
+        run = train(corpus, train_config, storage, experiment, lineage)
+    else:
+        run = sweep(corpus, train_config, tune, storage, experiment, lineage)
     return run, register(run, register_config, storage, lineage)
+
+
+def sweep(
+    corpus: LakeRef,
+    base: TrainConfig,
+    tune: TuneConfig,
+    storage: StorageConfig,
+    experiment: str,
+    lineage: dict[str, str],
+) -> RunRef:
+    """Train each trial (one train task each), tag every trial's MLflow run with its place
+    in the sweep, and return the best."""
+    from mlflow.tracking import MlflowClient
+
+    configs = trial_configs(base, tune)
+    started, runs = time.monotonic(), []
+    for number, config in enumerate(configs, start=1):
+        if runs and tune.time_budget_s and time.monotonic() - started > tune.time_budget_s:
+            logger.info("sweep: time budget spent after %d of %d trials", len(runs), len(configs))
+            break
+        tags = lineage | {"sweep.trial": str(number)}
+        runs.append(
+            train.with_options(task_run_name=f"train-trial-{number}")(
+                corpus, config, storage, experiment, tags
+            )
+        )
+    winner = best(runs)
+    client = MlflowClient(tracking_uri=storage.mlflow_uri)
+    for run in runs:
+        client.set_tag(run.run_id, "sweep.trials", str(len(runs)))
+        client.set_tag(run.run_id, "sweep.best", str(run is winner).lower())
+    logger.info("sweep: trial %d of %d is best", runs.index(winner) + 1, len(runs))
+    return winner
 
 
 LATEST_DEFAULTS = RetrainParams()
@@ -59,5 +105,7 @@ LATEST_DEFAULTS = RetrainParams()
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
     """Train on a corpus commit with these hyper-parameters, then register, gated."""
     corpus = corpus_at(params.storage, params.corpus_commit)
-    _run, model = train_and_register(corpus, params.train, params.registry, params.storage)
+    _run, model = train_and_register(
+        corpus, params.train, params.registry, params.storage, params.tune
+    )
     return model

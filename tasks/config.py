@@ -709,6 +709,37 @@ class TrainConfig(Strict):
         return SIZES[self.size] if self.size else (self.n_layer, self.n_head, self.n_embd)
 
 
+class TuneConfig(Strict):
+    """A hyper-parameter sweep: several trainings of the same corpus, the best one registered."""
+
+    trials: int = Field(0, ge=0)
+    """Trainings to try, each with values drawn from `space`; the one with the lowest
+    validation bits per byte goes on to registration. 0: no sweep, `train` as it is."""
+    search: Literal["grid", "random"] = "random"
+    """grid: the combinations of `space` in order, up to `trials`. random: `trials` distinct
+    combinations drawn with `seed`."""
+    space: dict[str, list[float | int | str | None]] = {
+        "learning_rate": [2.5e-4, 5e-4, 1e-3],
+        "warmup_steps": [0, 20],
+    }
+    """Values to try per `train` field (any of them: learning_rate, n_embd, size, ...)."""
+    seed: int = 0
+    time_budget_s: float | None = Field(None, gt=0)
+    """No trial starts after this many seconds of the sweep (the first always runs)."""
+
+    @field_validator("space")
+    @classmethod
+    def _train_fields(cls, space: dict[str, list]) -> dict[str, list]:
+        unknown = sorted(set(space) - set(TrainConfig.model_fields))
+        if unknown:
+            known = ", ".join(sorted(TrainConfig.model_fields))
+            raise ValueError(f"{', '.join(unknown)}: not train settings ({known})")
+        empty = sorted(name for name, values in space.items() if not values)
+        if empty:
+            raise ValueError(f"{', '.join(empty)}: give at least one value to try")
+        return space
+
+
 class RegisterConfig(Strict):
     model_name: Name = "lmkiln"
     experiment: str = "lmkiln"
@@ -746,6 +777,7 @@ class PipelineConfig(Strict):
     clean: CleanConfig = CleanConfig()
     split: SplitConfig = SplitConfig()
     train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
     registry: RegisterConfig = RegisterConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
