@@ -654,9 +654,15 @@ SIZES = {
 
 
 class TrainConfig(Strict):
-    architecture: Literal["gpt2", "llama"] = "gpt2"
+    objective: Literal["causal", "masked"] = "causal"
+    """causal: predict each next token (generates text). masked: BERT-style, predict the
+    masked tokens from both sides (fills in text; needs architecture bert)."""
+    architecture: Literal["gpt2", "llama", "bert"] = "gpt2"
     """gpt2: learned positions, LayerNorm, GELU MLP. llama: rotary positions, RMSNorm,
-    SwiGLU MLP, tied embeddings. Both use PyTorch's SDPA attention."""
+    SwiGLU MLP, tied embeddings. bert: a bidirectional encoder, for objective masked. All
+    use PyTorch's SDPA attention."""
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    """Share of tokens masked per block (objective masked)."""
     size: Literal["tiny", "mini", "small", "gpt2-124m"] | None = None
     """A named size (layers, heads, width): tiny 2/2/128, mini 4/4/256, small 6/8/512,
     gpt2-124m 12/12/768; n_layer, n_head and n_embd are then ignored. null: those three."""
@@ -698,6 +704,11 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainConfig:
+        if (self.objective == "masked") != (self.architecture == "bert"):
+            raise ValueError(
+                f"train.objective {self.objective} with architecture {self.architecture}: "
+                "masked goes with bert, causal with gpt2 or llama"
+            )
         _, heads, width = self.shape
         if width % heads:
             raise ValueError(f"n_embd ({width}) must be divisible by n_head ({heads})")

@@ -49,7 +49,10 @@ def run(
     val_blocks: Any,
     log: Callable[[dict[str, float], int], None],
     resume_from: str | None,
+    collate: Callable[[int], Any] | None = None,
 ) -> LoopResult:
+    """Train to max_steps (or an early stop); `collate(seed)` makes the masking collator of a
+    masked LM, None for a causal one."""
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -63,6 +66,7 @@ def run(
     if resume_from:
         state = _load(Path(resume_from), model, optimizer, schedule)
     batches = _Batches(blocks, config)
+    masker = collate(config.seed) if collate else None
     stopping = config.early_stopping_patience is not None and held_out is not None
     log_every = max(1, config.max_steps // 20)
     losses: list[float] = []
@@ -71,8 +75,8 @@ def run(
     while state["step"] < config.max_steps:
         step_loss = 0.0
         for micro in range(config.gradient_accumulation_steps):
-            batch = batches.at(state["step"], micro).to(device)
-            loss = model(input_ids=batch, labels=batch).loss / config.gradient_accumulation_steps
+            inputs, labels = _inputs(batches.at(state["step"], micro), masker, device)
+            loss = model(input_ids=inputs, labels=labels).loss / config.gradient_accumulation_steps
             loss.backward()
             step_loss += loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -90,7 +94,9 @@ def run(
         if step % config.save_steps == 0 or step == config.max_steps:
             stop = False
             if held_out is not None:
-                eval_loss = _evaluate(model, held_out, config.batch_size, device)
+                # The same masks at every evaluation: a fresh collator, one seed.
+                eval_masker = collate(config.seed + 1) if collate else None
+                eval_loss = _evaluate(model, held_out, config.batch_size, device, eval_masker)
                 log({"eval_packed_loss": eval_loss}, step)
                 if state["best_loss"] is None or eval_loss < state["best_loss"]:
                     state.update(best_loss=eval_loss, best_step=step, bad_evals=0)
@@ -145,15 +151,30 @@ class _Batches:
         return self.blocks[self.order[index * size : (index + 1) * size]]
 
 
-def _evaluate(model: Any, blocks: torch.Tensor, batch_size: int, device: torch.device) -> float:
+def _inputs(
+    batch: torch.Tensor, masker: Any, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input ids, labels): the batch twice for a causal LM (the model shifts the labels),
+    masked inputs and labels on the masked positions for a masked one."""
+    if masker is None:
+        batch = batch.to(device)
+        return batch, batch
+    masked = masker([{"input_ids": row} for row in batch.tolist()])
+    return masked["input_ids"].to(device), masked["labels"].to(device)
+
+
+def _evaluate(
+    model: Any, blocks: torch.Tensor, batch_size: int, device: torch.device, masker: Any
+) -> float:
     """Mean loss per predicted token over the packed validation blocks."""
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for lo in range(0, len(blocks), batch_size):
-            batch = blocks[lo : lo + batch_size].to(device)
-            predicted = batch.numel() - len(batch)  # the first token of a block is not
-            total += model(input_ids=batch, labels=batch).loss.item() * predicted
+            inputs, labels = _inputs(blocks[lo : lo + batch_size], masker, device)
+            # Causal: every token but a block's first; masked: the masked ones.
+            predicted = int((labels != -100).sum()) if masker else labels.numel() - len(labels)
+            total += model(input_ids=inputs, labels=labels).loss.item() * predicted
             count += predicted
     model.train()
     return total / max(1, count)

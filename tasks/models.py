@@ -119,12 +119,78 @@ def load_model_uri(uri: str, storage: StorageConfig | None = None) -> Generator:
             f"model {uri!r} is neither a models:/ URI (models:/name@alias, models:/name/3) "
             "nor a folder holding a saved transformers model (config.json)"
         )
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model, tokenizer = load_pretrained(folder)
+    return Generator(model.eval(), tokenizer, uri)
+
+
+def load_pretrained(folder: str | Path) -> tuple[Any, Any]:
+    """A saved model and its tokenizer: a masked LM for a BERT config, else a causal LM."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     with quiet_progress():
-        model = AutoModelForCausalLM.from_pretrained(str(folder))
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    return Generator(model.eval(), tokenizer, uri)
+        masked = is_masked(AutoConfig.from_pretrained(str(folder)))
+        kind = AutoModelForMaskedLM if masked else AutoModelForCausalLM
+        return kind.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder))
+
+
+def is_masked(config: Any) -> bool:
+    """Whether a model config is a masked (bidirectional) LM's: BERT-style."""
+    return config.model_type == "bert"
+
+
+def evaluate(model: Any, tokenizer: Any, texts: Sequence[str], block_size: int) -> dict[str, float]:
+    """`bits_per_byte` for a causal LM, `masked_bits_per_byte` for a masked one."""
+    if is_masked(model.config):
+        return masked_bits_per_byte(model, tokenizer, texts, block_size)
+    return bits_per_byte(model, tokenizer, texts, block_size)
+
+
+MASKED_SHARE, MASK_SEED = 0.15, 1234
+
+
+def masked_bits_per_byte(
+    model: Any, tokenizer: Any, texts: Sequence[str], block_size: int
+) -> dict[str, float]:
+    """A masked LM's loss (nats per masked token), perplexity, and bits per byte of the
+    masked tokens, over `texts` in windows of `block_size`: 15% of each window's tokens
+    (at least one) replaced by the mask token, the same positions for every model (a fixed
+    seed), so two models are compared on the same blanks. A byte-level BPE token's string
+    has one character per byte, which gives each masked token's bytes. Not comparable
+    with a causal LM's bits per byte: the masked tokens are seen from both sides."""
+    import torch
+
+    generator = torch.Generator().manual_seed(MASK_SEED)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nll, tokens, size = 0.0, 0, 0
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+            for lo in range(0, len(ids), block_size):
+                window = torch.tensor(ids[lo : lo + block_size])
+                count = max(1, round(MASKED_SHARE * len(window)))
+                chosen = torch.randperm(len(window), generator=generator)[:count]
+                masked = window.clone()
+                masked[chosen] = tokenizer.mask_token_id
+                logits = model(input_ids=masked[None].to(device)).logits[0].float()
+                logprobs = torch.log_softmax(logits[chosen.to(device)], dim=-1)
+                truth = window[chosen].to(device)
+                nll -= logprobs.gather(-1, truth[:, None]).sum().item()
+                tokens += count
+                strings = tokenizer.convert_ids_to_tokens(window[chosen].tolist())
+                size += sum(len(piece) for piece in strings)
+    model.train(was_training)
+    if not tokens:
+        raise ValueError("masked_bits_per_byte needs at least one non-empty text")
+    loss = nll / tokens
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 50.0)),
+        "bits_per_byte": nll / math.log(2) / size,
+        "tokens": float(tokens),
+        "bytes": float(size),
+    }
 
 
 def pin(uri: str, storage: StorageConfig | None = None) -> tuple[str, str]:
@@ -182,6 +248,11 @@ def generate(
     import torch
 
     tokenizer, model = gen.tokenizer, gen.model
+    if is_masked(model.config):
+        raise ValueError(
+            f"{gen.uri} is a masked LM: it fills in {tokenizer.mask_token}, it does not "
+            "continue text (serve it as fill-mask, or train a causal model to generate)"
+        )
     limit = context_length(model)
     ids = tokenizer(prompt, add_special_tokens=False, verbose=False)["input_ids"]
     # An empty prompt starts where every training document starts: after an eos.

@@ -17,11 +17,13 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import RegisterConfig, StorageConfig
 from tasks.models import (
     CHAMPION,
-    bits_per_byte,
     champion_uri,
     context_length,
+    evaluate,
     find_champion,
+    is_masked,
     load_model_uri,
+    load_pretrained,
     quiet_progress,
 )
 from tasks.records import ModelRef, RunRef
@@ -85,12 +87,7 @@ def _aliases(version: Any) -> tuple[str, ...]:
 
 
 def _load_run_model(run: RunRef) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    with quiet_progress():
-        model = AutoModelForCausalLM.from_pretrained(run.model_dir)
-        tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
-    return model, tokenizer
+    return load_pretrained(run.model_dir)
 
 
 def _log_version(client: Any, run: RunRef, name: str, lineage: dict[str, str]) -> str:
@@ -98,23 +95,28 @@ def _log_version(client: Any, run: RunRef, name: str, lineage: dict[str, str]) -
     from huggingface_hub import ModelCard
 
     model, tokenizer = _load_run_model(run)
-    # GPT-2 has no positions past n_positions: a served default that runs past them fails with
-    # an IndexError, so leave half the context to the prompt.
-    max_new_tokens = max(1, min(MAX_NEW_TOKENS, context_length(model) // 2))
-    model.generation_config.max_new_tokens = max_new_tokens
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    # With the context length known, the served pipeline's "hole" mode cuts a long prompt
-    # from the left instead of failing.
     tokenizer.model_max_length = context_length(model)
+    if is_masked(model.config):  # served as fill-mask: the input holds the mask token
+        task, example, served = "fill-mask", f"The {tokenizer.mask_token} runs nightly.", {}
+    else:
+        # GPT-2 has no positions past n_positions: a served default that runs past them
+        # fails with an IndexError, so leave half the context to the prompt.
+        max_new_tokens = max(1, min(MAX_NEW_TOKENS, context_length(model) // 2))
+        model.generation_config.max_new_tokens = max_new_tokens
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        # With the context length known, the served pipeline's "hole" mode cuts a long
+        # prompt from the left instead of failing.
+        task, example = "text-generation", INPUT_EXAMPLE
+        served = {"max_new_tokens": max_new_tokens, "handle_long_generation": "hole"}
     card = _model_card(model, run)
     with mlflow.start_run(run_id=run.run_id), quiet_progress():
         info = mlflow.transformers.log_model(
             transformers_model={"model": model, "tokenizer": tokenizer},
             name="model",
-            task="text-generation",
+            task=task,
             registered_model_name=name,
-            input_example=INPUT_EXAMPLE,
-            model_config={"max_new_tokens": max_new_tokens, "handle_long_generation": "hole"},
+            input_example=example,
+            model_config=served,
             pip_requirements=_requirements(),
             # Our own card: without one MLflow looks the local path up on the Hub and warns.
             model_card=ModelCard(f"---\nlibrary_name: transformers\ntags: [lmkiln]\n---\n{card}\n"),
@@ -148,9 +150,12 @@ def _model_card(model: Any, run: RunRef) -> str:
     config = model.config
     n_params = sum(p.numel() for p in model.parameters())
     metrics = run.metrics
-    style = {"gpt2": "GPT-2", "llama": "Llama"}.get(config.model_type, config.model_type)
+    style = {"gpt2": "GPT-2", "llama": "Llama", "bert": "BERT"}.get(
+        config.model_type, config.model_type
+    )
+    kind = "masked" if is_masked(config) else "causal"
     return (
-        f"{style}-style causal language model, {n_params / 1e6:.2f}M parameters "
+        f"{style}-style {kind} language model, {n_params / 1e6:.2f}M parameters "
         f"({config.num_hidden_layers} layers, {config.num_attention_heads} heads, width "
         f"{config.hidden_size}, context {context_length(model)} tokens, vocabulary "
         f"{config.vocab_size}).\n\n"
@@ -180,7 +185,8 @@ def _promote(
         alias = None
         decision = f"kept: v{version} is already champion, bpb {challenger_bpb:.4f}"
     else:
-        champion_version, champion_bpb = _score_champion(run, storage, name)
+        masked = run.metrics.get("masked", 0.0) == 1.0
+        champion_version, champion_bpb = _score_champion(run, storage, name, masked)
         promote = challenger_bpb < champion_bpb - config.min_improvement
         alias = CHAMPION if promote else CHALLENGER
         verb, relation = ("promoted", "<") if promote else (CHALLENGER, ">=")
@@ -215,7 +221,9 @@ def _promote(
     return decision
 
 
-def _score_champion(run: RunRef, storage: StorageConfig, name: str) -> tuple[str, float]:
+def _score_champion(
+    run: RunRef, storage: StorageConfig, name: str, challenger_masked: bool = False
+) -> tuple[str, float]:
     """The champion's version and bits per byte on the challenger's validation split."""
     texts = corpus_texts(run.corpus, "validation")
     if not texts:
@@ -227,7 +235,14 @@ def _score_champion(run: RunRef, storage: StorageConfig, name: str) -> tuple[str
     # alias moves meanwhile.
     champion = load_model_uri(champion_uri(name), storage)
     block_size = context_length(champion.model)
-    scores = bits_per_byte(champion.model, champion.tokenizer, texts, block_size)
+    if is_masked(champion.model.config) != challenger_masked:
+        kinds = {True: "masked", False: "causal"}
+        raise ValueError(
+            f"the champion of {name!r} is a {kinds[not challenger_masked]} LM and this model a "
+            f"{kinds[challenger_masked]} one: their scores do not compare; register it under "
+            "another registry.model_name"
+        )
+    scores = evaluate(champion.model, champion.tokenizer, texts, block_size)
     return str(champion.version), float(scores["bits_per_byte"])
 
 

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from tasks.models import (
     Generator,
     bits_per_byte,
     context_length,
+    evaluate,
     generate,
     load_model_uri,
     pin,
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 TRAIN_MODULES = ("tasks.train", "tasks.loop", "tasks.models", "tasks.tracking")
 EOS = "<|endoftext|>"  # GPT-2's convention: one token is bos, eos and unk
 PAD = "<|pad|>"
+MASK = "<|mask|>"
 
 
 def corpus_texts(corpus: LakeRef, split: str) -> list[str]:
@@ -71,8 +73,11 @@ def _split_texts(corpus: LakeRef) -> dict[str, list[str]]:
     return splits
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on `texts`, as a PreTrainedTokenizerFast."""
+def train_tokenizer(
+    texts: Sequence[str], vocab_size: int, masked: bool = False
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on `texts`, as a PreTrainedTokenizerFast; with a
+    mask token for a masked LM."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -81,14 +86,19 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenize
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[EOS, PAD],
+        special_tokens=[EOS, PAD, MASK] if masked else [EOS, PAD],
         # Every byte is in the vocabulary, so no text is ever out of vocabulary.
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=PAD
+        tokenizer_object=tokenizer,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=PAD,
+        **({"mask_token": MASK} if masked else {}),
     )
 
 
@@ -121,7 +131,7 @@ def resolve_source(init_from: str | None, storage: StorageConfig) -> str | None:
 
 
 def build_model(config: TrainConfig, tokenizer: Any) -> Any:
-    """A causal LM of the configured architecture and size, with random weights."""
+    """A language model of the configured architecture and size, with random weights."""
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
     layers, heads, width = config.shape
@@ -131,6 +141,19 @@ def build_model(config: TrainConfig, tokenizer: Any) -> Any:
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
+    if config.architecture == "bert":
+        from transformers import AutoModelForMaskedLM, BertConfig
+
+        model_config = BertConfig(
+            hidden_size=width,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=4 * width,
+            max_position_embeddings=config.block_size,
+            type_vocab_size=1,
+            **tokens,
+        )
+        return AutoModelForMaskedLM.from_config(model_config, attn_implementation="sdpa")
     if config.architecture == "llama":
         model_config = LlamaConfig(
             hidden_size=width,
@@ -226,7 +249,8 @@ def train_model(
             train_texts,
             config.vocab_size,
             initial.tokenizer if initial else None,
-            tokenizer_cache(storage, corpus, config.vocab_size),
+            tokenizer_cache(storage, corpus, config),
+            masked=config.objective == "masked",
         )
         train_blocks = pack_blocks(tokenizer, train_texts, config.block_size)
         if len(train_blocks) < 1:
@@ -345,7 +369,9 @@ def _fit(
     set_seed(config.seed)
     model = initial or build_model(config, tokenizer)
     # Unset, transformers 5 warns that it falls back to this very loss.
-    model.loss_type = "ForCausalLM"
+    masked = config.objective == "masked"
+    model.loss_type = "ForMaskedLM" if masked else "ForCausalLM"
+    collate = _masker(tokenizer, config) if masked else None
     if config.precision != "fp32" and not torch.cuda.is_available():
         logger.warning("train.precision %s needs a GPU: training in fp32", config.precision)
     stopping = config.early_stopping_patience is not None and len(val_blocks) > 0
@@ -358,7 +384,9 @@ def _fit(
     with quiet_progress():
         if config.loop == "torch":
             log = step_logger(client, run_id)
-            done = loop.run(folder, config, model, train_blocks, val_blocks, log, last_checkpoint)
+            done = loop.run(
+                folder, config, model, train_blocks, val_blocks, log, last_checkpoint, collate
+            )
             model, steps, runtime = done.model, done.global_step, done.runtime_s
             train_loss = done.training_loss
         else:
@@ -370,7 +398,7 @@ def _fit(
                 train_dataset=train_blocks,
                 eval_dataset=val_blocks if len(val_blocks) else None,
                 processing_class=tokenizer,
-                data_collator=default_data_collator,
+                data_collator=collate(config.seed) if collate else default_data_collator,
                 callbacks=[
                     trainer_callback(client, run_id),
                     *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
@@ -386,7 +414,7 @@ def _fit(
     # A crash after this rename but before run.json records the metrics leaves an old final.
     shutil.rmtree(final, ignore_errors=True)
     staging.replace(final)
-    scores = bits_per_byte(model, tokenizer, val_texts, config.block_size)
+    scores = evaluate(model, tokenizer, val_texts, config.block_size)
     metrics = {
         "eval_loss": scores["loss"],
         "perplexity": scores["perplexity"],
@@ -396,11 +424,26 @@ def _fit(
         "train_steps": float(steps),  # below max_steps when stopped early
         "validation_tokens": float(scores["tokens"]),
         "validation_bytes": float(scores["bytes"]),
+        "masked": float(masked),  # 1: a masked LM, whose bits per byte are of masked tokens
     }
     log_metrics(client, run_id, metrics, step=config.max_steps)
     log_loss_curve(client, run_id)
-    client.log_text(run_id, _samples(model, tokenizer, val_texts), "samples.txt")
+    if not masked:
+        client.log_text(run_id, _samples(model, tokenizer, val_texts), "samples.txt")
     return metrics
+
+
+def _masker(tokenizer: Any, config: TrainConfig) -> Callable[[int], Any]:
+    """seed -> a collator that masks mlm_probability of the tokens, BERT's way (80% mask
+    token, 10% random, 10% kept), with labels on the masked positions only."""
+    from transformers import DataCollatorForLanguageModeling
+
+    def make(seed: int) -> Any:
+        return DataCollatorForLanguageModeling(
+            tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=seed
+        )
+
+    return make
 
 
 SAMPLE_PROMPTS = 3
@@ -436,7 +479,7 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 
 
 def _load_or_train_tokenizer(
-    folder: Path, texts: Sequence[str], vocab_size: int, source: Any, cache: Path
+    folder: Path, texts: Sequence[str], vocab_size: int, source: Any, cache: Path, masked: bool
 ) -> Any:
     """A retry reuses the training's saved tokenizer, so resumed weights keep their token
     ids; a warm start keeps its source's (`source`); otherwise the one trained on this train
@@ -453,7 +496,7 @@ def _load_or_train_tokenizer(
         tokenizer = AutoTokenizer.from_pretrained(str(cache))
         logger.info("tokenizer reused from %s", cache)
     else:
-        tokenizer = train_tokenizer(texts, vocab_size)
+        tokenizer = train_tokenizer(texts, vocab_size, masked)
         _save_whole(tokenizer, cache)
     if tokenizer.pad_token is None:  # a pretrained GPT-2 folder has none
         tokenizer.pad_token = tokenizer.eos_token
@@ -473,10 +516,10 @@ def _save_whole(tokenizer: Any, target: Path) -> None:
         staging.replace(target)
 
 
-def tokenizer_cache(storage: StorageConfig, corpus: LakeRef, vocab_size: int) -> Path:
+def tokenizer_cache(storage: StorageConfig, corpus: LakeRef, config: TrainConfig) -> Path:
     """Where the tokenizer trained on a corpus commit's train split lives."""
     code = code_version("tasks.train")  # the tokenizer's training code lives here
-    blob = json.dumps([corpus.path, corpus.commit, vocab_size, code])
+    blob = json.dumps([corpus.path, corpus.commit, config.vocab_size, config.objective, code])
     return storage.root / "tokenizers" / hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,36 @@ def test_a_warm_start_from_the_champion_is_keyed_by_its_version(
             "x",
             {},
         )
+
+
+@pytest.mark.slow
+def test_a_masked_lm_end_to_end_through_the_registry(
+    runs: tuple[StorageConfig, dict[str, RunRef]],
+) -> None:
+    import mlflow
+
+    storage, trained = runs
+    corpus = trained["first"].corpus
+    bert = TINY.model_copy(update={"objective": "masked", "architecture": "bert", "n_head": 2})
+    plain = bert.model_copy(update={"loop": "torch", "max_steps": 12, "save_steps": 6})
+    first = train_model(corpus, bert, storage, "unit-masked", {})
+    better = train_model(corpus, plain, storage, "unit-masked", {})
+    assert first.metrics["masked"] == 1.0 and math.isfinite(first.metrics["bits_per_byte"])
+    assert better.metrics["bits_per_byte"] < first.metrics["bits_per_byte"]
+
+    masked = RegisterConfig(model_name="masked", experiment="unit")
+    assert register_model(first, masked, storage).aliases == ("champion",)
+    promoted = register_model(better, masked, storage)  # scored on the same blanks
+    assert promoted.aliases == ("champion",) and promoted.decision.startswith("promoted")
+    served = mlflow.pyfunc.load_model("models:/masked@champion")
+    (filled,) = served.predict(["The river <|mask|> after three days of rain."])
+    assert isinstance(filled, str) and filled
+
+    champion = load_model_uri("models:/masked@champion", storage)
+    with pytest.raises(ValueError, match=r"is a masked LM: it fills in <\|mask\|>"):
+        generate(champion, "The river", 5, 1.0, 0)
+    # A masked challenger against a causal champion: no score compares them.
+    causal = RegisterConfig(model_name="mixed", experiment="unit")
+    register_model(trained["first"], causal, storage)
+    with pytest.raises(ValueError, match="is a causal LM and this model a masked one"):
+        register_model(better, causal, storage)
