@@ -50,9 +50,10 @@ def run(
     log: Callable[[dict[str, float], int], None],
     resume_from: str | None,
     collate: Callable[[int], Any] | None = None,
+    checkpoints: bool = True,
 ) -> LoopResult:
     """Train to max_steps (or an early stop); `collate(seed)` makes the masking collator of a
-    masked LM, None for a causal one."""
+    masked LM, None for a causal one. `checkpoints=False` saves nothing (benchmarks)."""
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -66,6 +67,11 @@ def run(
     if resume_from:
         state = _load(Path(resume_from), model, optimizer, schedule)
     batches = _Batches(blocks, config)
+    # As the Trainer: mixed precision on a GPU only; fp16 scales the loss, bf16 needs not.
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+    gpu = device.type == "cuda"
+    autocast = torch.autocast(device.type, dtype=half, enabled=gpu and half is not None)
+    scaler = torch.amp.GradScaler(device.type, enabled=gpu and config.precision == "fp16")
     masker = collate(config.seed) if collate else None
     stopping = config.early_stopping_patience is not None and held_out is not None
     log_every = max(1, config.max_steps // 20)
@@ -76,11 +82,14 @@ def run(
         step_loss = 0.0
         for micro in range(config.gradient_accumulation_steps):
             inputs, labels = _inputs(batches.at(state["step"], micro), masker, device)
-            loss = model(input_ids=inputs, labels=labels).loss / config.gradient_accumulation_steps
-            loss.backward()
-            step_loss += loss.item()
+            with autocast:
+                loss = model(input_ids=inputs, labels=labels).loss
+            scaler.scale(loss / config.gradient_accumulation_steps).backward()
+            step_loss += loss.item() / config.gradient_accumulation_steps
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         state["step"] += 1
@@ -103,7 +112,8 @@ def run(
                 else:
                     state["bad_evals"] += 1
                     stop = stopping and state["bad_evals"] >= config.early_stopping_patience
-            _save(folder, step, model, optimizer, schedule, state, keep=state["best_step"])
+            if checkpoints:
+                _save(folder, step, model, optimizer, schedule, state, keep=state["best_step"])
             if stop:
                 logger.info("early stop at step %d: best step %d", step, state["best_step"])
                 break

@@ -185,3 +185,13 @@ def test_the_training_benchmarks_reference_pieces() -> None:
     losses = reference_loop(model, lambda _: text, 30, lambda _: 1e-2, 0.0)
     assert losses[-1] < losses[0] / 2  # it learns the repeated pattern
     assert 0 < _char_bpb(model, chars, ["abcabca"], block=8) < 1  # uniform over 4 ids: 2 bits
+
+
+def test_the_gpu_throughput_script_runs_on_a_cpu(capsys) -> None:
+    from bench.gpu_training import main, peak_flops
+
+    main(["--size", "tiny", "--block", "32", "--batch", "2", "--steps", "2", "--warmup", "1"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| device") and len(table) == 3
+    assert "| tiny | 32 x 2 | False |" in table[2]
+    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12 and peak_flops("a CPU") is None
