@@ -14,7 +14,7 @@ included, holds an address or a key. Every decision is a named reason or "" (kep
 from __future__ import annotations
 
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -51,11 +51,22 @@ def prepare(doc: Document, config: CleanConfig) -> Prepared:
     meta = dict(doc.meta, language_score=score)
     if found:
         meta["pii"] = dict(found)
-    reason = _length_reason(text, config) or language.language_reason(lang, score, config.language)
+    reason = (
+        _length_reason(text, config)
+        or _pii_reason(text, found, config)
+        or language.language_reason(lang, score, config.language)
+    )
     if not reason and config.quality is not None:
         text, reason = quality.check(text, config.quality)
     doc = replace(doc, text=text, id=text_id(text), lang=lang, meta=meta)
     return Prepared(doc=doc, reason=reason or "", pii=dict(found))
+
+
+def _pii_reason(text: str, found: Counter[str], config: CleanConfig) -> str | None:
+    limit = config.pii.max_placeholder_share
+    if found and limit is not None and pii.placeholder_share(text) > limit:
+        return "pii_only"
+    return None
 
 
 def _length_reason(text: str, config: CleanConfig) -> str | None:

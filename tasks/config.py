@@ -480,6 +480,9 @@ class PiiConfig(Strict):
     secret: bool = True
     """Replace API keys, tokens, private keys, and passwords or keys assigned in configs
     and code, with <SECRET>."""
+    max_placeholder_share: float | None = Field(0.3, gt=0, le=1)
+    """A document whose words are placeholders above this share (a contact list, a dump of
+    keys) is dropped as pii_only: what is left teaches the model nothing. null: keep it."""
 
 
 class NearDedupConfig(Strict):

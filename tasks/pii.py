@@ -317,3 +317,12 @@ def _is_phone(run: str, tel: bool = False) -> bool:
     groups = re.split(r"[ .\-/]", number)
     pairs = all(len(group) == 2 for group in groups[1:])
     return len(set(re.findall(r"[ .\-/]", number))) <= 1 and (len(groups) <= 3 or pairs)
+
+
+def placeholder_share(text: str) -> float:
+    """The share of whitespace-separated words that hold a placeholder."""
+    words = text.split()
+    if not words:
+        return 0.0
+    marks = tuple(PLACEHOLDERS.values())
+    return sum(any(mark in word for mark in marks) for word in words) / len(words)

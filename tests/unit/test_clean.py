@@ -44,6 +44,17 @@ def test_pii_is_redacted_before_the_id_so_copies_differing_in_pii_are_duplicates
     assert one.pii == {"email": 1} and one.doc.meta["pii"] == {"email": 1}
 
 
+def test_a_document_that_is_mostly_pii_is_dropped_as_pii_only() -> None:
+    contacts = "\n".join(f"Ann {n}: ann{n}@kiln.org, +44 20 7946 09{n:02d}" for n in range(12))
+    dropped = prepare(doc(contacts), PLAIN)
+    assert dropped.reason == "pii_only" and dropped.pii == {"email": 12, "phone": 12}
+    assert prepare(doc(LONG + "Write to ann@kiln.org."), PLAIN).reason == ""
+    keep_all = PLAIN.model_copy(
+        update={"pii": PLAIN.pii.model_copy(update={"max_placeholder_share": None})}
+    )
+    assert prepare(doc(contacts), keep_all).reason != "pii_only"
+
+
 def test_exact_duplicates_within_a_night_and_across_nights() -> None:
     earlier = prepare(doc(LONG), PLAIN).doc.id
     decider = Decider(PLAIN, SplitConfig(), {earlier}, None, None)
