@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from datasets import Dataset
 
 from tasks import loop
 from tasks.config import TrainConfig
@@ -49,7 +50,7 @@ def measure(config: TrainConfig, steps: int, warmup: int, device: str) -> dict[s
     if config.compile:
         model = torch.compile(model)
     shape = (config.batch_size * (steps + warmup), config.block_size)
-    data = {"input_ids": torch.randint(0, len(vocabulary), shape).tolist()}
+    data = Dataset.from_dict({"input_ids": torch.randint(0, len(vocabulary), shape).tolist()})
     with tempfile.TemporaryDirectory() as folder:
         for count in (warmup, steps):  # the first run compiles and warms up, untimed
             run = config.model_copy(update={"max_steps": count})

@@ -57,7 +57,6 @@ def run(
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    blocks = torch.tensor(train_blocks["input_ids"], dtype=torch.long)
     held_out = torch.tensor(val_blocks["input_ids"], dtype=torch.long) if len(val_blocks) else None
     optimizer = torch.optim.AdamW(
         _groups(model, config.weight_decay), lr=config.learning_rate, betas=(0.9, 0.999)
@@ -66,7 +65,7 @@ def run(
     state = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
     if resume_from:
         state = _load(Path(resume_from), model, optimizer, schedule)
-    batches = _Batches(blocks, config)
+    batches = _Batches(train_blocks, config)
     # As the Trainer: mixed precision on a GPU only; fp16 scales the loss, bf16 needs not.
     half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
     gpu = device.type == "cuda"
@@ -146,8 +145,8 @@ class _Batches:
     """The batch at each position: epoch e's order is a permutation seeded by seed + e, so
     any position can be found again after a restart."""
 
-    def __init__(self, blocks: torch.Tensor, config: TrainConfig) -> None:
-        self.blocks, self.config = blocks, config
+    def __init__(self, blocks: Any, config: TrainConfig) -> None:
+        self.blocks, self.config = blocks, config  # a Dataset: rows are read per batch
         self.per_epoch = -(-len(blocks) // config.batch_size)  # an epoch's last batch is short
         self.epoch, self.order = -1, torch.empty(0, dtype=torch.long)
 
@@ -158,7 +157,8 @@ class _Batches:
         if epoch != self.epoch:
             seeded = torch.Generator().manual_seed(self.config.seed + epoch)
             self.epoch, self.order = epoch, torch.randperm(len(self.blocks), generator=seeded)
-        return self.blocks[self.order[index * size : (index + 1) * size]]
+        rows = self.order[index * size : (index + 1) * size].tolist()
+        return torch.tensor(self.blocks[rows]["input_ids"], dtype=torch.long)
 
 
 def _inputs(

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,19 +63,37 @@ MASK = "<|mask|>"
 
 def corpus_texts(corpus: LakeRef, split: str) -> list[str]:
     """The texts of one split ("train" or "validation") at the corpus commit, in lake order."""
-    return _split_texts(corpus).get(split, [])
+    return [row["text"] for row in _split_rows(corpus.path, corpus.commit, corpus.rows, split)]
 
 
-def _split_texts(corpus: LakeRef) -> dict[str, list[str]]:
-    splits: dict[str, list[str]] = {}
-    for row in read(corpus, ("text", "split")):
-        splits.setdefault(row["split"], []).append(row["text"])
-    return splits
+def corpus_dataset(corpus: LakeRef, split: str, cache: Path) -> Any | None:
+    """One split's texts as a Hugging Face Dataset: Arrow files under `cache`, written once
+    per corpus commit (the generator's arguments name it) and memory-mapped, so a corpus
+    larger than memory trains from disk. None for a split without rows."""
+    from datasets import Dataset, Features, Value
+
+    arguments = {"path": corpus.path, "commit": corpus.commit, "rows": corpus.rows}
+    try:
+        with quiet_progress():
+            return Dataset.from_generator(
+                _split_rows,
+                gen_kwargs=arguments | {"split": split},
+                cache_dir=str(cache),
+                features=Features({"text": Value("string")}),
+            )
+    except ValueError as exc:
+        if "corresponds to no data" in str(exc):
+            return None
+        raise
 
 
-def train_tokenizer(
-    texts: Sequence[str], vocab_size: int, masked: bool = False
-) -> PreTrainedTokenizerFast:
+def _split_rows(path: str, commit: str, rows: int, split: str) -> Iterator[dict[str, str]]:
+    for row in read(LakeRef(path, commit, rows), ("text", "split")):
+        if row["split"] == split:
+            yield {"text": row["text"]}
+
+
+def train_tokenizer(texts: Any, vocab_size: int, masked: bool = False) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on `texts`, as a PreTrainedTokenizerFast; with a
     mask token for a masked LM."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -91,6 +109,8 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
+    if hasattr(texts, "iter"):  # a Dataset: read in batches, never whole
+        texts = (batch["text"] for batch in texts.iter(batch_size=GROUP_DOCS))
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
@@ -178,8 +198,12 @@ def _swiglu_width(width: int) -> int:
     return math.ceil(8 * width / 3 / 32) * 32
 
 
-def pack_blocks(tokenizer: Any, texts: Sequence[str], block_size: int) -> Any:
-    """Texts tokenized, joined with eos and cut into full `block_size` blocks (a Dataset)."""
+def pack_blocks(tokenizer: Any, texts: Any, block_size: int, cached: bool = False) -> Any:
+    """Texts (a list, or a Dataset with a `text` column) tokenized, joined with eos and cut
+    into full `block_size` blocks, as a Dataset. Blocks span the documents of a batch of
+    1,000, whose last partial block is dropped. `cached`: the Dataset's files are on disk,
+    and the blocks are kept beside them under a fingerprint of the text, the tokenizer and
+    the block size, so the next training on the same corpus commit reads them back."""
     from datasets import Dataset
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
@@ -193,10 +217,23 @@ def pack_blocks(tokenizer: Any, texts: Sequence[str], block_size: int) -> Any:
         return {"input_ids": blocks, "labels": [list(b) for b in blocks]}
 
     with quiet_progress():
-        dataset = Dataset.from_dict({"text": list(texts)})
-        dataset = dataset.map(tokenize, batched=True, remove_columns=["text"])
-        # One batch for the whole split: blocks then span documents, as in GPT-2 pre-training.
-        return dataset.map(group, batched=True, batch_size=None)
+        dataset = texts if isinstance(texts, Dataset) else Dataset.from_dict({"text": list(texts)})
+        if not cached:
+            dataset = dataset.map(tokenize, batched=True, remove_columns=["text"])
+            return dataset.map(group, batched=True, batch_size=GROUP_DOCS)
+        # datasets cannot hash a tokenizer reliably: name the steps' results ourselves.
+        key = hashlib.sha256(
+            "|".join(
+                [dataset._fingerprint, tokenizer.backend_tokenizer.to_str(), str(block_size)]
+            ).encode("utf-8")
+        ).hexdigest()[:16]
+        dataset = dataset.map(
+            tokenize, batched=True, remove_columns=["text"], new_fingerprint=f"{key}-tokens"
+        )
+        return dataset.map(group, batched=True, batch_size=GROUP_DOCS, new_fingerprint=key)
+
+
+GROUP_DOCS = 1000
 
 
 def train_model(
@@ -229,9 +266,9 @@ def train_model(
 
         # Everything that can reject the corpus runs before an MLflow run exists.
         where = f"corpus {corpus.path} at commit {corpus.commit}"
-        splits = _split_texts(corpus)
-        train_texts, val_texts = splits.get("train", []), splits.get("validation", [])
-        if not train_texts:
+        train_texts = corpus_dataset(corpus, "train", storage.root / "datasets")
+        val_texts = corpus_texts(corpus, "validation")  # a tenth: scored text by text
+        if train_texts is None:
             raise ValueError(f"{where} has no train rows: add sources or relax the clean filters")
         if not val_texts:
             raise ValueError(
@@ -252,7 +289,7 @@ def train_model(
             tokenizer_cache(storage, corpus, config),
             masked=config.objective == "masked",
         )
-        train_blocks = pack_blocks(tokenizer, train_texts, config.block_size)
+        train_blocks = pack_blocks(tokenizer, train_texts, config.block_size, cached=True)
         if len(train_blocks) < 1:
             raise ValueError(
                 f"{where}: its {len(train_texts)} train texts give less than one block of "

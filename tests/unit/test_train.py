@@ -14,8 +14,10 @@ from tasks.lake import CORPUS_TABLE, append
 from tasks.records import Document, LakeRef
 from tasks.train import (
     bits_per_byte,
+    corpus_dataset,
     corpus_texts,
     last_complete_checkpoint,
+    pack_blocks,
     train_model,
     train_tokenizer,
 )
@@ -78,6 +80,24 @@ def test_corpus_texts_reads_each_split(corpus: tuple[StorageConfig, LakeRef]) ->
     assert (len(train), len(validation)) == (40, 8)
     assert validation[0].startswith("0. ")
     assert corpus_texts(ref, "test") == []
+
+
+def test_a_split_is_an_arrow_dataset_on_disk_and_its_blocks_are_reused(
+    corpus: tuple[StorageConfig, LakeRef], tmp_path: Path
+) -> None:
+    _, ref = corpus
+    texts = corpus_dataset(ref, "train", tmp_path)
+    assert texts["text"] == corpus_texts(ref, "train")
+    assert corpus_dataset(ref, "test", tmp_path) is None
+    tokenizer = train_tokenizer(texts, 400)
+    blocks = pack_blocks(tokenizer, texts, 32, cached=True)
+    again = pack_blocks(tokenizer, corpus_dataset(ref, "train", tmp_path), 32, cached=True)
+    files = [f["filename"] for f in blocks.cache_files]
+    assert files and files == [f["filename"] for f in again.cache_files]  # read back
+    assert all(Path(f).is_relative_to(tmp_path) for f in files)
+    assert (
+        blocks["input_ids"] == pack_blocks(tokenizer, corpus_texts(ref, "train"), 32)["input_ids"]
+    )
 
 
 def test_tokenizer_is_deterministic_and_covers_every_byte() -> None:
