@@ -30,6 +30,7 @@ from tasks.models import (
     context_length,
     evaluate,
     generate,
+    is_masked,
     load_model_uri,
     pin,
     quiet_progress,
@@ -276,6 +277,13 @@ def train_model(
                 "raise split.validation_fraction or add sources"
             )
         initial = load_model_uri(source, storage) if source else None
+        if initial is not None and is_masked(initial.model.config) != (
+            config.objective == "masked"
+        ):
+            raise ValueError(
+                f"train.init_from {source} is a model of the other objective than "
+                f"train.objective {config.objective}: warm-start from a model of the same kind"
+            )
         if initial is not None and config.block_size > context_length(initial.model):
             raise ValueError(
                 f"train.block_size {config.block_size} is longer than the context of "

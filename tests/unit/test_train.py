@@ -225,6 +225,9 @@ def test_a_warm_start_keeps_the_tokenizer_and_the_weights(
     assert kept == AutoTokenizer.from_pretrained(source.model_dir).get_vocab()  # not 300
     assert warm.metrics["bits_per_byte"] == pytest.approx(source.metrics["bits_per_byte"], rel=0.05)
     assert warm.metrics["bits_per_byte"] < cold.metrics["bits_per_byte"] - 0.5
+    bert = {"objective": "masked", "architecture": "bert", "init_from": source.model_dir}
+    with pytest.raises(ValueError, match="a model of the other objective"):
+        train_model(ref, TINY.model_copy(update=bert), storage, "x", {})
     with pytest.raises(ValueError, match="no config.json"):
         train_model(ref, TINY.model_copy(update={"init_from": str(tmp_path)}), storage, "x", {})
 
