@@ -692,6 +692,10 @@ class TrainConfig(Strict):
     loop: Literal["trainer", "torch"] = "trainer"
     """trainer: the Hugging Face Trainer. torch: lmkiln's plain PyTorch loop (tasks/loop.py),
     with the same optimiser, checkpoints, resumption, metrics and early stopping."""
+    processes: int = Field(1, ge=1)
+    """Data-parallel training processes, which the train task launches with torchrun: one per
+    GPU on a multi-GPU machine (NCCL). On a CPU they share its cores over gloo, which tests
+    the path but is no faster. The Trainer loop only."""
     gradient_accumulation_steps: int = Field(1, ge=1)
     """Batches whose gradients are summed per optimizer step: an effective batch of
     batch_size x this, in the memory of one batch."""
@@ -707,6 +711,8 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainConfig:
+        if self.processes > 1 and self.loop != "trainer":
+            raise ValueError("train.processes above 1 needs train.loop: trainer")
         if (self.objective == "masked") != (self.architecture == "bert"):
             raise ValueError(
                 f"train.objective {self.objective} with architecture {self.architecture}: "

@@ -131,6 +131,8 @@ def trainer_callback(client: Any, run_id: str) -> Any:
 
     class MlflowMetrics(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            if not state.is_world_process_zero:  # one process of a distributed training logs
+                return
             logs = logs or {}
             shown = ", ".join(f"{k} {v:.4g}" for k, v in logs.items() if isinstance(v, float))
             logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import task
 
-from tasks import loop
+from tasks import distributed, loop
 from tasks.caching import code_version, is_transient, stage_key
 from tasks.config import StorageConfig, TrainConfig
 from tasks.lake import file_lock, read
@@ -56,7 +56,13 @@ __all__ = ["bits_per_byte", "corpus_texts", "train_model", "train_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
-TRAIN_MODULES = ("tasks.train", "tasks.loop", "tasks.models", "tasks.tracking")
+TRAIN_MODULES = (
+    "tasks.train",
+    "tasks.loop",
+    "tasks.distributed",
+    "tasks.models",
+    "tasks.tracking",
+)
 EOS = "<|endoftext|>"  # GPT-2's convention: one token is bos, eos and unk
 PAD = "<|pad|>"
 MASK = "<|mask|>"
@@ -434,6 +440,10 @@ def _fit(
             )
             model, steps, runtime = done.model, done.global_step, done.runtime_s
             train_loss = done.training_loss
+        elif config.processes > 1:
+            model, steps, train_loss, runtime = distributed.launch(
+                folder, config, model, tokenizer, train_blocks, val_blocks, client, run_id
+            )
         else:
             trainer = Trainer(
                 model=model,
