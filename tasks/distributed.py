@@ -81,18 +81,11 @@ def work(spec_path: str) -> None:
     import torch
     from datasets import load_from_disk
     from mlflow.tracking import MlflowClient
-    from transformers import (
-        EarlyStoppingCallback,
-        PrinterCallback,
-        Trainer,
-        default_data_collator,
-        set_seed,
-    )
+    from transformers import set_seed
 
     from tasks.config import TrainConfig
     from tasks.models import load_pretrained
-    from tasks.tracking import trainer_callback
-    from tasks.train import _masker, training_arguments
+    from tasks.train import make_trainer
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     folder, config = Path(spec["folder"]), TrainConfig.model_validate(spec["config"])
@@ -103,30 +96,19 @@ def work(spec_path: str) -> None:
     train = load_from_disk(str(folder / "blocks" / "train"))
     held_out = folder / "blocks" / "validation"
     val = load_from_disk(str(held_out)) if held_out.is_dir() else None
-    stopping = config.early_stopping_patience is not None and val is not None
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    args = training_arguments(
+    client = MlflowClient(tracking_uri=spec["tracking_uri"])
+    trainer = make_trainer(
         folder,
         config,
-        evaluate=val is not None,
-        stopping=stopping,
-        ddp_backend=backend,
+        model,
+        tokenizer,
+        train,
+        val,
+        client,
+        spec["run_id"],
+        ddp_backend="nccl" if torch.cuda.is_available() else "gloo",
         ddp_find_unused_parameters=False,  # every weight takes part in each step
     )
-    client = MlflowClient(tracking_uri=spec["tracking_uri"])
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=val,
-        processing_class=tokenizer,
-        data_collator=_masker(tokenizer, config)(config.seed) if masked else default_data_collator,
-        callbacks=[
-            trainer_callback(client, spec["run_id"]),
-            *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
-        ],
-    )
-    trainer.remove_callback(PrinterCallback)
     result = trainer.train(resume_from_checkpoint=spec["resume"])
     if trainer.is_world_process_zero():
         staging = folder / "final.partial"

@@ -409,13 +409,7 @@ def _fit(
     initial: Any = None,
 ) -> dict[str, float]:
     import torch
-    from transformers import (
-        EarlyStoppingCallback,
-        PrinterCallback,
-        Trainer,
-        default_data_collator,
-        set_seed,
-    )
+    from transformers import set_seed
 
     set_seed(config.seed)
     model = initial or build_model(config, tokenizer)
@@ -425,8 +419,7 @@ def _fit(
     collate = _masker(tokenizer, config) if masked else None
     if config.precision != "fp32" and not torch.cuda.is_available():
         logger.warning("train.precision %s needs a GPU: training in fp32", config.precision)
-    stopping = config.early_stopping_patience is not None and len(val_blocks) > 0
-    if config.early_stopping_patience is not None and not stopping:
+    if config.early_stopping_patience is not None and not len(val_blocks):
         logger.warning("early stopping is off: the validation split is shorter than one block")
     last_checkpoint = last_complete_checkpoint(folder)
     if last_checkpoint:
@@ -445,21 +438,9 @@ def _fit(
                 folder, config, model, tokenizer, train_blocks, val_blocks, client, run_id
             )
         else:
-            trainer = Trainer(
-                model=model,
-                args=training_arguments(
-                    folder, config, evaluate=len(val_blocks) > 0, stopping=stopping
-                ),
-                train_dataset=train_blocks,
-                eval_dataset=val_blocks if len(val_blocks) else None,
-                processing_class=tokenizer,
-                data_collator=collate(config.seed) if collate else default_data_collator,
-                callbacks=[
-                    trainer_callback(client, run_id),
-                    *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
-                ],
+            trainer = make_trainer(
+                folder, config, model, tokenizer, train_blocks, val_blocks, client, run_id
             )
-            trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
             result = trainer.train(resume_from_checkpoint=last_checkpoint)
             model, steps, train_loss = trainer.model, result.global_step, result.training_loss
             runtime = result.metrics.get("train_runtime", 0.0)
@@ -486,6 +467,47 @@ def _fit(
     if not masked:
         client.log_text(run_id, _samples(model, tokenizer, val_texts), "samples.txt")
     return metrics
+
+
+def make_trainer(
+    folder: Path,
+    config: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    train_blocks: Any,
+    val_blocks: Any,
+    client: Any,
+    run_id: str,
+    **overrides: Any,
+) -> Any:
+    """The Trainer for `config`: its arguments (with `overrides`), the masking collator of a
+    masked LM, step metrics to the MLflow run, early stopping."""
+    from transformers import (
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        default_data_collator,
+    )
+
+    evaluating = val_blocks is not None and len(val_blocks) > 0
+    stopping = config.early_stopping_patience is not None and evaluating
+    masked = config.objective == "masked"
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(
+            folder, config, evaluate=evaluating, stopping=stopping, **overrides
+        ),
+        train_dataset=train_blocks,
+        eval_dataset=val_blocks if evaluating else None,
+        processing_class=tokenizer,
+        data_collator=_masker(tokenizer, config)(config.seed) if masked else default_data_collator,
+        callbacks=[
+            trainer_callback(client, run_id),
+            *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
+        ],
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout
+    return trainer
 
 
 def _masker(tokenizer: Any, config: TrainConfig) -> Callable[[int], Any]:

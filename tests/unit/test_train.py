@@ -53,6 +53,10 @@ TINY = TrainConfig(
     warmup_steps=0,
 )
 
+# A learning rate that makes the validation loss climb, checked every other step: early
+# stopping ends the training well before max_steps.
+DIVERGING = {"max_steps": 60, "save_steps": 2, "learning_rate": 0.5, "early_stopping_patience": 1}
+
 
 def corpus_rows(count: int = 48) -> list[dict[str, str]]:
     """Short English documents, every sixth one in validation."""
@@ -191,16 +195,7 @@ def test_llama_named_sizes_and_early_stopping(corpus: tuple[StorageConfig, LakeR
     assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("llama", 1, 32)
     assert math.isfinite(run.metrics["bits_per_byte"])
 
-    # A learning rate that makes the validation loss climb: stopped at the first checkpoint
-    # without improvement, well before max_steps.
-    wild = TINY.model_copy(
-        update={
-            "max_steps": 60,
-            "save_steps": 2,
-            "learning_rate": 0.5,
-            "early_stopping_patience": 1,
-        }
-    )
+    wild = TINY.model_copy(update=DIVERGING)
     stopped = train_model(ref, wild, storage, "unit-stop", {})
     assert stopped.metrics["train_steps"] < 60
 
@@ -299,14 +294,7 @@ def test_the_plain_loop_resumes_exactly_and_gives_the_trainers_outputs(
     assert steps == sorted(set(steps)) and steps[-1] == 6
     assert [m.step for m in client.get_metric_history(run.run_id, "eval_packed_loss")] == [3, 6]
 
-    wild = plain.model_copy(
-        update={
-            "max_steps": 60,
-            "save_steps": 2,
-            "learning_rate": 0.5,
-            "early_stopping_patience": 1,
-        }
-    )
+    wild = plain.model_copy(update=DIVERGING)
     assert train_model(ref, wild, storage, "unit-loop-stop", {}).metrics["train_steps"] < 60
 
 
