@@ -94,19 +94,20 @@ def pydoc_server() -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        base_url = _wait_for_pydoc(process)
-        logger.info("pydoc demo server at %s (%.2f s)", base_url, time.monotonic() - started)
-        yield base_url
-    finally:
-        _stop_process(process)
-
-
-def _wait_for_pydoc(process: subprocess.Popen[str]) -> str:
     lines: queue.Queue[str | None] = queue.Queue()
     # Reading in a thread gives a timeout, and keeps draining the pipe afterwards so that
     # pydoc never blocks on a full pipe.
-    threading.Thread(target=_drain, args=(process, lines), daemon=True).start()
+    drain = threading.Thread(target=_drain, args=(process, lines), daemon=True)
+    drain.start()
+    try:
+        base_url = _wait_for_pydoc(process, lines)
+        logger.info("pydoc demo server at %s (%.2f s)", base_url, time.monotonic() - started)
+        yield base_url
+    finally:
+        _stop_process(process, drain)
+
+
+def _wait_for_pydoc(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> str:
     deadline = time.monotonic() + PYDOC_START_TIMEOUT_S
     seen: list[str] = []
     while True:
@@ -130,12 +131,15 @@ def _wait_for_pydoc(process: subprocess.Popen[str]) -> str:
 
 
 def _drain(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
-    for line in process.stdout or ():
-        lines.put(line)
+    try:
+        for line in process.stdout or ():
+            lines.put(line)
+    except (ValueError, OSError):  # the pipe was closed under us while stopping: done
+        pass
     lines.put(None)
 
 
-def _stop_process(process: subprocess.Popen[str]) -> None:
+def _stop_process(process: subprocess.Popen[str], reader: threading.Thread) -> None:
     if process.stdin is not None:
         try:
             process.stdin.close()
@@ -149,6 +153,9 @@ def _stop_process(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    # The reader ends at the pipe's end of file, now that pydoc is gone; closing the pipe
+    # under it would fail its read.
+    reader.join(timeout=STOP_TIMEOUT_S)
     if process.stdout is not None:
         process.stdout.close()
 
