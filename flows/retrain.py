@@ -93,7 +93,7 @@ def sweep(
     client = MlflowClient(tracking_uri=storage.mlflow_uri)
     for run in runs:
         client.set_tag(run.run_id, "sweep.trials", str(len(runs)))
-        client.set_tag(run.run_id, "sweep.best", str(run is winner).lower())
+        client.set_tag(run.run_id, "sweep.best", str(run.run_id == winner.run_id).lower())
     logger.info("sweep: trial %d of %d is best", runs.index(winner) + 1, len(runs))
     return winner
 

@@ -22,9 +22,11 @@ from itertools import islice
 from multiprocessing import get_context
 from typing import TypeVar
 
+import numpy as np
+
 from tasks import language, pii, quality
 from tasks.config import CleanConfig, SplitConfig
-from tasks.decontam import ValidationNgrams
+from tasks.decontam import ValidationNgrams, ngram_hashes
 from tasks.neardup import NearDupIndex
 from tasks.normalize import normalize
 from tasks.records import Document, text_id
@@ -135,7 +137,7 @@ class Decider:
         docs = [p.doc for p in batch]
         reasons = [p.reason for p in batch]
         self._deduplicate(docs, reasons)
-        self._decontaminate(docs, reasons)
+        validation_docs = self._decontaminate(docs, reasons)
         if self.index is not None:
             open_at = [i for i, reason in enumerate(reasons) if not reason]
             found = self.index.check([(first_row + i, docs[i].id, docs[i].text) for i in open_at])
@@ -147,6 +149,8 @@ class Decider:
             self.kept_ids.update(
                 doc.id for doc, reason in zip(docs, reasons, strict=True) if not reason
             )
+        if self.validation is not None:  # only what is kept: as a rebuild from the table
+            self.validation.add(docs[i].text for i in validation_docs if not reasons[i])
         return list(zip(docs, reasons, strict=True))
 
     def _deduplicate(self, docs: Sequence[Document], reasons: list[str]) -> None:
@@ -162,21 +166,24 @@ class Decider:
                 reasons[i] = "exact_duplicate"
             tonight.add(doc.id)
 
-    def _decontaminate(self, docs: Sequence[Document], reasons: list[str]) -> None:
-        """Validation documents of the batch join the n-grams first; then a training
-        document that shares one is dropped."""
+    def _decontaminate(self, docs: Sequence[Document], reasons: list[str]) -> list[int]:
+        """A training document sharing n-grams with validation documents, kept before or
+        open in this batch, is dropped. Returns the positions of the batch's open
+        validation documents: they join the n-grams once near dedup has kept them."""
         if self.validation is None:
-            return
+            return []
         sides = [self._side(doc.id) for doc in docs]
-        self.validation.add(
-            doc.text
-            for doc, side, reason in zip(docs, sides, reasons, strict=True)
-            if side == "validation" and not reason
-        )
+        open_validation = [
+            i for i, side in enumerate(sides) if side == "validation" and not reasons[i]
+        ]
+        n = self.validation.n
+        batch = [ngram_hashes(docs[i].text, n) for i in open_validation]
+        extra = np.unique(np.concatenate(batch)) if batch else None
         for i, (doc, side) in enumerate(zip(docs, sides, strict=True)):
             if side == "train" and not reasons[i]:
-                if self.validation.overlap(doc.text) >= max(self.min_overlap, 1e-9):
+                if self.validation.overlap(doc.text, extra) >= max(self.min_overlap, 1e-9):
                     reasons[i] = "contaminated"
+        return open_validation
 
     def _side(self, doc_id: str) -> str:
         return assign_split(doc_id, self.split.validation_fraction, self.split.salt)

@@ -73,12 +73,15 @@ class ValidationNgrams:
     def __len__(self) -> int:
         return len(self.stored) + len(np.setdiff1d(self.added, self.stored, assume_unique=True))
 
-    def overlap(self, text: str) -> float:
-        """The share of the text's n-grams that occur in a validation document."""
+    def overlap(self, text: str, extra: np.ndarray | None = None) -> float:
+        """The share of the text's n-grams that occur in a validation document (or in
+        `extra`, sorted n-grams of validation documents not added yet)."""
         grams = ngram_hashes(text, self.n)
         if not len(grams):
             return 0.0
         found = _contains(self.stored, grams) | _contains(self.added, grams)
+        if extra is not None:
+            found |= _contains(extra, grams)
         return float(found.mean())
 
 

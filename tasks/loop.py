@@ -77,7 +77,8 @@ def run(
     losses: list[float] = []
     window: list[float] = []
     model.train()
-    while state["step"] < config.max_steps:
+    stopped = stopping and state["bad_evals"] >= (config.early_stopping_patience or 0)
+    while state["step"] < config.max_steps and not stopped:  # resumed after an early stop
         step_loss = 0.0
         for micro in range(config.gradient_accumulation_steps):
             inputs, labels = _inputs(batches.at(state["step"], micro), masker, device)

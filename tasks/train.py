@@ -231,7 +231,12 @@ def pack_blocks(tokenizer: Any, texts: Any, block_size: int, cached: bool = Fals
         # datasets cannot hash a tokenizer reliably: name the steps' results ourselves.
         key = hashlib.sha256(
             "|".join(
-                [dataset._fingerprint, tokenizer.backend_tokenizer.to_str(), str(block_size)]
+                [
+                    dataset._fingerprint,
+                    tokenizer.backend_tokenizer.to_str(),
+                    str(block_size),
+                    code_version("tasks.train"),  # the packing code itself
+                ]
             ).encode("utf-8")
         ).hexdigest()[:16]
         dataset = dataset.map(
@@ -602,7 +607,9 @@ def tokenizer_cache(storage: StorageConfig, corpus: LakeRef, config: TrainConfig
 
 def train_key(_context: object, params: dict) -> str:
     parts = (params["corpus"], params["config"], params["storage"], params["experiment"])
-    return stage_key("train", *parts, code_version(*TRAIN_MODULES))
+    # A warm start's alias pinned to the version it names now: a new champion, a new key.
+    source = resolve_source(params["config"].init_from, params["storage"])
+    return stage_key("train", *parts, source or "", code_version(*TRAIN_MODULES))
 
 
 @task(

@@ -8,6 +8,7 @@ another: trainings in threads of one process would share torch's global RNG and 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
 from pydantic import ValidationError
@@ -40,4 +41,9 @@ def trial_configs(base: TrainConfig, tune: TuneConfig) -> list[TrainConfig]:
 
 def best(runs: list[RunRef]) -> RunRef:
     """The trial with the lowest validation bits per byte (the first among equals)."""
-    return min(runs, key=lambda run: run.metrics["bits_per_byte"])
+    return min(runs, key=lambda run: _score(run.metrics["bits_per_byte"]))
+
+
+def _score(bits_per_byte: float) -> tuple[bool, float]:
+    """Finite scores first: a diverged trial (NaN) never wins."""
+    return not math.isfinite(bits_per_byte), bits_per_byte

@@ -119,3 +119,23 @@ def test_save_merges_chunk_by_chunk_into_one_sorted_set(tmp_path, monkeypatch) -
 
     values = np.frombuffer(merged.read_bytes(), dtype="<u8")
     assert np.array_equal(values, np.union1d(old, new))
+
+
+def test_a_validation_page_dropped_as_a_near_duplicate_adds_no_ngrams(tmp_path) -> None:
+    from tasks.cleaning import Decider, prepare
+    from tasks.config import NearDedupConfig
+    from tasks.neardup import NearDupIndex
+
+    config = CONFIG.model_copy(update={"near_dedup": NearDedupConfig()})
+    original = on_side(page(1, "validation"), "validation")
+    copy = on_side(original.replace("ends here", "ends right here"), "validation")
+    batch = [
+        prepare(Document(text=t, kind="file", source="log", url="u"), config)
+        for t in (original, copy)
+    ]
+    grams = decontam.ValidationNgrams(13)
+    with NearDupIndex.open(tmp_path / "index.sqlite", NearDedupConfig(), None) as index:
+        decisions = Decider(config, SPLIT, set(), grams, index).decide(batch, first_row=0)
+
+    assert [reason for _, reason in decisions] == ["", "near_duplicate"]
+    assert np.array_equal(grams.added, decontam.ngram_hashes(batch[0].doc.text, 13))

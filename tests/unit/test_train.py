@@ -295,7 +295,16 @@ def test_the_plain_loop_resumes_exactly_and_gives_the_trainers_outputs(
     assert [m.step for m in client.get_metric_history(run.run_id, "eval_packed_loss")] == [3, 6]
 
     wild = plain.model_copy(update=DIVERGING)
-    assert train_model(ref, wild, storage, "unit-loop-stop", {}).metrics["train_steps"] < 60
+    stopped = train_model(ref, wild, storage, "unit-loop-stop", {})
+    assert stopped.metrics["train_steps"] < 60
+    # Killed after the early stop's last checkpoint: the rerun stays stopped.
+    shutil.rmtree(stopped.model_dir)
+    state = json.loads((Path(stopped.model_dir).parent / "run.json").read_text())
+    (Path(stopped.model_dir).parent / "run.json").write_text(
+        json.dumps({"run_id": state["run_id"]})
+    )
+    again = train_model(ref, wild, storage, "unit-loop-stop", {})
+    assert again.metrics["train_steps"] == stopped.metrics["train_steps"]
 
 
 def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, caplog) -> None:

@@ -35,6 +35,8 @@ def test_best_is_the_lowest_bits_per_byte() -> None:
     corpus = LakeRef("lake", "c", 1)
     runs = [RunRef(str(i), "m", {"bits_per_byte": bpb}, corpus) for i, bpb in enumerate([3, 2, 2])]
     assert best(runs).run_id == "1"
+    diverged = RunRef("nan", "m", {"bits_per_byte": float("nan")}, corpus)
+    assert best([diverged, *runs]).run_id == "1"  # NaN compares false with everything
 
 
 @pytest.mark.slow
