@@ -51,6 +51,7 @@ import torch
 
 from bench import neardup_data as data
 from tasks import loop
+from tasks.collate import Collator
 from tasks.config import TrainConfig
 from tasks.models import bits_per_byte
 from tasks.train import build_model, pack_blocks, train_tokenizer, training_arguments
@@ -112,7 +113,7 @@ def linear_warmup(config: TrainConfig, steps: int) -> Callable[[int], float]:
 
     def rate(step: int) -> float:
         if step < config.warmup_steps:
-            return config.learning_rate * (step + 1) / max(1, config.warmup_steps)
+            return config.learning_rate * step / max(1, config.warmup_steps)
         left = max(0, steps - step) / max(1, steps - config.warmup_steps)
         return config.learning_rate * left
 
@@ -120,7 +121,7 @@ def linear_warmup(config: TrainConfig, steps: int) -> Callable[[int], float]:
 
 
 def trainer_run(model: Any, tokenizer: Any, blocks: Any, config: TrainConfig, steps: int) -> None:
-    from transformers import PrinterCallback, Trainer, default_data_collator
+    from transformers import PrinterCallback, Trainer
 
     with tempfile.TemporaryDirectory() as folder:
         args = training_arguments(
@@ -136,7 +137,7 @@ def trainer_run(model: Any, tokenizer: Any, blocks: Any, config: TrainConfig, st
             args=args,
             train_dataset=blocks,
             processing_class=tokenizer,
-            data_collator=default_data_collator,
+            data_collator=Collator(),  # the causal LM's batches, as lmkiln trains
         )
         trainer.remove_callback(PrinterCallback)
         trainer.train()

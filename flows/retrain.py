@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from prefect import flow, runtime
+from prefect import flow, get_run_logger, runtime, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import dated
 from tasks import lake
@@ -65,6 +67,30 @@ def train_and_register(
     return run, register(run, register_config, storage, lineage)
 
 
+@task(name="trial", task_run_name="trial-{number}", cache_policy=NO_CACHE)
+def trial(
+    number: int,
+    corpus: LakeRef,
+    config: TrainConfig,
+    storage: StorageConfig,
+    experiment: str,
+    lineage: dict[str, str],
+    deadline: float | None,
+) -> RunRef | None:
+    """One sweep trial, trained by the train task (cached, retried, resumable like any
+    training); None when the sweep's time budget was spent before it began (never the
+    first trial)."""
+    if number > 1 and deadline is not None and time.time() > deadline:
+        get_run_logger().info("trial %d skipped: the sweep's time budget is spent", number)
+        return None
+    tags = lineage | {"sweep.trial": str(number)}
+    named = train.with_options(task_run_name=f"train-trial-{number}")
+    return named(corpus, config, storage, experiment, tags)
+
+
+# One trial at a time: trainings in threads of one process would share torch's global RNG
+# (so no trial would be reproducible) and the machine's cores.
+@flow(name="sweep", flow_run_name=dated("sweep"), task_runner=ThreadPoolTaskRunner(max_workers=1))
 def sweep(
     corpus: LakeRef,
     base: TrainConfig,
@@ -73,22 +99,24 @@ def sweep(
     experiment: str,
     lineage: dict[str, str],
 ) -> RunRef:
-    """Train each trial (one train task each), tag every trial's MLflow run with its place
-    in the sweep, and return the best."""
+    """The trials as mapped `trial` tasks, in order; every trial's MLflow run is tagged with
+    its place in the sweep; returns the best."""
     from mlflow.tracking import MlflowClient
 
     configs = trial_configs(base, tune)
-    started, runs = time.monotonic(), []
-    for number, config in enumerate(configs, start=1):
-        if runs and tune.time_budget_s and time.monotonic() - started > tune.time_budget_s:
-            logger.info("sweep: time budget spent after %d of %d trials", len(runs), len(configs))
-            break
-        tags = lineage | {"sweep.trial": str(number)}
-        runs.append(
-            train.with_options(task_run_name=f"train-trial-{number}")(
-                corpus, config, storage, experiment, tags
-            )
-        )
+    deadline = time.time() + tune.time_budget_s if tune.time_budget_s else None
+    futures = trial.map(
+        range(1, len(configs) + 1),
+        unmapped(corpus),
+        configs,
+        unmapped(storage),
+        unmapped(experiment),
+        unmapped(lineage),
+        unmapped(deadline),
+    )
+    runs = [run for run in futures.result() if run is not None]
+    if len(runs) < len(configs):
+        logger.info("sweep: time budget spent after %d of %d trials", len(runs), len(configs))
     winner = best(runs)
     client = MlflowClient(tracking_uri=storage.mlflow_uri)
     for run in runs:

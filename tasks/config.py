@@ -689,6 +689,10 @@ class TrainConfig(Strict):
     save_steps: int = Field(50, ge=1)
     """Checkpoint interval: a retry resumes from the last one. The validation loss is
     measured at each checkpoint too."""
+    keep_checkpoints: bool = False
+    """Keep a finished training's checkpoints (weights, optimizer and RNG states). false:
+    they are removed once the model is saved and its metrics recorded; the model stays in
+    the training's `final/` folder and in MLflow."""
     loop: Literal["trainer", "torch"] = "trainer"
     """trainer: the Hugging Face Trainer. torch: lmkiln's plain PyTorch loop (tasks/loop.py),
     with the same optimiser, checkpoints, resumption, metrics and early stopping."""
@@ -707,7 +711,7 @@ class TrainConfig(Strict):
     early_stopping_patience: int | None = Field(None, ge=1)
     """Stop after this many checkpoints in a row without a lower validation loss, and keep
     the best checkpoint's weights. null: train all max_steps."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainConfig:

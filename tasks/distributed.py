@@ -73,6 +73,8 @@ def launch(
         )
     result = json.loads((folder / RESULT).read_text(encoding="utf-8"))
     trained, _ = load_pretrained(folder / "final.partial")
+    for scratch in (blocks, initial):  # the workers' copies: the checkpoints hold the rest
+        shutil.rmtree(scratch, ignore_errors=True)
     return trained, result["steps"], result["train_loss"], result["runtime_s"]
 
 
@@ -122,6 +124,11 @@ def work(spec_path: str) -> None:
             "processes": trainer.args.world_size,
         }
         (folder / RESULT).write_text(json.dumps(summary), encoding="utf-8")
+    # Leave together, and close the process group: a rank that exits with it open can abort
+    # in gloo's teardown ("terminate called without an active exception") and fail the run.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

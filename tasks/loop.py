@@ -3,11 +3,12 @@
 Same inputs (packed blocks), same optimisation as the Trainer's defaults (AdamW with weight
 decay on matrices only, linear warmup then linear decay, gradients clipped at 1.0, gradient
 accumulation), same outputs: a checkpoint every `save_steps` in `checkpoint-<step>/`, with
-the weights, the optimizer, the schedule, every RNG state and the data position, and
-`trainer_state.json` written last so that `tasks.train.last_complete_checkpoint` tells a torn
-one; `train_loss` every logging interval and `eval_packed_loss` at each checkpoint; early
-stopping on that loss, keeping the best weights. Batches are a seeded permutation per epoch,
-so a resumed run sees exactly the batches an uninterrupted one would.
+the weights, the optimizer, the schedule, the fp16 loss scale, every RNG state and the data
+position, and `trainer_state.json` written last so that `tasks.train.last_complete_checkpoint`
+tells a torn one; `train_loss` every logging interval and `eval_packed_loss` at each
+checkpoint; early stopping on that loss, keeping the best weights. Batches are a seeded
+permutation per epoch, and a masked LM's masks a function of seed, epoch and block
+(tasks.collate), so a resumed run sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from tasks.collate import IGNORE, Collator
 from tasks.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,16 @@ logger = logging.getLogger(__name__)
 STATE = "trainer_state.json"  # written last: a checkpoint without it did not finish
 LOOP_STATE = "loop_state.pt"
 KEEP = 2  # checkpoints kept, as the Trainer's save_total_limit (plus the best one)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a checkpoint holds besides the data position and the RNGs."""
+
+    model: Any
+    optimizer: Any
+    schedule: Any
+    scaler: Any  # fp16's loss scale
 
 
 @dataclass(frozen=True)
@@ -49,29 +62,32 @@ def run(
     val_blocks: Any,
     log: Callable[[dict[str, float], int], None],
     resume_from: str | None,
-    collate: Callable[[int], Any] | None = None,
+    collator: Collator | None = None,
     checkpoints: bool = True,
 ) -> LoopResult:
-    """Train to max_steps (or an early stop); `collate(seed)` makes the masking collator of a
-    masked LM, None for a causal one. `checkpoints=False` saves nothing (benchmarks)."""
+    """Train to max_steps (or an early stop). `collator` makes the batches of the objective
+    (None: a causal LM's); a masked LM's `val_blocks` carry their fixed masks (a `labels`
+    column). `checkpoints=False` saves nothing (benchmarks)."""
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    held_out = torch.tensor(val_blocks["input_ids"], dtype=torch.long) if len(val_blocks) else None
+    collator = collator or Collator()
+    held_out = collator(list(val_blocks)) if len(val_blocks) else None
     optimizer = torch.optim.AdamW(
         _groups(model, config.weight_decay), lr=config.learning_rate, betas=(0.9, 0.999)
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear(config))
-    state = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
-    if resume_from:
-        state = _load(Path(resume_from), model, optimizer, schedule)
-    batches = _Batches(train_blocks, config)
     # As the Trainer: mixed precision on a GPU only; fp16 scales the loss, bf16 needs not.
     half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
     gpu = device.type == "cuda"
     autocast = torch.autocast(device.type, dtype=half, enabled=gpu and half is not None)
     scaler = torch.amp.GradScaler(device.type, enabled=gpu and config.precision == "fp16")
-    masker = collate(config.seed) if collate else None
+    parts = Parts(model, optimizer, schedule, scaler)
+    state = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
+    if resume_from:
+        state = _load(Path(resume_from), parts)
+    forward = torch.compile(model) if config.compile else model  # shares model's weights
+    batches = _Batches(train_blocks, config)
     stopping = config.early_stopping_patience is not None and held_out is not None
     log_every = max(1, config.max_steps // 20)
     losses: list[float] = []
@@ -81,9 +97,11 @@ def run(
     while state["step"] < config.max_steps and not stopped:  # resumed after an early stop
         step_loss = 0.0
         for micro in range(config.gradient_accumulation_steps):
-            inputs, labels = _inputs(batches.at(state["step"], micro), masker, device)
+            rows = batches.at(state["step"], micro)
+            collator.epoch = batches.epoch  # a masked LM's masks are drawn per epoch
+            inputs, labels = (t.to(device) for t in collator.batch(rows).values())
             with autocast:
-                loss = model(input_ids=inputs, labels=labels).loss
+                loss = forward(input_ids=inputs, labels=labels).loss
             scaler.scale(loss / config.gradient_accumulation_steps).backward()
             step_loss += loss.item() / config.gradient_accumulation_steps
         scaler.unscale_(optimizer)
@@ -103,9 +121,7 @@ def run(
         if step % config.save_steps == 0 or step == config.max_steps:
             stop = False
             if held_out is not None:
-                # The same masks at every evaluation: a fresh collator, one seed.
-                eval_masker = collate(config.seed + 1) if collate else None
-                eval_loss = _evaluate(model, held_out, config.batch_size, device, eval_masker)
+                eval_loss = _evaluate(model, held_out, config.batch_size, device)
                 log({"eval_packed_loss": eval_loss}, step)
                 if state["best_loss"] is None or eval_loss < state["best_loss"]:
                     state.update(best_loss=eval_loss, best_step=step, bad_evals=0)
@@ -113,7 +129,7 @@ def run(
                     state["bad_evals"] += 1
                     stop = stopping and state["bad_evals"] >= config.early_stopping_patience
             if checkpoints:
-                _save(folder, step, model, optimizer, schedule, state, keep=state["best_step"])
+                _save(folder, step, parts, state, keep=state["best_step"])
             if stop:
                 logger.info("early stop at step %d: best step %d", step, state["best_step"])
                 break
@@ -136,7 +152,7 @@ def _linear(config: TrainConfig) -> Callable[[int], float]:
 
     def factor(step: int) -> float:
         if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
+            return step / config.warmup_steps  # the Trainer's: the first step has rate 0
         return max(0.0, (config.max_steps - step) / max(1, config.max_steps - config.warmup_steps))
 
     return factor
@@ -151,7 +167,7 @@ class _Batches:
         self.per_epoch = -(-len(blocks) // config.batch_size)  # an epoch's last batch is short
         self.epoch, self.order = -1, torch.empty(0, dtype=torch.long)
 
-    def at(self, step: int, micro: int) -> torch.Tensor:
+    def at(self, step: int, micro: int) -> np.ndarray:
         size = self.config.batch_size
         position = step * self.config.gradient_accumulation_steps + micro
         epoch, index = divmod(position, self.per_epoch)
@@ -159,57 +175,47 @@ class _Batches:
             seeded = torch.Generator().manual_seed(self.config.seed + epoch)
             self.epoch, self.order = epoch, torch.randperm(len(self.blocks), generator=seeded)
         rows = self.order[index * size : (index + 1) * size].tolist()
-        return torch.tensor(self.blocks[rows]["input_ids"], dtype=torch.long)
-
-
-def _inputs(
-    batch: torch.Tensor, masker: Any, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input ids, labels): the batch twice for a causal LM (the model shifts the labels),
-    masked inputs and labels on the masked positions for a masked one."""
-    if masker is None:
-        batch = batch.to(device)
-        return batch, batch
-    masked = masker([{"input_ids": row} for row in batch.tolist()])
-    return masked["input_ids"].to(device), masked["labels"].to(device)
+        return np.array(self.blocks[rows]["input_ids"], dtype=np.int64)
 
 
 def _evaluate(
-    model: Any, blocks: torch.Tensor, batch_size: int, device: torch.device, masker: Any
+    model: Any, held_out: dict[str, torch.Tensor], batch_size: int, device: torch.device
 ) -> float:
-    """Mean loss per predicted token over the packed validation blocks."""
+    """Mean loss per scored token over the validation blocks: a causal LM scores every token
+    but a block's first, a masked LM the masked ones."""
     model.eval()
+    inputs, labels = held_out["input_ids"], held_out["labels"]
+    causal = inputs is labels
     total, count = 0.0, 0
     with torch.no_grad():
-        for lo in range(0, len(blocks), batch_size):
-            inputs, labels = _inputs(blocks[lo : lo + batch_size], masker, device)
-            # Causal: every token but a block's first; masked: the masked ones.
-            predicted = int((labels != -100).sum()) if masker else labels.numel() - len(labels)
-            total += model(input_ids=inputs, labels=labels).loss.item() * predicted
+        for lo in range(0, len(inputs), batch_size):
+            ids, scored = inputs[lo : lo + batch_size], labels[lo : lo + batch_size]
+            predicted = scored.numel() - len(scored) if causal else int((scored != IGNORE).sum())
+            if not predicted:  # no mask drawn in these blocks: nothing to score
+                continue
+            loss = model(input_ids=ids.to(device), labels=scored.to(device)).loss
+            total += loss.item() * predicted
             count += predicted
     model.train()
     return total / max(1, count)
 
 
-def _save(
-    folder: Path,
-    step: int,
-    model: Any,
-    optimizer: Any,
-    schedule: Any,
-    state: dict[str, Any],
-    keep: int | None,
-) -> None:
+def _save(folder: Path, step: int, parts: Parts, state: dict[str, Any], keep: int | None) -> None:
     target = folder / f"checkpoint-{step}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    torch.save(model.state_dict(), target / "model.pt")
+    torch.save(parts.model.state_dict(), target / "model.pt")
     rng = {
         "python": random.getstate(),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    loop = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng}
+    loop = {
+        "optimizer": parts.optimizer.state_dict(),
+        "schedule": parts.schedule.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "rng": rng,
+    }
     torch.save(loop | {"state": dict(state)}, target / LOOP_STATE)
     (target / STATE).write_text(json.dumps({"global_step": step, **state}), encoding="utf-8")
     steps = sorted(int(p.name.rpartition("-")[2]) for p in folder.glob("checkpoint-*"))
@@ -218,11 +224,13 @@ def _save(
             shutil.rmtree(folder / f"checkpoint-{old}", ignore_errors=True)
 
 
-def _load(path: Path, model: Any, optimizer: Any, schedule: Any) -> dict[str, Any]:
-    model.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
+def _load(path: Path, parts: Parts) -> dict[str, Any]:
+    parts.model.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
     loop = torch.load(path / LOOP_STATE, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(loop["optimizer"])
-    schedule.load_state_dict(loop["schedule"])
+    parts.optimizer.load_state_dict(loop["optimizer"])
+    parts.schedule.load_state_dict(loop["schedule"])
+    if loop.get("scaler"):  # empty when the scaler is off (fp32, bf16, a CPU)
+        parts.scaler.load_state_dict(loop["scaler"])
     random.setstate(loop["rng"]["python"])
     torch.set_rng_state(loop["rng"]["torch"])
     if loop["rng"]["cuda"] and torch.cuda.is_available():

@@ -61,6 +61,8 @@ def register_model(
         logger.info("run %s is already %s version %s", run.run_id, name, version.version)
         return ModelRef(name, str(version.version), _aliases(version), version.tags["decision"])
     if version is None:
+        # A champion of the other objective refuses the version before it is registered.
+        _check_objective(client, name, _objective(run.metrics))
         number = _log_version(client, run, name, lineage)
     else:
         number = str(version.version)
@@ -185,8 +187,8 @@ def _promote(
         alias = None
         decision = f"kept: v{version} is already champion, bpb {challenger_bpb:.4f}"
     else:
-        masked = run.metrics.get("masked", 0.0) == 1.0
-        champion_version, champion_bpb = _score_champion(run, storage, name, masked)
+        _check_objective(client, name, _objective(run.metrics))  # the champion may have moved
+        champion_version, champion_bpb = _score_champion(run, storage, name)
         promote = challenger_bpb < champion_bpb - config.min_improvement
         alias = CHAMPION if promote else CHALLENGER
         verb, relation = ("promoted", "<") if promote else (CHALLENGER, ">=")
@@ -221,9 +223,7 @@ def _promote(
     return decision
 
 
-def _score_champion(
-    run: RunRef, storage: StorageConfig, name: str, challenger_masked: bool = False
-) -> tuple[str, float]:
+def _score_champion(run: RunRef, storage: StorageConfig, name: str) -> tuple[str, float]:
     """The champion's version and bits per byte on the challenger's validation split."""
     texts = corpus_texts(run.corpus, "validation")
     if not texts:
@@ -235,15 +235,32 @@ def _score_champion(
     # alias moves meanwhile.
     champion = load_model_uri(champion_uri(name), storage)
     block_size = context_length(champion.model)
-    if is_masked(champion.model.config) != challenger_masked:
-        kinds = {True: "masked", False: "causal"}
-        raise ValueError(
-            f"the champion of {name!r} is a {kinds[not challenger_masked]} LM and this model a "
-            f"{kinds[challenger_masked]} one: their scores do not compare; register it under "
-            "another registry.model_name"
-        )
     scores = evaluate(champion.model, champion.tokenizer, texts, block_size)
     return str(champion.version), float(scores["bits_per_byte"])
+
+
+def _objective(metrics: Mapping[str, float]) -> str:
+    """A training run's objective, from its `masked` metric (absent before masked LMs)."""
+    return "masked" if metrics.get("masked", 0.0) == 1.0 else "causal"
+
+
+def _check_objective(client: Any, name: str, objective: str) -> None:
+    """Refuse a version whose objective is not the champion's: a masked LM's bits per byte
+    (of masked tokens, seen from both sides) do not compare with a causal LM's, and the
+    champion's consumers expect one kind of pipeline."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:  # no such model or no champion yet
+        return
+    theirs = _objective(client.get_run(champion.run_id).data.metrics)
+    if theirs != objective:
+        raise ValueError(
+            f"the champion of {name!r} (v{champion.version}) is a {theirs} LM and this model "
+            f"a {objective} one: their scores do not compare; register it under another "
+            "registry.model_name"
+        )
 
 
 def _client(storage: StorageConfig) -> Any:
@@ -273,10 +290,11 @@ def promote_version(storage: StorageConfig, name: str, version: str) -> str:
     """Make `version` the champion by hand; the champion it replaces keeps
     `previous-champion`. Returns a one-line account of what moved."""
     client = _client(storage)
-    _version_or_error(client, name, version)
+    chosen = _version_or_error(client, name, version)
     current = find_champion(storage, name)
     if current is not None and current[0] == version:
         return f"{name} v{version} is already champion: nothing moved"
+    _check_objective(client, name, _objective(client.get_run(chosen.run_id).data.metrics))
     # Same order as the nightly promotion: a crash in between leaves the old champion serving.
     if current is not None:
         client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current[0])

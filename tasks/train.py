@@ -14,7 +14,9 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,7 @@ from prefect import task
 
 from tasks import distributed, loop
 from tasks.caching import code_version, is_transient, stage_key
+from tasks.collate import Collator, epoch_callback
 from tasks.config import StorageConfig, TrainConfig
 from tasks.lake import file_lock, read
 from tasks.models import (
@@ -58,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_MODULES = (
     "tasks.train",
+    "tasks.collate",
     "tasks.loop",
     "tasks.distributed",
     "tasks.models",
@@ -82,7 +86,7 @@ def corpus_dataset(corpus: LakeRef, split: str, cache: Path) -> Any | None:
     arguments = {"path": corpus.path, "commit": corpus.commit, "rows": corpus.rows}
     try:
         with quiet_progress():
-            return Dataset.from_generator(
+            dataset = Dataset.from_generator(
                 _split_rows,
                 gen_kwargs=arguments | {"split": split},
                 cache_dir=str(cache),
@@ -92,6 +96,31 @@ def corpus_dataset(corpus: LakeRef, split: str, cache: Path) -> Any | None:
         if "corresponds to no data" in str(exc):
             return None
         raise
+    # The dataset's folder (blocks of every tokenizer included) was used now: see prune_datasets.
+    (Path(dataset.cache_files[0]["filename"]).parents[1] / USED).touch()
+    return dataset
+
+
+USED = ".lmkiln-used"
+CACHE_DAYS = 7  # a split's Arrow files and blocks unused this long are removed
+
+
+def prune_datasets(cache: Path, days: float = CACHE_DAYS) -> list[Path]:
+    """Remove the cached splits (texts and their packed blocks) no training has used for
+    `days`: the cache would otherwise grow by a corpus copy each night. Returns what went."""
+    cutoff = time.time() - days * 86400
+    gone = []
+    for folder in sorted((cache / "generator").glob("*/")):
+        marker = folder / USED
+        used = marker.stat().st_mtime if marker.exists() else folder.stat().st_mtime
+        if used < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            for lock in cache.glob(f"*{folder.name}*.lock"):
+                lock.unlink(missing_ok=True)
+            gone.append(folder)
+    if gone:
+        logger.info("removed %d cached splits unused for %g days", len(gone), days)
+    return gone
 
 
 def _split_rows(path: str, commit: str, rows: int, split: str) -> Iterator[dict[str, str]]:
@@ -221,7 +250,7 @@ def pack_blocks(tokenizer: Any, texts: Any, block_size: int, cached: bool = Fals
         joined = [token for ids in batch["input_ids"] for token in ids]
         usable = len(joined) - len(joined) % block_size
         blocks = [joined[i : i + block_size] for i in range(0, usable, block_size)]
-        return {"input_ids": blocks, "labels": [list(b) for b in blocks]}
+        return {"input_ids": blocks}  # labels are the collator's (tasks.collate)
 
     with quiet_progress():
         dataset = texts if isinstance(texts, Dataset) else Dataset.from_dict({"text": list(texts)})
@@ -278,6 +307,7 @@ def train_model(
 
         # Everything that can reject the corpus runs before an MLflow run exists.
         where = f"corpus {corpus.path} at commit {corpus.commit}"
+        prune_datasets(storage.root / "datasets")
         train_texts = corpus_dataset(corpus, "train", storage.root / "datasets")
         val_texts = corpus_texts(corpus, "validation")  # a tenth: scored text by text
         if train_texts is None:
@@ -359,6 +389,9 @@ def train_model(
             raise
         client.set_terminated(run_id, "FINISHED")
         write_state(folder, {"run_id": run_id, "metrics": metrics})
+        if not config.keep_checkpoints:  # only now: a crash before this resumes from them
+            for checkpoint in folder.glob("checkpoint-*"):
+                shutil.rmtree(checkpoint, ignore_errors=True)
         logger.info("trained %s in run %s: %s", key, run_id, metrics)
         return RunRef(run_id, str(folder / "final"), metrics, corpus)
 
@@ -421,7 +454,8 @@ def _fit(
     # Unset, transformers 5 warns that it falls back to this very loss.
     masked = config.objective == "masked"
     model.loss_type = "ForMaskedLM" if masked else "ForCausalLM"
-    collate = _masker(tokenizer, config) if masked else None
+    collator = make_collator(tokenizer, config)
+    val_blocks = collator.fixed(val_blocks)  # a masked LM's validation masks, drawn once
     if config.precision != "fp32" and not torch.cuda.is_available():
         logger.warning("train.precision %s needs a GPU: training in fp32", config.precision)
     if config.early_stopping_patience is not None and not len(val_blocks):
@@ -434,7 +468,7 @@ def _fit(
         if config.loop == "torch":
             log = step_logger(client, run_id)
             done = loop.run(
-                folder, config, model, train_blocks, val_blocks, log, last_checkpoint, collate
+                folder, config, model, train_blocks, val_blocks, log, last_checkpoint, collator
             )
             model, steps, runtime = done.model, done.global_step, done.runtime_s
             train_loss = done.training_loss
@@ -485,18 +519,14 @@ def make_trainer(
     run_id: str,
     **overrides: Any,
 ) -> Any:
-    """The Trainer for `config`: its arguments (with `overrides`), the masking collator of a
-    masked LM, step metrics to the MLflow run, early stopping."""
-    from transformers import (
-        EarlyStoppingCallback,
-        PrinterCallback,
-        Trainer,
-        default_data_collator,
-    )
+    """The Trainer for `config`: its arguments (with `overrides`), the collator of the
+    objective, step metrics to the MLflow run, early stopping. A masked LM's `val_blocks`
+    carry their fixed masks (`Collator.fixed`)."""
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     evaluating = val_blocks is not None and len(val_blocks) > 0
     stopping = config.early_stopping_patience is not None and evaluating
-    masked = config.objective == "masked"
+    collator = make_collator(tokenizer, config)
     trainer = Trainer(
         model=model,
         args=training_arguments(
@@ -505,9 +535,10 @@ def make_trainer(
         train_dataset=train_blocks,
         eval_dataset=val_blocks if evaluating else None,
         processing_class=tokenizer,
-        data_collator=_masker(tokenizer, config)(config.seed) if masked else default_data_collator,
+        data_collator=collator,
         callbacks=[
             trainer_callback(client, run_id),
+            epoch_callback(collator),
             *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
         ],
     )
@@ -515,17 +546,10 @@ def make_trainer(
     return trainer
 
 
-def _masker(tokenizer: Any, config: TrainConfig) -> Callable[[int], Any]:
-    """seed -> a collator that masks mlm_probability of the tokens, BERT's way (80% mask
-    token, 10% random, 10% kept), with labels on the masked positions only."""
-    from transformers import DataCollatorForLanguageModeling
-
-    def make(seed: int) -> Any:
-        return DataCollatorForLanguageModeling(
-            tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=seed
-        )
-
-    return make
+def make_collator(tokenizer: Any, config: TrainConfig) -> Collator:
+    """Batches for the config's objective: masks of mlm_probability for a masked LM."""
+    masked = config.objective == "masked"
+    return Collator(tokenizer, config.mlm_probability if masked else 0.0, config.seed)
 
 
 SAMPLE_PROMPTS = 3
@@ -587,15 +611,18 @@ def _load_or_train_tokenizer(
 
 
 def _save_whole(tokenizer: Any, target: Path) -> None:
-    """Save into a staging folder, then rename: a kill never leaves half a tokenizer."""
-    staging = target.with_name(f"{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    tokenizer.save_pretrained(str(staging))
+    """Save into a staging folder of this process's own, then rename: a kill never leaves
+    half a tokenizer, and of two trainings saving the same one, the first rename wins."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_dir():  # another training saved the same one meanwhile
-        shutil.rmtree(staging)
-    else:
-        staging.replace(target)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        tokenizer.save_pretrained(str(staging))
+        staging.rename(target)
+    except OSError:
+        if not target.is_dir():  # not a lost race: a real failure
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def tokenizer_cache(storage: StorageConfig, corpus: LakeRef, config: TrainConfig) -> Path:

@@ -349,8 +349,9 @@ def test_requests_per_second_spaces_the_requests() -> None:
     with serve_routes({"/things": route}) as base:
         read_api(api_source(base, requests_per_second=20), {})
 
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    assert len(times) == 5 and min(gaps) >= 0.045  # 1/20 s, less clock slack
+    # Sent 1/20 s apart at least; arrivals may bunch up when the machine is busy, so the
+    # span is checked, with room for the first request's delay (unpaced: about 0.01 s).
+    assert len(times) == 5 and times[-1] - times[0] >= 0.15
 
 
 def test_429_retry_after_is_honoured_and_5xx_is_retried() -> None:

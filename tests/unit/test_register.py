@@ -17,7 +17,7 @@ from tasks.models import (
     load_model_uri,
 )
 from tasks.records import RunRef
-from tasks.register import register_model
+from tasks.register import promote_version, register_model
 from tasks.tracking import use_tracking
 from tasks.train import train_model
 from tests.unit.test_train import TINY, corpus_rows, make_corpus
@@ -240,6 +240,7 @@ def test_a_masked_lm_end_to_end_through_the_registry(
     runs: tuple[StorageConfig, dict[str, RunRef]],
 ) -> None:
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     storage, trained = runs
     corpus = trained["first"].corpus
@@ -264,5 +265,11 @@ def test_a_masked_lm_end_to_end_through_the_registry(
     # A masked challenger against a causal champion: no score compares them.
     causal = RegisterConfig(model_name="mixed", experiment="unit")
     register_model(trained["first"], causal, storage)
-    with pytest.raises(ValueError, match="is a causal LM and this model a masked one"):
+    with pytest.raises(ValueError, match=r"'mixed' \(v1\) is a causal LM and this model a masked"):
         register_model(better, causal, storage)
+    client = MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)
+    assert len(client.search_model_versions("name = 'mixed'")) == 1  # refused before logging
+    client.copy_model_version("models:/masked/1", "mixed")  # registered by hand as v2
+    with pytest.raises(ValueError, match="is a causal LM and this model a masked one"):
+        promote_version(storage, "mixed", "2")
+    assert find_champion(storage, "mixed")[0] == "1"

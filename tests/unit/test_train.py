@@ -53,6 +53,9 @@ TINY = TrainConfig(
     warmup_steps=0,
 )
 
+# Checkpoints kept after the training, for tests that remove some to simulate a kill.
+KEPT = TINY.model_copy(update={"keep_checkpoints": True})
+
 # A learning rate that makes the validation loss climb, checked every other step: early
 # stopping ends the training well before max_steps.
 DIVERGING = {"max_steps": 60, "save_steps": 2, "learning_rate": 0.5, "early_stopping_patience": 1}
@@ -140,13 +143,13 @@ def test_train_model_resumes_into_one_run(corpus: tuple[StorageConfig, LakeRef])
     from mlflow.tracking import MlflowClient
 
     storage, ref = corpus
-    run = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    run = train_model(ref, KEPT, storage, "unit", {"trigger": "test"})
     for name in ("eval_loss", "perplexity", "bits_per_byte"):
         assert math.isfinite(run.metrics[name]), name
     final = Path(run.model_dir)
     assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
 
-    again = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    again = train_model(ref, KEPT, storage, "unit", {"trigger": "test"})
     assert again == run
 
     # A training killed after its first checkpoint: the retry resumes into the same run.
@@ -155,7 +158,7 @@ def test_train_model_resumes_into_one_run(corpus: tuple[StorageConfig, LakeRef])
     shutil.rmtree(folder / "checkpoint-6")
     state = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps({"run_id": state["run_id"]}))
-    resumed = train_model(ref, TINY, storage, "unit", {"trigger": "test"})
+    resumed = train_model(ref, KEPT, storage, "unit", {"trigger": "test"})
     assert resumed.run_id == run.run_id
     assert resumed.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"])
 
@@ -193,6 +196,7 @@ def test_llama_named_sizes_and_early_stopping(corpus: tuple[StorageConfig, LakeR
     run = train_model(ref, llama, storage, "unit-llama", {})
     config = AutoConfig.from_pretrained(run.model_dir)
     assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("llama", 1, 32)
+    assert not list(Path(run.model_dir).parent.glob("checkpoint-*"))  # removed once finished
     assert math.isfinite(run.metrics["bits_per_byte"])
 
     wild = TINY.model_copy(update=DIVERGING)
@@ -271,7 +275,7 @@ def test_the_plain_loop_resumes_exactly_and_gives_the_trainers_outputs(
     from mlflow.tracking import MlflowClient
 
     storage, ref = corpus
-    plain = TINY.model_copy(update={"loop": "torch"})
+    plain = KEPT.model_copy(update={"loop": "torch"})
     run = train_model(ref, plain, storage, "unit-loop", {})
     final = Path(run.model_dir)
     assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
@@ -341,3 +345,68 @@ def test_two_data_parallel_processes_train_into_one_run(
     assert steps == sorted(set(steps)) and steps[-1] == 6  # rank 0 alone logged
     with pytest.raises(ValueError, match="processes above 1 needs train.loop: trainer"):
         TrainConfig(processes=2, loop="torch")
+
+
+@pytest.mark.parametrize("loop", ["torch", "trainer"])
+def test_a_masked_lm_resumes_with_the_same_masks(
+    corpus: tuple[StorageConfig, LakeRef], loop: str
+) -> None:
+    storage, ref = corpus
+    bert = {"objective": "masked", "architecture": "bert", "n_head": 2, "loop": loop}
+    config = KEPT.model_copy(update=bert)
+    run = train_model(ref, config, storage, f"unit-masked-{loop}", {})
+    assert run.metrics["masked"] == 1.0 and run.metrics["train_steps"] == 6
+
+    folder = Path(run.model_dir).parent  # killed after the first checkpoint
+    shutil.rmtree(run.model_dir)
+    shutil.rmtree(folder / "checkpoint-6")
+    state = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({"run_id": state["run_id"]}))
+    resumed = train_model(ref, config, storage, f"unit-masked-{loop}", {})
+    assert resumed.metrics["bits_per_byte"] == pytest.approx(run.metrics["bits_per_byte"], rel=1e-6)
+
+
+def test_the_plain_loops_schedule_is_the_trainers() -> None:
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from tasks.loop import _linear
+
+    config = TINY.model_copy(update={"max_steps": 40, "warmup_steps": 8})
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    theirs = get_linear_schedule_with_warmup(optimizer, 8, 40).lr_lambdas[0]
+    assert [_linear(config)(s) for s in range(41)] == pytest.approx([theirs(s) for s in range(41)])
+
+
+def test_tokenizers_saved_at_once_leave_one_whole(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transformers import AutoTokenizer
+
+    from tasks.train import _save_whole
+
+    tokenizer = train_tokenizer([row["text"] for row in corpus_rows(6)], 300)
+    target = tmp_path / "tokenizer"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: _save_whole(tokenizer, target), range(8)))
+    assert [p.name for p in tmp_path.iterdir()] == ["tokenizer"]  # no staging left
+    assert AutoTokenizer.from_pretrained(str(target)).get_vocab() == tokenizer.get_vocab()
+
+
+def test_cached_splits_unused_for_a_week_are_pruned(
+    corpus: tuple[StorageConfig, LakeRef], tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    from tasks.train import USED, prune_datasets
+
+    _, ref = corpus
+    splits = [corpus_dataset(ref, split, tmp_path) for split in ("train", "validation")]
+    folders = [Path(d.cache_files[0]["filename"]).parents[1] for d in splits]
+    week_ago = time.time() - 8 * 86400
+    os.utime(folders[0] / USED, (week_ago, week_ago))
+
+    assert prune_datasets(tmp_path) == [folders[0]]
+    assert not folders[0].exists() and folders[1].is_dir()
+    assert corpus_dataset(ref, "train", tmp_path)["text"] == corpus_texts(ref, "train")  # rebuilt
