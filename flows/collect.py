@@ -13,7 +13,7 @@ from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
 from tasks.demo import demo_names, demo_servers
 from tasks.records import LakeRef, SourceResult
-from tasks.sources import fetch_api, scrape_site, synthesize
+from tasks.sources import fetch_api, read_dataset, read_files, scrape_site, synthesize
 from tasks.synth import choose_generator
 
 
@@ -43,12 +43,20 @@ def collect(config: PipelineConfig) -> CollectReport:
     generators = {
         s.name: choose_generator(s, storage, config.registry.model_name, since) for s in c.synthetic
     }
+    corpus = lake.head(storage.lake("corpus"))  # grounds synthetic sources' templates
     with demo_servers(demo_names(_demo_urls(config))) as base_urls:
         fetch = dict(storage=storage, bucket_hours=c.bucket_hours, base_urls=base_urls)
         futures = {
             **{s.name: scrape_site.submit(s, **fetch) for s in c.web},
             **{s.name: fetch_api.submit(s, **fetch) for s in c.api},
-            **{s.name: synthesize.submit(s, generators[s.name], storage) for s in c.synthetic},
+            **{
+                s.name: synthesize.submit(
+                    s, generators[s.name], storage, c.bucket_hours, corpus if s.grounded else None
+                )
+                for s in c.synthetic
+            },
+            **{s.name: read_files.submit(s, storage, c.bucket_hours) for s in c.files},
+            **{s.name: read_dataset.submit(s, storage, c.bucket_hours) for s in c.datasets},
         }
         for future in futures.values():
             future.wait()

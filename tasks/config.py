@@ -397,28 +397,165 @@ class ApiSource(Strict):
         return None
 
 
+class Endpoint(Strict):
+    """An OpenAI-compatible server: OpenAI, vLLM, llama.cpp, Ollama, TGI, `transformers
+    serve`."""
+
+    base_url: Url
+    """Up to the API version, e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1."""
+    model: str = Field(min_length=1)
+    api: Literal["chat", "completions"] = "chat"
+    """chat: /chat/completions with the prompt as the user's message; completions: the
+    plain /completions API, for base models that continue text."""
+    auth: ApiAuth | None = None
+    """The API key, from an environment variable or a Prefect Secret block, e.g.
+    {scheme: bearer, env: OPENAI_API_KEY}; none for a local server."""
+    timeout_s: float = Field(120.0, gt=0)
+    concurrency: int = Field(4, ge=1, le=64)
+    """Requests in flight at once."""
+    requests_per_second: float | None = Field(None, gt=0)
+    """Request starts per second, at most; null: no pacing."""
+    retries: int = Field(4, ge=0)
+    """Per request, on 408, 429, 5xx, resets and timeouts, with backoff; Retry-After is
+    honoured up to a minute."""
+
+
+class Template(Strict):
+    id: Name
+    """Named in each document's meta (`template_id`) and in the generation cache's key."""
+    text: str = Field(min_length=1)
+
+
+class Grounding(Strict):
+    """Generation from documents of the corpus: rewrites, questions and answers, summaries."""
+
+    templates: list[Template] = Field(min_length=1)
+    """Each with `{document}` (the document's text) and optionally `{title}`."""
+    documents: int = Field(10, ge=1)
+    """Train documents drawn from the latest corpus each night (never validation ones)."""
+    max_document_chars: int = Field(4000, ge=100)
+    """A longer document is cut here in the prompt."""
+
+    @field_validator("templates")
+    @classmethod
+    def _with_document(cls, templates: list[Template]) -> list[Template]:
+        for template in templates:
+            if "{document}" not in template.text:
+                raise ValueError(f"template {template.id!r} has no {{document}} placeholder")
+        return templates
+
+
+class SynthBudget(Strict):
+    """What one synthetic source may spend per collection bucket (night); null: no cap."""
+
+    max_requests: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    """Prompt and completion tokens as the server reports them."""
+
+
 class SynthSpec(Strict):
     name: Name
     generator: str = "champion"
-    """The registry's "champion", a models:/ URI, or a local transformers model folder."""
-    prompts: list[str] = Field(min_length=1)
+    """Without `endpoint`: the registry's "champion", a models:/ URI, or a local
+    transformers model folder, which continues each prompt."""
+    endpoint: Endpoint | None = None
+    """An OpenAI-compatible server to generate with instead of a local model."""
+    prompts: list[str] = []
     """Each is continued by the generator; the prompt starts the document."""
+    templates: list[Template] = []
+    """Asked once per topic, with `{topic}` filled in; the answer is the document."""
+    topics: list[str] = []
+    grounded: Grounding | None = None
     samples_per_prompt: int = Field(1, ge=1)
+    """Sample s of a prompt uses seed + s."""
     max_new_tokens: int = Field(64, ge=1)
-    temperature: float = Field(0.9, gt=0)
-    seed: int = 0
+    temperature: float = Field(0.9, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int = Field(0, ge=0)
+    budget: SynthBudget = SynthBudget()
+
+    @model_validator(mode="after")
+    def _something_to_ask(self) -> SynthSpec:
+        if not (self.prompts or (self.templates and self.topics) or self.grounded):
+            raise ValueError("nothing to generate: set prompts, templates with topics, or grounded")
+        if bool(self.templates) != bool(self.topics):
+            raise ValueError("templates and topics go together: each template asks each topic")
+        for template in self.templates:
+            if "{topic}" not in template.text:
+                raise ValueError(f"template {template.id!r} has no {{topic}} placeholder")
+        return self
+
+
+class FieldMap(Strict):
+    """Which fields of a record (a JSON line, a table row) make the document."""
+
+    text_field: str = "text"
+    """The document's text; a record without it (or with an empty one) is quarantined."""
+    title_field: str | None = None
+    url_field: str | None = None
+    """Where the record says it came from; absent: the file (or dataset) and its row."""
+    id_field: str | None = None
+    """The record's own id, kept in meta as `record_id`."""
+    meta_fields: list[str] = []
+    """Fields copied into the document's meta as they are."""
+
+
+class FileSource(FieldMap):
+    """Local files: an internal knowledge base, exported notes, data dumps."""
+
+    name: Name
+    paths: list[str] = Field(min_length=1)
+    """Folders (read recursively) and glob patterns (`**` for any depth); a relative path is
+    from the cwd. Files of other types than .txt, .md, .html, .htm, .jsonl and .parquet are
+    counted and skipped."""
+    encoding: str = "utf-8"
+    """Of .txt, .md and .jsonl files; a file that does not decode is quarantined. HTML
+    files declare their own or are detected, as crawled pages."""
+    max_file_bytes: int = Field(50_000_000, ge=1)
+    """A .txt, .md or .html file above this size is quarantined as too large (JSONL and
+    Parquet are streamed, whatever their size)."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}: use e.g. 'utf-8' or 'latin-1'") from None
+        return value
+
+
+class DatasetSource(FieldMap):
+    """A dataset a team already holds: Hugging Face (saved to disk, or parquet/json files) or
+    Deep Lake."""
+
+    name: Name
+    format: Literal["hf_disk", "parquet", "json", "deeplake"]
+    """hf_disk: a folder written by `Dataset.save_to_disk`; parquet, json: data files (a
+    path or glob; json means JSON Lines), read by Hugging Face datasets' builders; deeplake:
+    a Deep Lake dataset (a local path or s3://, credentials from the environment)."""
+    path: str
+    split: str | None = None
+    """The split of a DatasetDict saved to disk; null: a saved Dataset, or its only split."""
+    max_rows: int | None = Field(None, ge=1)
+    """Rows read per night, from the start; null: all."""
 
 
 class CollectConfig(Strict):
     web: list[WebSource] = []
     api: list[ApiSource] = []
     synthetic: list[SynthSpec] = []
+    files: list[FileSource] = []
+    datasets: list[DatasetSource] = []
     bucket_hours: int = Field(24, ge=1, le=24 * 7)
     """Each source is fetched once per bucket."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> CollectConfig:
-        names = [s.name for s in (*self.web, *self.api, *self.synthetic)]
+        sources = (*self.web, *self.api, *self.synthetic, *self.files, *self.datasets)
+        names = [s.name for s in sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"source names must be unique, repeated: {', '.join(duplicates)}")

@@ -101,14 +101,17 @@ def _retry_after_s(response: BaseHTTPResponse) -> float | None:
 _UNCAPPED = Retry(retry_after_max=10**9)
 
 
-def make_session(user_agent: str, retries: int) -> requests.Session:
-    """A session that retries transient failures of GET/HEAD with backoff and Retry-After."""
+def make_session(
+    user_agent: str, retries: int, methods: tuple[str, ...] = ("GET", "HEAD")
+) -> requests.Session:
+    """A session that retries transient failures of `methods` with backoff and Retry-After
+    (POST only where the request is safe to repeat: a generation)."""
     retry = PoliteRetry(
         total=retries,
         backoff_factor=BACKOFF_FACTOR_S,
         backoff_jitter=BACKOFF_JITTER_S,
         status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD"}),
+        allowed_methods=frozenset(methods),
         respect_retry_after_header=True,
         retry_after_max=RETRY_AFTER_MAX_S,
         # The caller reads the final status itself and counts it, rather than an exception.

@@ -10,8 +10,10 @@ committing are invisible to the next reader, which is what makes a crashed run s
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -70,6 +72,19 @@ def file_lock(lock_path: Path) -> Iterator[None]:
         finally:
             held.discard(lock_path)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_json_atomic(path: Path, value: Mapping[str, Any]) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename: a kill leaves
+    the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        json.dump(value, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)
 
 
 def exclusive(path: str) -> AbstractContextManager[None]:

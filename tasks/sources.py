@@ -15,8 +15,15 @@ from prefect.tasks import exponential_backoff
 
 from tasks import lake
 from tasks.caching import bucket_start, code_version, is_transient, stage_key
-from tasks.config import ApiSource, StorageConfig, SynthSpec, WebSource
-from tasks.records import Document, DocumentKind, SourceResult
+from tasks.config import (
+    ApiSource,
+    DatasetSource,
+    FileSource,
+    StorageConfig,
+    SynthSpec,
+    WebSource,
+)
+from tasks.records import Document, DocumentKind, LakeRef, SourceResult
 from tasks.synth import GeneratorChoice
 
 
@@ -49,6 +56,8 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.mapping",
         "tasks.watermark",
         "tasks.credentials",
+        "tasks.files",
+        "tasks.dataset_source",
     )
     return stage_key("fetch", params["source"], params["storage"], bucket, code)
 
@@ -104,11 +113,39 @@ def fetch_api(
     return result
 
 
+@task(name="read_files", task_run_name="files-{source.name}", **_FETCH_RETRIES)
+def read_files(source: FileSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+    from tasks import files, quarantine
+
+    # From load to save: a second run of this source waits, then sees the files as read.
+    with files.locked(storage, source.name):
+        read = files.read_files(source, files.load_marks(storage, source.name))
+        result = _store(source.name, "file", read.documents, read.counters, storage)
+        quarantine.store(storage, source.name, read.quarantined)
+        files.save_marks(storage, source.name, read.marks)  # only after the commit
+    return result
+
+
+@task(name="read_dataset", task_run_name="dataset-{source.name}", **_FETCH_RETRIES)
+def read_dataset(source: DatasetSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+    from tasks import dataset_source, quarantine
+
+    with dataset_source.locked(storage, source.name):
+        last = dataset_source.load_version(storage, source.name)
+        read = dataset_source.read_dataset(source, last)
+        result = _store(source.name, "dataset", read.documents, read.counters, storage)
+        quarantine.store(storage, source.name, read.quarantined)
+        dataset_source.save_version(storage, source.name, read.version)  # after the commit
+    return result
+
+
 def synth_key(_context: object, params: dict) -> str:
-    code = code_version("tasks.sources", "tasks.synth", "tasks.models")
+    code = code_version("tasks.sources", "tasks.synth", "tasks.llm", "tasks.models")
+    bucket = bucket_start(params["bucket_hours"]).isoformat()
     # The pinned generator, not the skip reason: its wording changes while nothing else does.
     generator = params["generator"].uri
-    return stage_key("synth", params["spec"], generator, params["storage"], code)
+    parts = (params["spec"], generator, params["corpus"], params["storage"], bucket, code)
+    return stage_key("synth", *parts)
 
 
 @task(
@@ -120,11 +157,38 @@ def synth_key(_context: object, params: dict) -> str:
     cache_key_fn=synth_key,
     persist_result=True,
 )
-def synthesize(spec: SynthSpec, generator: GeneratorChoice, storage: StorageConfig) -> SourceResult:
+def synthesize(
+    spec: SynthSpec,
+    generator: GeneratorChoice,
+    storage: StorageConfig,
+    bucket_hours: int,
+    corpus: LakeRef | None = None,
+) -> SourceResult:
+    """Generate the source's plan for tonight; `corpus` (its latest commit) grounds
+    `grounded` templates. A retry pays only for what no earlier try generated."""
     if generator.uri is None:
         get_run_logger().warning("synthetic source '%s' skipped: %s", spec.name, generator.skipped)
         return SourceResult(spec.name, "synthetic", None, 0, skipped=generator.skipped)
-    from tasks.synth import synthesize_documents
+    from tasks import quarantine, synth
+    from tasks.llm import EndpointBackend, LocalBackend
 
-    docs = synthesize_documents(spec, generator.uri, storage)
-    return _store(spec.name, "synthetic", docs, {"generated": len(docs)}, storage)
+    if spec.endpoint is not None:
+        backend = EndpointBackend(spec.endpoint, spec.name)
+    else:
+        backend = LocalBackend(generator.uri, storage)
+    requests = synth.plan(spec, synth.seed_documents(spec, corpus))
+    cache = synth.GenerationCache.of(storage)
+    try:
+        read = synth.generate_all(spec, backend, requests, cache, bucket_start(bucket_hours))
+        result = _store(spec.name, "synthetic", read.documents, read.counters, storage)
+        quarantine.store(storage, spec.name, read.quarantined)
+        cache.mark_collected(read.keys)  # after the commit: a crash before it appends again
+    finally:
+        cache.close()
+    if read.counters["over_budget"]:
+        get_run_logger().warning(
+            "synthetic source '%s': budget spent; %d requests wait for the next night",
+            spec.name,
+            read.counters["over_budget"],
+        )
+    return result

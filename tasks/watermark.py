@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -184,7 +182,7 @@ def save(storage: StorageConfig, source_name: str, watermark: Watermark, raw_row
         "raw_table": raw_table_id(storage.lake("raw")),
         "saved_at": utc_now(),
     }
-    _write_state(state_path(storage, source_name), state)
+    lake.write_json_atomic(state_path(storage, source_name), state)
 
 
 def reset(storage: StorageConfig, source_name: str) -> None:
@@ -206,7 +204,7 @@ def reset(storage: StorageConfig, source_name: str) -> None:
             "raw_table": raw_table_id(raw_path),
             "saved_at": utc_now(),
         }
-        _write_state(state_path(storage, source_name), state)
+        lake.write_json_atomic(state_path(storage, source_name), state)
     logger.warning("source '%s': watermark reset; its next run reads from the start", source_name)
 
 
@@ -226,17 +224,6 @@ def raw_table_id(path: str) -> str | None:
     if not deeplake.exists(path):
         return None
     return str(deeplake.open_read_only(path).id)
-
-
-def _write_state(path: Path, state: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(state, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
 
 
 def _read_state(path: Path, kind: WatermarkKind) -> tuple[Watermark, int, str | None]:

@@ -1,0 +1,155 @@
+"""Generators of synthetic text behind one interface: an OpenAI-compatible endpoint (OpenAI,
+vLLM, llama.cpp, Ollama, TGI, `transformers serve`), chat or plain completions, or a local
+transformers model (a folder or a pinned models:/ URI).
+
+`complete(prompt, sampling)` returns the text with its finish reason and token usage. The
+endpoint backend retries 408, 429, 5xx, resets and timeouts per request with backoff
+(Retry-After honoured up to a minute, tasks.http); a final failure of that kind raises
+`SourceUnavailable` (the task retries the source), a refusal of the request itself (400,
+401, 403, 404: a wrong model name or key) a `GenerationRefused` that stops the source.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from tasks.config import Endpoint, StorageConfig
+from tasks.credentials import Credentials, credentials
+from tasks.http import PERMANENT_STATUSES, SourceUnavailable, describe_failure, make_session
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "lmkiln-synth/0.1"
+MAX_RESPONSE_BYTES = 10_000_000
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop", "length" (cut at max_new_tokens), or what the server says
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Backend(Protocol):
+    identity: str  # names the generator in cache keys and provenance
+    continues: bool  # True: the output continues the prompt (a base model), not answers it
+
+    def complete(self, prompt: str, sampling: Sampling) -> Completion: ...
+
+
+class GenerationRefused(ValueError):
+    """The endpoint refused the request itself: retrying the same request cannot help."""
+
+
+class EndpointBackend:
+    """An OpenAI-compatible HTTP endpoint; thread-safe (one session per thread). With the
+    plain completions API the model continues the prompt, as a local one does."""
+
+    def __init__(self, endpoint: Endpoint, source_name: str) -> None:
+        self.endpoint, self.source_name = endpoint, source_name
+        self.continues = endpoint.api == "completions"
+        self.auth: Credentials = credentials(source_name, endpoint.auth)
+        self.identity = f"openai:{endpoint.base_url.rstrip('/')}:{endpoint.api}:{endpoint.model}"
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(USER_AGENT, self.endpoint.retries, methods=("POST",))
+            self._local.session = session
+        return session
+
+    def complete(self, prompt: str, sampling: Sampling) -> Completion:
+        endpoint = self.endpoint
+        body: dict[str, Any] = {
+            "model": endpoint.model,
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "seed": sampling.seed,
+        }
+        if endpoint.api == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        route = "chat/completions" if endpoint.api == "chat" else "completions"
+        url = f"{endpoint.base_url.rstrip('/')}/{route}"
+        where = f"synthetic source '{self.source_name}': POST {url}"
+        try:
+            response = self._session().post(
+                url, json=body, headers=self.auth.headers, timeout=endpoint.timeout_s
+            )
+        except requests.RequestException as exc:
+            failure = self.auth.redact(describe_failure(exc))
+            raise SourceUnavailable(f"{where} failed: {failure}") from None
+        with response:
+            text = self.auth.redact(response.text[:MAX_RESPONSE_BYTES])
+        if response.status_code in PERMANENT_STATUSES:
+            raise GenerationRefused(
+                f"{where} was refused: HTTP {response.status_code} {text[:300]!r}; check "
+                "endpoint.model, endpoint.base_url and the API key"
+            )
+        if not 200 <= response.status_code < 300:
+            raise SourceUnavailable(
+                f"{where} failed: HTTP {response.status_code} {text[:300]!r}", response.status_code
+            )
+        try:
+            data = json.loads(text)
+            choice = data["choices"][0]
+            output = choice["message"]["content"] if endpoint.api == "chat" else choice["text"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            answer = f"{where}: not an OpenAI-style answer: {text[:300]!r}"
+            raise SourceUnavailable(answer) from None
+        usage = data.get("usage") or {}
+        return Completion(
+            text=output or "",
+            finish_reason=str(choice.get("finish_reason") or ""),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+
+class LocalBackend:
+    """A transformers causal LM in this process: a folder or a (pinned) models:/ URI. It
+    continues the prompt; generation is serialised (one model, one forward at a time)."""
+
+    continues = True
+
+    def __init__(self, uri: str, storage: StorageConfig) -> None:
+        from tasks.models import load_model_uri
+
+        self.identity = uri
+        self.generator = load_model_uri(uri, storage)
+        self._lock = threading.Lock()
+
+    def complete(self, prompt: str, sampling: Sampling) -> Completion:
+        from tasks.models import generate
+
+        tokenizer = self.generator.tokenizer
+        with self._lock:
+            text = generate(
+                self.generator, prompt, sampling.max_new_tokens, sampling.temperature, sampling.seed
+            )
+        prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        completion_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        cut = completion_tokens >= sampling.max_new_tokens
+        return Completion(text, "length" if cut else "stop", prompt_tokens, completion_tokens)

@@ -1,0 +1,136 @@
+"""Local files as a source: every format, every bad file quarantined with its reason, and
+files that did not change not read again."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.config import FileSource
+from tasks.files import matched_files, read_files
+
+PARAGRAPH = "The river rose after three days of rain and covered the lower road. " * 3
+
+
+def write_knowledge_base(root: Path) -> Path:
+    """One good file of each type and one bad one of each kind."""
+    kb = root / "kb"
+    (kb / "guides").mkdir(parents=True)
+    (kb / "notes.txt").write_text(PARAGRAPH, encoding="utf-8")
+    (kb / "guides" / "setup.md").write_text(f"# Setting up\n\n{PARAGRAPH}", encoding="utf-8")
+    (kb / "guides" / "page.html").write_text(
+        f"<html><head><title>Bridges</title></head><body><nav>Home | About</nav>"
+        f"<main><p>{PARAGRAPH}</p></main></body></html>",
+        encoding="utf-8",
+    )
+    lines = [
+        json.dumps({"body": PARAGRAPH, "id": 7, "topic": "rivers", "link": "https://ex.org/7"}),
+        "{not json",
+        json.dumps([1, 2]),
+        json.dumps({"id": 9}),
+        json.dumps({"body": 42}),
+        json.dumps({"body": "   "}),
+        "",
+    ]
+    (kb / "records.jsonl").write_bytes("\n".join(lines).encode() + b"\n\xff\xfe\n")
+    table = pa.table({"body": [PARAGRAPH, f"Second row. {PARAGRAPH}"], "topic": ["a", "b"]})
+    pq.write_table(table, kb / "table.parquet")
+    whole = (kb / "table.parquet").read_bytes()
+    (kb / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    pq.write_table(pa.table({"content": ["x"]}), kb / "wrong.parquet")
+    (kb / "latin.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (kb / "empty.md").write_text("\n\n", encoding="utf-8")
+    (kb / "big.txt").write_text("x" * 2000, encoding="utf-8")
+    (kb / "logo.png").write_bytes(b"\x89PNG")
+    return kb
+
+
+def source(kb: Path, **overrides) -> FileSource:
+    fields = {"text_field": "body", "id_field": "id", "url_field": "link", "meta_fields": ["topic"]}
+    settings = {"name": "kb", "paths": [str(kb)], "max_file_bytes": 1000} | fields
+    return FileSource(**(settings | overrides))
+
+
+def test_every_format_is_read_and_every_bad_record_quarantined_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    kb = write_knowledge_base(tmp_path)
+    read = read_files(source(kb), {})
+
+    texts = [doc.text for doc in read.documents]
+    assert len(texts) == 6  # txt, md, html, one JSON line, two Parquet rows
+    assert all(doc.kind == "file" and doc.source == "kb" for doc in read.documents)
+    html = next(doc for doc in read.documents if doc.title == "Bridges")
+    assert "Home | About" not in html.text and html.text.startswith("The river rose")
+    assert next(d for d in read.documents if d.meta["path"].endswith("setup.md")).title == (
+        "Setting up"
+    )
+    record = next(d for d in read.documents if "line" in d.meta)
+    assert record.url == "https://ex.org/7"
+    assert (record.meta["record_id"], record.meta["topic"], record.meta["line"]) == (7, "rivers", 1)
+    assert len(record.meta["file_sha256"]) == 64 and record.meta["modified"]
+    row = next(d for d in read.documents if d.meta.get("row") == 1)
+    assert row.url.endswith("table.parquet#row=1") and row.meta["topic"] == "b"
+
+    reasons = sorted(
+        (r["reason"], Path(json.loads(r["payload"])["path"]).name) for r in read.quarantined
+    )
+    assert reasons == [
+        ("bad_json", "records.jsonl"),  # {not json
+        ("bad_json", "records.jsonl"),  # an array
+        ("bad_value", "records.jsonl"),
+        ("empty_text", "empty.md"),
+        ("empty_text", "records.jsonl"),
+        ("missing_field", "records.jsonl"),
+        ("missing_field", "wrong.parquet"),
+        ("too_large", "big.txt"),
+        ("undecodable", "latin.txt"),
+        ("undecodable", "records.jsonl"),
+        ("unreadable", "cut.parquet"),
+    ]
+    assert all(r["kind"] == "file" and r["source"] == "kb" for r in read.quarantined)
+    counters = read.counters
+    quarantined = sum(v for k, v in counters.items() if k.startswith("quarantined_"))
+    assert counters["records"] == counters["documents"] + quarantined == 17
+    assert (counters["files"], counters["files_read"], counters["files_skipped_type"]) == (
+        10,
+        10,
+        1,
+    )
+
+
+def test_a_file_in_another_encoding_is_read_with_it(tmp_path: Path) -> None:
+    kb = write_knowledge_base(tmp_path)
+    read = read_files(source(kb, paths=[str(kb / "latin.txt")], encoding="latin-1"), {})
+    assert [doc.text for doc in read.documents] == ["café au lait"]
+
+
+def test_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    kb = write_knowledge_base(tmp_path)
+    first = read_files(source(kb), {})
+    again = read_files(source(kb), first.marks)
+    assert again.documents == [] and again.quarantined == []
+    assert again.counters["files_unchanged"] == 10 and again.marks == first.marks
+
+    notes = kb / "notes.txt"
+    os.utime(notes, ns=(notes.stat().st_atime_ns, notes.stat().st_mtime_ns + 10**9))  # touched
+    (kb / "guides" / "setup.md").write_text("# Setting up\n\nNew steps for the setup.", "utf-8")
+    third = read_files(source(kb), again.marks)
+    assert [doc.text for doc in third.documents] == ["# Setting up\n\nNew steps for the setup."]
+    assert third.counters["files_unchanged"] == 9 and third.counters["files_read"] == 1
+
+
+def test_globs_and_folders_match_each_file_once(tmp_path: Path) -> None:
+    kb = write_knowledge_base(tmp_path)
+    found = matched_files([str(kb / "**" / "*.md"), str(kb / "guides"), str(tmp_path / "none*")])
+    assert [p.name for p in found] == ["empty.md", "page.html", "setup.md"]
+
+
+def test_an_unknown_encoding_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="unknown encoding 'utf-9'"):
+        FileSource(name="kb", paths=["x"], encoding="utf-9")

@@ -1,0 +1,183 @@
+"""Synthetic generation against an OpenAI-compatible service (a stand-in over real HTTP):
+the plan, the generation cache, the budget, retries, and the outputs that are not kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tasks.config import SynthSpec
+from tasks.http import SourceUnavailable
+from tasks.llm import EndpointBackend, GenerationRefused
+from tasks.records import Document
+from tasks.synth import GenerationCache, generate_all, plan
+from tests.openai_fake import FakeOpenAI, serve_openai
+
+TONIGHT = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def spec(base_url: str, **overrides) -> SynthSpec:
+    settings = {
+        "name": "guides",
+        "endpoint": {"base_url": base_url, "model": "fake-model", "retries": 3},
+        "templates": [{"id": "explain", "text": "Explain {topic} to a new engineer."}],
+        "topics": ["rivers", "bridges", "ferries"],
+        "samples_per_prompt": 2,
+        "max_new_tokens": 32,
+        "seed": 5,
+    }
+    return SynthSpec.model_validate(settings | overrides)
+
+
+def run(source: SynthSpec, cache: GenerationCache, since: datetime = TONIGHT):
+    backend = EndpointBackend(source.endpoint, source.name)
+    return generate_all(source, backend, plan(source), cache, since)
+
+
+def test_topics_are_generated_once_and_a_rerun_sends_nothing(tmp_path) -> None:
+    fake = FakeOpenAI()
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        source = spec(base)
+        first = run(source, cache)
+        cache.mark_collected(first.keys)
+        again = run(source, cache, TONIGHT + timedelta(days=1))
+
+    assert len(fake.requests) == 6 and first.counters["requested"] == 6
+    assert [r["seed"] for r in fake.requests].count(5) == 3  # sample s: seed + s
+    doc = first.documents[0]
+    assert doc.kind == "synthetic" and doc.title == "rivers"
+    assert doc.text.startswith("A passage on 'Explain rivers")  # a chat answer is the document
+    meta = doc.meta
+    assert (meta["template_id"], meta["topic"], meta["seed"]) == ("explain", "rivers", 5)
+    assert meta["generator"] == f"openai:{base}:chat:fake-model"
+    assert meta["usage"]["completion_tokens"] > 0 and meta["finish_reason"] == "stop"
+    assert (again.counters["collected_before"], again.documents) == (6, [])
+
+
+def test_the_budget_stops_the_night_and_the_next_night_goes_on(tmp_path) -> None:
+    fake = FakeOpenAI()
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        source = spec(base, budget={"max_requests": 4})
+        night = run(source, cache)
+        rerun = run(source, cache)  # the same night: the budget is spent
+        cache.mark_collected(night.keys)
+        next_night = run(source, cache, TONIGHT + timedelta(days=1))
+        other = spec(base, name="other", topics=["canals", "locks"], budget={"max_tokens": 1})
+        by_tokens = run(other, cache)
+
+    assert (night.counters["requested"], night.counters["over_budget"]) == (4, 2)
+    assert len(night.documents) == 4
+    assert (rerun.counters["cached"], rerun.counters["over_budget"]) == (4, 2)
+    assert next_night.counters["requested"] == 2 and len(fake.requests) == 6 + 1
+    assert by_tokens.counters["requested"] == 1  # the first request spends the tokens
+
+
+def test_rate_limits_and_server_errors_are_retried_and_a_wrong_model_stops(tmp_path) -> None:
+    fake = FakeOpenAI(faults=[(429, {"Retry-After": "0"}), (503, {})])
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        done = run(spec(base, topics=["rivers"], samples_per_prompt=1), cache)
+        assert fake.statuses == [429, 503, 200] and len(done.documents) == 1
+
+        fake.faults = [(503, {})] * 4
+        with pytest.raises(SourceUnavailable, match="HTTP 503"):
+            run(spec(base, topics=["harbours"], samples_per_prompt=1), cache)
+        wrong = spec(base, endpoint={"base_url": base, "model": "gpt-9"})
+        with pytest.raises(GenerationRefused, match="HTTP 404.*check endpoint.model"):
+            run(wrong, cache)
+
+
+def test_refused_empty_echoed_and_cut_answers_are_quarantined(tmp_path) -> None:
+    fake = FakeOpenAI()
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    topics = ["REFUSE this", "EMPTY", "ECHO " + "words " * 12, "LONG answers", "canals"]
+    with serve_openai(fake) as base:
+        read = run(spec(base, topics=topics, samples_per_prompt=1), cache)
+
+    assert [doc.meta["topic"] for doc in read.documents] == ["canals"]
+    reasons = [row["reason"] for row in read.quarantined]
+    assert reasons == ["refused", "empty_output", "echoed", "truncated"]
+    assert all(row["kind"] == "synthetic" and row["source"] == "guides" for row in read.quarantined)
+    assert read.counters["requested"] == 5 == read.counters["documents"] + len(reasons)
+
+
+def test_the_api_key_comes_from_the_environment_and_is_never_shown(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-7f3a9c")
+    fake = FakeOpenAI(api_key="sk-test-7f3a9c")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        auth = {"scheme": "bearer", "env": "FAKE_OPENAI_KEY"}
+        source = spec(base, endpoint={"base_url": base, "model": "fake-model", "auth": auth})
+        read = run(source, cache)
+        assert len(read.documents) == 6
+        assert "sk-test" not in repr(read) and "sk-test" not in source.model_dump_json()
+        monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-wrong-1")
+        with pytest.raises(GenerationRefused, match="HTTP 401") as refused:
+            other = {"name": "other", "topics": ["locks"], "endpoint": source.endpoint.model_dump()}
+            run(spec(base, **other), cache)
+        assert "sk-wrong" not in str(refused.value)
+
+
+def test_grounded_templates_ask_about_each_seed_document() -> None:
+    grounded = {
+        "documents": 2,
+        "templates": [
+            {"id": "textbook", "text": "Rewrite as a textbook passage:\n{document}"},
+            {"id": "qa", "text": "Write questions and answers about {title}:\n{document}"},
+        ],
+    }
+    source = SynthSpec(name="g", prompts=[], grounded=grounded, generator="champion")
+    docs = [
+        Document(text=f"Text of document {i}.", kind="web", source="s", title=f"T{i}")
+        for i in range(2)
+    ]
+    asks = plan(source, docs)
+    assert [
+        (r.template_id, r.inputs["seed_documents"][0] == docs[i % 2].id) for i, r in enumerate(asks)
+    ] == [
+        ("textbook", True),
+        ("textbook", True),
+        ("qa", True),
+        ("qa", True),
+    ]
+    assert asks[2].prompt == "Write questions and answers about T0:\nText of document 0."
+
+
+def test_a_source_must_ask_something() -> None:
+    with pytest.raises(ValueError, match="nothing to generate"):
+        SynthSpec(name="x")
+    with pytest.raises(ValueError, match="has no \\{topic\\} placeholder"):
+        SynthSpec(name="x", templates=[{"id": "t", "text": "Hello"}], topics=["a"])
+    with pytest.raises(ValueError, match="has no \\{document\\} placeholder"):
+        SynthSpec(name="x", grounded={"templates": [{"id": "t", "text": "Hello"}]})
+
+
+def test_seed_documents_are_train_documents_drawn_per_corpus_commit(tmp_path) -> None:
+    from tasks.synth import seed_documents
+    from tests.unit.test_train import corpus_rows, make_corpus
+
+    _, corpus = make_corpus(tmp_path, corpus_rows(30))
+    grounded = {"documents": 4, "templates": [{"id": "t", "text": "Rewrite: {document}"}]}
+    source = SynthSpec(name="g", grounded=grounded)
+    drawn = seed_documents(source, corpus)
+    assert len(drawn) == 4 and drawn == seed_documents(source, corpus)  # a rerun draws the same
+    validation = {r["id"] for r in corpus_rows(30) if r["split"] == "validation"}
+    assert not {doc.id for doc in drawn} & validation
+    assert seed_documents(source.model_copy(update={"seed": 1}), corpus) != drawn
+    assert seed_documents(source, None) == []
+
+
+def test_requests_are_paced_across_threads(tmp_path) -> None:
+    import time
+
+    fake = FakeOpenAI()
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        endpoint = {"base_url": base, "model": "fake-model", "requests_per_second": 20}
+        started = time.monotonic()
+        run(spec(base, endpoint=endpoint | {"concurrency": 4}), cache)
+        spent = time.monotonic() - started
+    assert len(fake.requests) == 6 and spent >= 5 / 20 * 0.9  # 6 starts, 5 intervals
