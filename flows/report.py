@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.collect import CollectReport
-from tasks.records import ModelRef, RunRef, StageResult
+from tasks import lake
+from tasks.records import LakeRef, ModelRef, RunRef, StageResult
 
 
 def source_rows(report: CollectReport) -> list[dict[str, object]]:
@@ -58,6 +59,26 @@ def rule_rows(stages: Mapping[str, StageResult]) -> list[dict[str, object]]:
     ]
 
 
+def mix_rows(corpus: LakeRef) -> list[dict[str, object]]:
+    """The corpus by source: documents, kind and share of the whole."""
+    from collections import Counter
+
+    counts = Counter((row["source"], row["kind"]) for row in lake.read(corpus, ("source", "kind")))
+    total = sum(counts.values()) or 1
+    return [
+        {"source": source, "kind": kind, "documents": n, "share": round(n / total, 4)}
+        for (source, kind), n in sorted(counts.items())
+    ]
+
+
+def kind_shares(mix: list[dict[str, object]]) -> str:
+    """ "web 61.2%, api 30.1%, synthetic 8.7%": the corpus by kind of source."""
+    shares: dict[str, float] = {}
+    for row in mix:
+        shares[str(row["kind"])] = shares.get(str(row["kind"]), 0.0) + float(row["share"])
+    return ", ".join(f"{kind} {share:.1%}" for kind, share in sorted(shares.items()))
+
+
 def publish(
     collected: CollectReport, stages: Mapping[str, StageResult], run: RunRef, model: ModelRef
 ) -> str:
@@ -70,6 +91,8 @@ def publish(
         rule_rows(stages), key="rules-by-source", description="Drops per source and rule"
     )
     create_table_artifact(filter_rows(stages), key="data-quality", description="Counts per stage")
+    mix = mix_rows(run.corpus)
+    create_table_artifact(mix, key="corpus-mix", description="The corpus by source and kind")
     failed = ", ".join(collected.failures) or "none"
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(run.metrics.items()))
     summary = "\n".join(
@@ -77,6 +100,7 @@ def publish(
             "# lmkiln nightly",
             f"- raw: {collected.raw.rows} rows at `{collected.raw.commit}`",
             f"- corpus: {run.corpus.rows} rows at `{run.corpus.commit}` ({run.corpus.path})",
+            f"- corpus mix: {kind_shares(mix)}",
             f"- failed sources: {failed}",
             f"- MLflow run: `{run.run_id}` ({metrics})",
             f"- model: {model.name} v{model.version} {list(model.aliases)}: {model.decision}",

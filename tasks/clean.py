@@ -87,7 +87,8 @@ def clean_stage(
         validation = decontam.open_validation(folder, n, split, previous) if n else None
         index = NearDupIndex.open(index_path(path), near, previous) if near else nullcontext()
         with index as near_index:
-            decider = Decider(config, split, kept, validation, near_index)
+            counts = kept_counts(previous) if config.max_synthetic_share else (0, 0)
+            decider = Decider(config, split, kept, validation, near_index, counts)
             docs = (Document.from_row(r) for r in lake.read(raw, DOCUMENT_COLUMNS, start=start))
             prepared = prepare_all(docs, config, total=raw.rows - start)
             night = _Night(path, start, storage, near_index)
@@ -150,3 +151,11 @@ def kept_ids(clean: LakeRef | None) -> set[str]:
     if clean is None:
         return set()
     return {row["id"] for row in lake.read(clean, ("id", "reason")) if not row["reason"]}
+
+
+def kept_counts(clean: LakeRef | None) -> tuple[int, int]:
+    """(documents kept so far, synthetic ones among them): where the synthetic cap stands."""
+    if clean is None:
+        return 0, 0
+    kinds = [row["kind"] for row in lake.read(clean, ("kind", "reason")) if not row["reason"]]
+    return len(kinds), kinds.count("synthetic")

@@ -13,6 +13,7 @@ included, holds an address or a key. Every decision is a named reason or "" (kep
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -117,7 +118,8 @@ class Decider:
     """The decisions that depend on what was kept before, taken in input order.
 
     `kept_ids` are the ids kept before, for exact dedup when there is no near-dup `index`
-    (the index knows them otherwise); `validation` the n-grams of the validation side.
+    (the index knows them otherwise); `validation` the n-grams of the validation side;
+    `kept` the documents kept before, all and synthetic, for the synthetic share's cap.
     """
 
     def __init__(
@@ -127,10 +129,12 @@ class Decider:
         kept_ids: set[str],
         validation: ValidationNgrams | None,
         index: NearDupIndex | None,
+        kept: tuple[int, int] = (0, 0),
     ) -> None:
         self.config, self.split = config, split
         self.kept_ids, self.validation, self.index = kept_ids, validation, index
         self.min_overlap = config.decontamination.min_overlap
+        self.kept_total, self.kept_synthetic = kept
 
     def decide(self, batch: Sequence[Prepared], first_row: int) -> list[tuple[Document, str]]:
         """Decisions for `batch`, whose first document becomes clean row `first_row`."""
@@ -138,6 +142,7 @@ class Decider:
         reasons = [p.reason for p in batch]
         self._deduplicate(docs, reasons)
         validation_docs = self._decontaminate(docs, reasons)
+        self._cap_synthetic(docs, reasons)  # before the index: it records what is kept
         if self.index is not None:
             open_at = [i for i, reason in enumerate(reasons) if not reason]
             found = self.index.check([(first_row + i, docs[i].id, docs[i].text) for i in open_at])
@@ -151,7 +156,24 @@ class Decider:
             )
         if self.validation is not None:  # only what is kept: as a rebuild from the table
             self.validation.add(docs[i].text for i in validation_docs if not reasons[i])
+        kept = [doc for doc, reason in zip(docs, reasons, strict=True) if not reason]
+        self.kept_total += len(kept)
+        self.kept_synthetic += sum(doc.kind == "synthetic" for doc in kept)
         return list(zip(docs, reasons, strict=True))
+
+    def _cap_synthetic(self, docs: Sequence[Document], reasons: list[str]) -> None:
+        """Keep synthetic documents only while they stay within max_synthetic_share of what
+        is kept, this batch's open real documents counted first."""
+        cap = self.config.max_synthetic_share
+        if cap is None or cap >= 1:
+            return
+        open_at = [i for i, reason in enumerate(reasons) if not reason]
+        synthetic = [i for i in open_at if docs[i].kind == "synthetic"]
+        total = self.kept_total + len(open_at) - len(synthetic)
+        # The most x with (kept synthetic + x) / (total + x) <= cap.
+        room = max(0, math.floor((cap * total - self.kept_synthetic) / (1 - cap) + 1e-9))
+        for i in synthetic[room:]:
+            reasons[i] = "synthetic_over_cap"
 
     def _deduplicate(self, docs: Sequence[Document], reasons: list[str]) -> None:
         """Exact copies of a document kept before, tonight included: the first one wins.

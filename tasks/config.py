@@ -772,6 +772,10 @@ class CleanConfig(Strict):
     near_dedup: NearDedupConfig | None = NearDedupConfig()
     """MinHash LSH against every document kept so far; null: exact dedup only."""
     decontamination: DecontamConfig = DecontamConfig()
+    max_synthetic_share: float | None = Field(0.5, gt=0, le=1)
+    """The most of the corpus that synthetic documents may be: a synthetic document past
+    it is dropped as `synthetic_over_cap`; null: no cap. The real documents of a batch are
+    counted before its synthetic ones."""
     workers: int | None = Field(None, ge=1, le=64)
     """Processes for the per-document work of a large night (normalise, language, quality,
     PII); null: one per core. Small nights run in the task's own process."""

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.nightly import nightly
+from flows.report import mix_rows
 from tasks import lake
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
@@ -82,6 +83,9 @@ def test_first_night_fills_every_table_and_registers_a_champion(config, first):
         report.corpus.lake.rows
     )
     assert lake.head(config.storage.lake("corpus")) == report.corpus.lake
+    mix = {row["source"]: row for row in mix_rows(report.corpus.lake)}
+    assert sum(row["documents"] for row in mix.values()) == report.corpus.lake.rows
+    assert mix["pydoc"]["kind"] == "web" and "- corpus mix: api " in report.summary
 
     assert report.model.version == "1"
     assert report.model.aliases == ("champion",)

@@ -94,3 +94,29 @@ def test_a_large_night_is_prepared_on_worker_processes_in_input_order(monkeypatc
     serial = [prepare(d, config) for d in docs]
     assert parallel == serial
     assert all("<EMAIL>" in p.doc.text for p in parallel)
+
+
+def test_synthetic_documents_stay_within_their_share_of_the_corpus() -> None:
+    from dataclasses import replace
+
+    capped = PLAIN.model_copy(update={"max_synthetic_share": 0.5})
+    decider = Decider(capped, SplitConfig(), set(), None, None, kept=(3, 2))  # 2 of 3 so far
+
+    def batch(kinds: str) -> list:
+        texts = [LONG.replace("kiln", f"kiln number {i} {kinds}") for i in range(len(kinds))]
+        kind = {"r": "web", "s": "synthetic"}
+        return [
+            prepare(replace(doc(t), kind=kind[k]), capped)
+            for t, k in zip(texts, kinds, strict=True)
+        ]
+
+    # Synthetic first, real later in the batch: the real ones are counted first.
+    night = [reason for _, reason in decider.decide(batch("sssrr"), first_row=0)]
+    assert night == ["", "synthetic_over_cap", "synthetic_over_cap", "", ""]  # 3 of 6
+    assert (decider.kept_total, decider.kept_synthetic) == (6, 3)
+    later = [reason for _, reason in decider.decide(batch("ssr"), first_row=5)]
+    assert later == ["", "synthetic_over_cap", ""]  # 4 of 8
+    uncapped = Decider(
+        PLAIN.model_copy(update={"max_synthetic_share": None}), SplitConfig(), set(), None, None
+    )
+    assert [r for _, r in uncapped.decide(batch("ss"), first_row=0)] == ["", ""]
