@@ -402,8 +402,11 @@ class Endpoint(Strict):
     serve`."""
 
     base_url: Url
-    """Up to the API version, e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1."""
+    """Up to the API version, e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1.
+    `demo://champion/v1`: the run serves the registry's champion (pinned as for
+    `generator: champion`) with `transformers serve` on 127.0.0.1 for the night."""
     model: str = Field(min_length=1)
+    """The model the server is asked for; with demo://champion, `champion`."""
     api: Literal["chat", "completions"] = "chat"
     """chat: /chat/completions with the prompt as the user's message; completions: the
     plain /completions API, for base models that continue text."""
@@ -418,6 +421,10 @@ class Endpoint(Strict):
     retries: int = Field(4, ge=0)
     """Per request, on 408, 429, 5xx, resets and timeouts, with backoff; Retry-After is
     honoured up to a minute."""
+
+    @property
+    def serves_champion(self) -> bool:
+        return self.base_url.startswith(f"{DEMO_SCHEME}champion/")
 
 
 class Template(Strict):

@@ -4,16 +4,21 @@
   with links, in a subprocess.
 - `packages`: a small paginated JSON API over the long descriptions of the installed
   Python distributions, in a thread.
+- `champion`: the registry's champion behind an OpenAI-compatible API (`transformers
+  serve`), for synthetic sources (`champion_server`: it needs the pinned model).
 
 Both listen on 127.0.0.1 on a free port and stop when the `demo_servers` context exits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import logging
 import queue
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tasks.config import DEMO_SCHEME
+from tasks.config import DEMO_SCHEME, StorageConfig
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +255,85 @@ def _packages_handler(records: list[dict[str, Any]]) -> type[BaseHTTPRequestHand
             pass  # one line per request on stderr would drown the run's own logs
 
     return PackagesHandler
+
+
+MODEL_SERVER_START_TIMEOUT_S = 180.0  # measured: about 10 s for the demo's model
+
+
+@contextmanager
+def champion_server(pinned: set[str], storage: StorageConfig) -> Iterator[dict[str, str]]:
+    """`demo://champion`: the pinned champion served by `transformers serve` on a free port
+    of 127.0.0.1 while the block runs; yields {"champion": base URL}, or {} when no source
+    asks for it. Requests are logged to `<data_root>/demo/champion-server.log`."""
+    if not pinned:
+        yield {}
+        return
+    if len(pinned) > 1:
+        raise ValueError(
+            f"demo://champion can serve one model a night, asked for {', '.join(sorted(pinned))}"
+        )
+    (uri,) = pinned
+    folder = served_folder(storage, uri)
+    log = storage.root / "demo" / "champion-server.log"
+    with model_server(folder, log) as base_url:
+        logger.info("demo://champion serves %s at %s", uri, base_url)
+        yield {"champion": base_url}
+
+
+def served_folder(storage: StorageConfig, uri: str) -> Path:
+    """The pinned model saved as a transformers folder, once: what the server loads, and the
+    name its requests must use."""
+    folder = storage.root / "served" / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
+    if (folder / "config.json").is_file():
+        return folder
+    from tasks.models import load_model_uri
+
+    generator = load_model_uri(uri, storage)
+    staging = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    generator.model.save_pretrained(str(staging))
+    generator.tokenizer.save_pretrained(str(staging))
+    staging.replace(folder)
+    return folder
+
+
+@contextmanager
+def model_server(folder: Path, log_path: Path) -> Iterator[str]:
+    """`transformers serve` pinned to `folder`, on a free port; stopped on exit."""
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(folder)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + MODEL_SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                if requests.get(f"{base_url}/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"transformers serve did not start for {folder} (needs the transformers"
+                    f"[serving] extra); the end of {log_path}:\n{tail}"
+                )
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 SERVERS: dict[str, Callable[[], AbstractContextManager[str]]] = {

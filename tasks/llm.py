@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ import requests
 
 from tasks.config import Endpoint, StorageConfig
 from tasks.credentials import Credentials, credentials
+from tasks.demo import resolve_url
 from tasks.http import PERMANENT_STATUSES, SourceUnavailable, describe_failure, make_session
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,12 @@ class Backend(Protocol):
     def complete(self, prompt: str, sampling: Sampling) -> Completion: ...
 
 
+def endpoint_identity(endpoint: Endpoint, model: str | None = None) -> str:
+    """An endpoint generator as cache keys and provenance name it: the configured URL (not
+    where a demo server happens to listen), the API and the model."""
+    return f"openai:{endpoint.base_url.rstrip('/')}:{endpoint.api}:{model or endpoint.model}"
+
+
 class GenerationRefused(ValueError):
     """The endpoint refused the request itself: retrying the same request cannot help."""
 
@@ -64,11 +72,21 @@ class EndpointBackend:
     """An OpenAI-compatible HTTP endpoint; thread-safe (one session per thread). With the
     plain completions API the model continues the prompt, as a local one does."""
 
-    def __init__(self, endpoint: Endpoint, source_name: str) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        source_name: str,
+        base_urls: Mapping[str, str] | None = None,
+        served: tuple[str, str] | None = None,
+    ) -> None:
+        """`base_urls` resolve a demo:// URL; `served` is (pinned URI, the folder the demo
+        server was started on) for demo://champion, whose server answers to that folder."""
         self.endpoint, self.source_name = endpoint, source_name
         self.continues = endpoint.api == "completions"
         self.auth: Credentials = credentials(source_name, endpoint.auth)
-        self.identity = f"openai:{endpoint.base_url.rstrip('/')}:{endpoint.api}:{endpoint.model}"
+        self.url = resolve_url(endpoint.base_url, base_urls or {}).rstrip("/")
+        self.model = served[1] if served else endpoint.model
+        self.identity = endpoint_identity(endpoint, served[0] if served else None)
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -81,7 +99,7 @@ class EndpointBackend:
     def complete(self, prompt: str, sampling: Sampling) -> Completion:
         endpoint = self.endpoint
         body: dict[str, Any] = {
-            "model": endpoint.model,
+            "model": self.model,
             "max_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -92,7 +110,7 @@ class EndpointBackend:
         else:
             body["prompt"] = prompt
         route = "chat/completions" if endpoint.api == "chat" else "completions"
-        url = f"{endpoint.base_url.rstrip('/')}/{route}"
+        url = f"{self.url}/{route}"
         where = f"synthetic source '{self.source_name}': POST {url}"
         try:
             response = self._session().post(

@@ -163,9 +163,11 @@ def synthesize(
     storage: StorageConfig,
     bucket_hours: int,
     corpus: LakeRef | None = None,
+    base_urls: Mapping[str, str] | None = None,
 ) -> SourceResult:
     """Generate the source's plan for tonight; `corpus` (its latest commit) grounds
-    `grounded` templates. A retry pays only for what no earlier try generated."""
+    `grounded` templates; `base_urls` resolve demo:// endpoints. A retry pays only for what
+    no earlier try generated."""
     if generator.uri is None:
         get_run_logger().warning("synthetic source '%s' skipped: %s", spec.name, generator.skipped)
         return SourceResult(spec.name, "synthetic", None, 0, skipped=generator.skipped)
@@ -173,7 +175,11 @@ def synthesize(
     from tasks.llm import EndpointBackend, LocalBackend
 
     if spec.endpoint is not None:
-        backend = EndpointBackend(spec.endpoint, spec.name)
+        from tasks.demo import served_folder
+
+        served = generator.served
+        pinned = (served, str(served_folder(storage, served))) if served else None
+        backend = EndpointBackend(spec.endpoint, spec.name, base_urls, pinned)
     else:
         backend = LocalBackend(generator.uri, storage)
     requests = synth.plan(spec, synth.seed_documents(spec, corpus))

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import StorageConfig, SynthSpec
-from tasks.llm import Backend, Completion, Sampling
+from tasks.llm import Backend, Completion, Sampling, endpoint_identity
 from tasks.quarantine import row as quarantine_row
 from tasks.records import Document, LakeRef
 
@@ -59,15 +59,16 @@ class GeneratorChoice:
 
     uri: str | None  # a pinned models:/name/VERSION URI, a local folder, or an endpoint
     skipped: str = ""
+    served: str | None = None  # with demo://champion: the pinned champion to serve
 
 
 def choose_generator(
     spec: SynthSpec, storage: StorageConfig, model_name: str, bucket_start: datetime
 ) -> GeneratorChoice:
-    if spec.endpoint is not None:
-        endpoint = spec.endpoint
-        return GeneratorChoice(uri=f"openai:{endpoint.base_url.rstrip('/')}:{endpoint.model}")
-    if spec.generator != "champion":
+    endpoint = spec.endpoint
+    if endpoint is not None and not endpoint.serves_champion:
+        return GeneratorChoice(uri=endpoint_identity(endpoint))
+    if endpoint is None and spec.generator != "champion":
         return GeneratorChoice(uri=spec.generator)
     from tasks.models import find_champion
 
@@ -85,7 +86,10 @@ def choose_generator(
             skipped=f"champion v{version} was registered in the current collection bucket "
             f"(since {bucket_start:%Y-%m-%d %H:%M} UTC); it generates from the next one",
         )
-    return GeneratorChoice(uri=f"models:/{model_name}/{version}")
+    pinned = f"models:/{model_name}/{version}"
+    if endpoint is not None:
+        return GeneratorChoice(uri=endpoint_identity(endpoint, pinned), served=pinned)
+    return GeneratorChoice(uri=pinned)
 
 
 # The plan.
