@@ -11,7 +11,7 @@ from flows.naming import dated
 from tasks import lake
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
-from tasks.demo import champion_server, demo_names, demo_servers
+from tasks.demo import demo_names, demo_servers
 from tasks.records import LakeRef, SourceResult
 from tasks.sources import fetch_api, read_dataset, read_files, scrape_site, synthesize
 from tasks.synth import choose_generator
@@ -44,13 +44,8 @@ def collect(config: PipelineConfig) -> CollectReport:
         s.name: choose_generator(s, storage, config.registry.model_name, since) for s in c.synthetic
     }
     corpus = lake.head(storage.lake("corpus"))  # grounds synthetic sources' templates
-    served = {choice.served for choice in generators.values() if choice.served}
-    with (
-        demo_servers(demo_names(_demo_urls(config))) as base_urls,
-        champion_server(served, storage) as champion_urls,
-    ):
+    with demo_servers(demo_names(_demo_urls(config))) as base_urls:
         fetch = dict(storage=storage, bucket_hours=c.bucket_hours, base_urls=base_urls)
-        urls = base_urls | champion_urls
         futures = {
             **{s.name: scrape_site.submit(s, **fetch) for s in c.web},
             **{s.name: fetch_api.submit(s, **fetch) for s in c.api},
@@ -61,7 +56,7 @@ def collect(config: PipelineConfig) -> CollectReport:
                     storage,
                     c.bucket_hours,
                     corpus if s.grounded else None,
-                    urls,
+                    base_urls,
                 )
                 for s in c.synthetic
             },

@@ -163,7 +163,9 @@ class Decider:
 
     def _cap_synthetic(self, docs: Sequence[Document], reasons: list[str]) -> None:
         """Keep synthetic documents only while they stay within max_synthetic_share of what
-        is kept, this batch's open real documents counted first."""
+        is kept, this batch's open real documents counted first. It runs before near dedup
+        (whose index records what it keeps, in row order), so a real document that near
+        dedup then drops was counted: the share can end a little above the cap."""
         cap = self.config.max_synthetic_share
         if cap is None or cap >= 1:
             return

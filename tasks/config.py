@@ -401,7 +401,7 @@ class Endpoint(Strict):
     """An OpenAI-compatible server: OpenAI, vLLM, llama.cpp, Ollama, TGI, `transformers
     serve`."""
 
-    base_url: Url
+    base_url: ApiUrl
     """Up to the API version, e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1.
     `demo://champion/v1`: the run serves the registry's champion (pinned as for
     `generator: champion`) with `transformers serve` on 127.0.0.1 for the night."""

@@ -43,7 +43,10 @@ def read_dataset(source: DatasetSource, last_version: str | None) -> DatasetRead
     """The dataset's rows as documents, unless its version is `last_version`."""
     reader = {"hf_disk": _SavedDataset, "deeplake": _DeepLake}.get(source.format, _DataFiles)
     dataset = reader(source)
-    read = DatasetRead(version=dataset.version)
+    # The mapping is part of the version: the same data read with other settings is new.
+    settings = source.model_dump_json(exclude={"name"})
+    mapping = hashlib.sha256(settings.encode("utf-8")).hexdigest()[:16]
+    read = DatasetRead(version=f"{dataset.version}|settings:{mapping}")
     if read.version == last_version:
         read.counters["unchanged"] += 1
         return read
@@ -174,14 +177,14 @@ class _DeepLake:
     def __init__(self, source: DatasetSource) -> None:
         import deeplake
 
-        try:
-            self.dataset = deeplake.open_read_only(source.path)
-        except Exception as exc:  # Deep Lake raises its own types per storage backend
+        # A path with no dataset is the config's error; anything else (a network or S3
+        # failure) stays itself, and the task retries it.
+        if not deeplake.exists(source.path):
             raise ValueError(
-                f"dataset source '{source.name}': cannot open Deep Lake dataset {source.path} "
-                f"({type(exc).__name__}: {exc}); check path and, for s3://, the AWS "
-                "credentials in the environment"
-            ) from None
+                f"dataset source '{source.name}': no Deep Lake dataset at {source.path}; check "
+                "path and, for s3://, the AWS credentials in the environment"
+            )
+        self.dataset = deeplake.open_read_only(source.path)
         columns = [column.name for column in self.dataset.schema.columns]
         if source.text_field not in columns:
             raise _missing_text(source, columns)

@@ -289,11 +289,17 @@ def served_folder(storage: StorageConfig, uri: str) -> Path:
     from tasks.models import load_model_uri
 
     generator = load_model_uri(uri, storage)
-    staging = folder.with_name(f"{folder.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    generator.model.save_pretrained(str(staging))
-    generator.tokenizer.save_pretrained(str(staging))
-    staging.replace(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+    try:
+        generator.model.save_pretrained(str(staging))
+        generator.tokenizer.save_pretrained(str(staging))
+        staging.rename(folder)
+    except OSError:
+        if not (folder / "config.json").is_file():  # not another run's copy: a failure
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

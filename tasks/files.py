@@ -80,6 +80,7 @@ def read_files(source: FileSource, marks: Mapping[str, Mapping[str, Any]]) -> Fi
         try:
             stat = path.stat()
         except OSError as exc:
+            read.counters["records"] += 1  # the file as one record, quarantined
             _quarantine(read, source, path, {}, Quarantined("unreadable", str(exc)))
             continue
         key, previous = str(path), marks.get(str(path), {})
@@ -90,6 +91,7 @@ def read_files(source: FileSource, marks: Mapping[str, Mapping[str, Any]]) -> Fi
         try:
             digest = file_digest(path)
         except OSError as exc:
+            read.counters["records"] += 1
             _quarantine(read, source, path, {}, Quarantined("unreadable", str(exc)))
             continue
         read.marks[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
@@ -285,20 +287,42 @@ def state_path(storage: StorageConfig, source_name: str) -> Path:
     return storage.root / "state" / "files" / f"{source_name}.json"
 
 
-def load_marks(storage: StorageConfig, source_name: str) -> dict[str, dict[str, Any]]:
-    path = state_path(storage, source_name)
+def settings_digest(source: FileSource) -> str:
+    """What the documents of a file depend on besides its bytes: the field map, the encoding
+    and the size cap. Marks saved under other settings do not count."""
+    kept = source.model_dump(
+        include={
+            "text_field",
+            "title_field",
+            "url_field",
+            "id_field",
+            "meta_fields",
+            "encoding",
+            "max_file_bytes",
+        }
+    )
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def load_marks(storage: StorageConfig, source: FileSource) -> dict[str, dict[str, Any]]:
+    path = state_path(storage, source.name)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["files"]
+        state = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (ValueError, KeyError, TypeError):
-        logger.warning("%s is damaged: every file of source '%s' is read again", path, source_name)
+    except ValueError:
+        logger.warning("%s is damaged: every file of source '%s' is read again", path, source.name)
         return {}
+    if not isinstance(state, dict) or state.get("settings") != settings_digest(source):
+        logger.info("source '%s': its settings changed, so every file is read again", source.name)
+        return {}
+    return state.get("files") or {}
 
 
-def save_marks(storage: StorageConfig, source_name: str, marks: Mapping[str, Any]) -> None:
+def save_marks(storage: StorageConfig, source: FileSource, marks: Mapping[str, Any]) -> None:
     """After the raw commit: the next night opens only the files that changed since."""
-    lake.write_json_atomic(state_path(storage, source_name), {"files": dict(marks)})
+    state = {"settings": settings_digest(source), "files": dict(marks)}
+    lake.write_json_atomic(state_path(storage, source.name), state)
 
 
 def locked(storage: StorageConfig, source_name: str) -> Any:

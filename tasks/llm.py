@@ -113,9 +113,14 @@ class EndpointBackend:
         url = f"{self.url}/{route}"
         where = f"synthetic source '{self.source_name}': POST {url}"
         try:
-            response = self._session().post(
-                url, json=body, headers=self.auth.headers, timeout=endpoint.timeout_s
-            )
+            with self.auth.masking_transport_logs():
+                response = self._session().post(
+                    url,
+                    json=body,
+                    headers=self.auth.headers,
+                    params=self.auth.params or None,
+                    timeout=endpoint.timeout_s,
+                )
         except requests.RequestException as exc:
             failure = self.auth.redact(describe_failure(exc))
             raise SourceUnavailable(f"{where} failed: {failure}") from None

@@ -1,14 +1,16 @@
 """The collection tasks: fetch one source, append its documents to the raw table, report.
 
-Each source is its own task, so one that fails after its retries fails alone. Web and API
-results are cached per source config and collection bucket: a rerun within the night costs
-nothing and tomorrow's run fetches again. Synthetic results are cached per spec and pinned
-generator, forever.
+Each source is its own task, so one that fails after its retries fails alone. Results are
+cached per source config and collection bucket: a rerun within the night costs nothing and
+tomorrow's run fetches again. Synthetic sources also cache each generation on its own
+(tasks/synth.py), so tomorrow's run pays only for what is new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
@@ -119,10 +121,10 @@ def read_files(source: FileSource, storage: StorageConfig, bucket_hours: int) ->
 
     # From load to save: a second run of this source waits, then sees the files as read.
     with files.locked(storage, source.name):
-        read = files.read_files(source, files.load_marks(storage, source.name))
+        read = files.read_files(source, files.load_marks(storage, source))
         result = _store(source.name, "file", read.documents, read.counters, storage)
         quarantine.store(storage, source.name, read.quarantined)
-        files.save_marks(storage, source.name, read.marks)  # only after the commit
+        files.save_marks(storage, source, read.marks)  # only after the commit
     return result
 
 
@@ -166,31 +168,34 @@ def synthesize(
     base_urls: Mapping[str, str] | None = None,
 ) -> SourceResult:
     """Generate the source's plan for tonight; `corpus` (its latest commit) grounds
-    `grounded` templates; `base_urls` resolve demo:// endpoints. A retry pays only for what
-    no earlier try generated."""
+    `grounded` templates; `base_urls` resolve demo:// endpoints, and demo://champion is
+    served here, so that a server that does not start fails this source alone. A retry pays
+    only for what no earlier try generated."""
     if generator.uri is None:
         get_run_logger().warning("synthetic source '%s' skipped: %s", spec.name, generator.skipped)
         return SourceResult(spec.name, "synthetic", None, 0, skipped=generator.skipped)
     from tasks import quarantine, synth
+    from tasks.demo import champion_server, served_folder
     from tasks.llm import EndpointBackend, LocalBackend
 
-    if spec.endpoint is not None:
-        from tasks.demo import served_folder
-
-        served = generator.served
-        pinned = (served, str(served_folder(storage, served))) if served else None
-        backend = EndpointBackend(spec.endpoint, spec.name, base_urls, pinned)
-    else:
-        backend = LocalBackend(generator.uri, storage)
-    requests = synth.plan(spec, synth.seed_documents(spec, corpus))
-    cache = synth.GenerationCache.of(storage)
-    try:
+    with ExitStack() as stack:
+        if spec.endpoint is not None:
+            served = generator.served
+            urls = dict(base_urls or {})
+            pinned = None
+            if served:
+                urls |= stack.enter_context(champion_server({served}, storage))
+                pinned = (served, str(served_folder(storage, served)))
+            backend: Any = EndpointBackend(spec.endpoint, spec.name, urls, pinned)
+        else:
+            backend = LocalBackend(generator.uri, storage)
+        requests = synth.plan(spec, synth.seed_documents(spec, corpus))
+        cache = synth.GenerationCache.of(storage)
+        stack.callback(cache.close)
         read = synth.generate_all(spec, backend, requests, cache, bucket_start(bucket_hours))
         result = _store(spec.name, "synthetic", read.documents, read.counters, storage)
         quarantine.store(storage, spec.name, read.quarantined)
         cache.mark_collected(read.keys)  # after the commit: a crash before it appends again
-    finally:
-        cache.close()
     if read.counters["over_budget"]:
         get_run_logger().warning(
             "synthetic source '%s': budget spent; %d requests wait for the next night",

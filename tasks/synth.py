@@ -299,12 +299,16 @@ def generate_all(
     endpoint = spec.endpoint
     pace = _Pace(endpoint.requests_per_second if endpoint else None)
 
+    failed = threading.Event()  # a failed request stops the ones not sent yet
+
     def one(request: Request) -> tuple[str, Completion | None, str]:
         sampling = _sampling(spec, request)
         key = generation_key(backend.identity, request, sampling)
         found = cache.get(key)
         if found is not None:
             return key, found[0], "collected_before" if found[1] else "cached"
+        if failed.is_set():
+            return key, None, "not_sent"
         estimate = sampling.max_new_tokens + len(request.prompt) // 3
         if not budget.reserve(estimate):
             return key, None, "over_budget"
@@ -312,6 +316,9 @@ def generate_all(
         try:
             pace.wait()
             completion = backend.complete(request.prompt, sampling)
+        except BaseException:
+            failed.set()
+            raise
         finally:
             budget.settle(estimate, completion)
         cache.put(key, spec.name, backend.identity, completion)
@@ -370,10 +377,14 @@ def check(completion: Completion, request: Request, continues: bool) -> str:
 
 
 def _echo_share(output: str, prompt: str, n: int = 8) -> float:
-    words = output.lower().split()
+    """The share of the output's n-word shingles that are word sequences of the prompt. A
+    shorter output counts whole: the prompt itself, or three words or more of it in a row
+    (a word or two of the prompt is a short answer, not an echo)."""
+    words, said = output.lower().split(), prompt.lower().split()
     if len(words) < n:
-        return 1.0 if " ".join(words) in prompt.lower() else 0.0
-    said = prompt.lower().split()
+        size = len(words)
+        runs = {tuple(said[i : i + size]) for i in range(len(said) - size + 1)}
+        return 1.0 if words == said or (size >= 3 and tuple(words) in runs) else 0.0
     known = {tuple(said[i : i + n]) for i in range(len(said) - n + 1)}
     shingles = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     return sum(s in known for s in shingles) / len(shingles)

@@ -165,7 +165,9 @@ def checkpoint_key(
     same code, so an edit to the training code trains afresh. `source` is the warm start's
     resolved origin: a new champion is a new training."""
     code = code_version(*TRAIN_MODULES)
-    parts = [corpus.path, corpus.commit, config.model_dump_json(), experiment, code]
+    # keep_checkpoints changes what is kept afterwards, not the training.
+    settings = config.model_dump_json(exclude={"keep_checkpoints"})
+    parts = [corpus.path, corpus.commit, settings, experiment, code]
     blob = json.dumps([*parts, source] if source else parts)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 

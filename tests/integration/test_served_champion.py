@@ -11,7 +11,6 @@ from flows.nightly import nightly
 from tasks import lake
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig, SynthBudget
-from tasks.demo import champion_server
 from tasks.records import Document
 from tasks.sources import synthesize
 from tasks.synth import choose_generator
@@ -43,13 +42,11 @@ def test_the_champion_serves_synthetic_text_and_a_rerun_asks_nothing(tmp_path) -
     assert choice.served == "models:/lmkiln/1"
     assert choice.uri == "openai:demo://champion/v1:completions:models:/lmkiln/1"
     log = storage.root / "demo" / "champion-server.log"
-    with champion_server({choice.served}, storage) as urls:
-        result = synthesize(spec, choice, storage, 24, None, urls)
-        asked = log.read_text().count("POST /v1/completions")
-        # Another task key (a budget set), the same generations: all from the cache.
-        budgeted = spec.model_copy(update={"budget": SynthBudget(max_requests=100)})
-        again = synthesize(budgeted, choice, storage, 24, None, urls)
-        assert log.read_text().count("POST /v1/completions") == asked == 4
+    result = synthesize(spec, choice, storage, 24)  # the task starts the server, then stops it
+    # Another task key (a budget set), the same generations: all from the cache.
+    budgeted = spec.model_copy(update={"budget": SynthBudget(max_requests=100)})
+    again = synthesize(budgeted, choice, storage, 24)
+    assert log.read_text().count("POST /v1/completions") == 4
 
     assert result.added == 4 and again.added == 0 and again.counters["collected_before"] == 4
     rows = list(lake.read(result.lake, lake.DOCUMENT_TABLE, start=result.lake.rows - 4))

@@ -109,5 +109,15 @@ def test_a_deep_lake_dataset_is_read_at_its_commit(tmp_path: Path) -> None:
     ds.append({"headline": ["Ferry"], "body": ["The ferry was late."], "id": [5]})
     ds.commit("a fifth")
     assert len(read_dataset(source(path, "deeplake"), read.version).documents) == 4
-    with pytest.raises(ValueError, match="cannot open Deep Lake dataset"):
+    with pytest.raises(ValueError, match="no Deep Lake dataset at"):
         read_dataset(source(tmp_path / "missing", "deeplake"), None)
+
+
+def test_the_same_data_under_another_mapping_is_read_again(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table(ROWS), data / "part-0.parquet")
+    wrong = read_dataset(source(data / "*.parquet", "parquet", text_field="text"), None)
+    assert [r["reason"] for r in wrong.quarantined] == ["missing_field"]
+    fixed = read_dataset(source(data / "*.parquet", "parquet"), wrong.version)
+    assert len(fixed.documents) == 3 and fixed.version != wrong.version

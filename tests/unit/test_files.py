@@ -134,3 +134,16 @@ def test_globs_and_folders_match_each_file_once(tmp_path: Path) -> None:
 def test_an_unknown_encoding_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="unknown encoding 'utf-9'"):
         FileSource(name="kb", paths=["x"], encoding="utf-9")
+
+
+def test_marks_saved_under_other_settings_do_not_count(tmp_path: Path) -> None:
+    from tasks.config import StorageConfig
+    from tasks.files import load_marks, save_marks
+
+    kb = write_knowledge_base(tmp_path)
+    storage = StorageConfig(data_root=str(tmp_path / "data"))
+    first = read_files(source(kb), {})
+    save_marks(storage, source(kb), first.marks)
+    assert load_marks(storage, source(kb)) == first.marks
+    fixed = source(kb, text_field="text")  # the field map changed: the files read again
+    assert load_marks(storage, fixed) == {}

@@ -181,3 +181,33 @@ def test_requests_are_paced_across_threads(tmp_path) -> None:
         run(spec(base, endpoint=endpoint | {"concurrency": 4}), cache)
         spent = time.monotonic() - started
     assert len(fake.requests) == 6 and spent >= 5 / 20 * 0.9  # 6 starts, 5 intervals
+
+
+def test_an_echo_is_the_prompt_again_not_a_short_answer() -> None:
+    from tasks.synth import _echo_share
+
+    assert _echo_share("a", "A dictionary is") == 0.0
+    assert _echo_share("A dictionary is", "A dictionary is") == 1.0
+    assert _echo_share("the lower road", "The river covered the lower road.") == 0.0  # "road."
+    assert _echo_share("river covered the", "The river covered the lower road.") == 1.0
+    long = "the river rose after three days of rain and covered the lower road"
+    assert _echo_share(long, f"Rewrite: {long}") == 1.0
+    assert _echo_share(long, "Something else entirely, about bridges and ferries.") == 0.0
+
+
+def test_a_failed_request_stops_the_rest_of_the_plan(tmp_path) -> None:
+    fake = FakeOpenAI(api_key="right")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with serve_openai(fake) as base:
+        topics = [f"topic {i}" for i in range(40)]
+        endpoint = {"base_url": base, "model": "fake-model", "concurrency": 2}
+        with pytest.raises(GenerationRefused, match="HTTP 401"):
+            run(spec(base, topics=topics, endpoint=endpoint), cache)
+    assert len(fake.statuses) <= 4  # the requests in flight, not the 80 planned
+
+
+def test_a_key_in_the_endpoint_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        SynthSpec(
+            name="x", prompts=["p"], endpoint={"base_url": "https://h/v1?api_key=k", "model": "m"}
+        )
