@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import requests
@@ -88,6 +89,9 @@ class EndpointBackend:
         self.model = served[1] if served else endpoint.model
         self.identity = endpoint_identity(endpoint, served[0] if served else None)
         self._local = threading.local()
+        # A model we serve ourselves fails (HTTP 500) past its positions, where a hosted
+        # one would refuse or cut: its requests are fitted to its context instead.
+        self._fit = _context_fitter(Path(served[1])) if served else None
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -98,9 +102,14 @@ class EndpointBackend:
 
     def complete(self, prompt: str, sampling: Sampling) -> Completion:
         endpoint = self.endpoint
+        max_tokens = sampling.max_new_tokens
+        if self._fit is not None:
+            max_tokens = self._fit(prompt, max_tokens)
+            if max_tokens < 1:
+                return Completion("", "length", 0, 0)
         body: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": sampling.max_new_tokens,
+            "max_tokens": max_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "seed": sampling.seed,
@@ -151,6 +160,23 @@ class EndpointBackend:
         )
 
 
+def _context_fitter(folder: Path) -> Any:
+    """(prompt, max new tokens) -> the most new tokens that fit the saved model's context."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    config = AutoConfig.from_pretrained(str(folder))
+    context = getattr(config, "n_positions", None) or config.max_position_embeddings
+    lock = threading.Lock()  # a fast tokenizer is not meant to be shared across threads
+
+    def fit(prompt: str, wanted: int) -> int:
+        with lock:
+            used = len(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        return min(wanted, context - used - 1)
+
+    return fit
+
+
 class LocalBackend:
     """A transformers causal LM in this process: a folder or a (pinned) models:/ URI. It
     continues the prompt; generation is serialised (one model, one forward at a time)."""
@@ -170,7 +196,12 @@ class LocalBackend:
         tokenizer = self.generator.tokenizer
         with self._lock:
             text = generate(
-                self.generator, prompt, sampling.max_new_tokens, sampling.temperature, sampling.seed
+                self.generator,
+                prompt,
+                sampling.max_new_tokens,
+                sampling.temperature,
+                sampling.seed,
+                sampling.top_p,
             )
         prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         completion_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])

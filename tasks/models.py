@@ -238,9 +238,15 @@ def context_length(model: Any) -> int:
 
 
 def generate(
-    gen: Generator, prompt: str, max_new_tokens: int, temperature: float, seed: int
+    gen: Generator,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    top_p: float = 1.0,
 ) -> str:
     """Sample a continuation of `prompt` (returned without the prompt); same seed, same text.
+    `top_p` < 1 samples from the smallest set of tokens holding that probability (nucleus).
 
     The prompt keeps its last tokens if it would leave no room in the model's context, and
     max_new_tokens shrinks so prompt + new tokens fit: GPT-2 has no positions past n_positions.
@@ -265,7 +271,8 @@ def generate(
         return ""
     device = next(model.parameters()).device
     input_ids = torch.tensor([ids], device=device)
-    sampling = {"temperature": temperature} if temperature > 0 else {}  # 0: greedy
+    # 0: greedy.
+    sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
     # A private RNG stream: the same seed gives the same text, whatever ran before.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)

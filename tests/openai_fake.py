@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 WORDS = "river bridge valley harbour library orchard meadow lantern quarry ferry".split()
 
@@ -19,6 +20,7 @@ WORDS = "river bridge valley harbour library orchard meadow lantern quarry ferry
 @dataclass
 class FakeOpenAI:
     api_key: str | None = None
+    api_key_param: str | None = None  # the key in this query parameter, not a header
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served first
     requests: list[dict[str, Any]] = field(default_factory=list)  # bodies of answered ones
     statuses: list[int] = field(default_factory=list)  # of every request
@@ -43,7 +45,12 @@ class FakeOpenAI:
                 status, extra = self.faults.pop(0)
                 self.statuses.append(status)
                 return status, extra, {"error": {"message": "injected", "code": status}}
-            if self.api_key and headers.get("Authorization") != f"Bearer {self.api_key}":
+            query = dict(parse_qsl(urlsplit(path).query))
+            if self.api_key_param:
+                given = query.get(self.api_key_param)
+            else:
+                given = (headers.get("Authorization") or "").removeprefix("Bearer ")
+            if self.api_key and given != self.api_key:
                 self.statuses.append(401)
                 return 401, {}, {"error": {"message": "bad key"}}
             if body.get("model") != "fake-model":
@@ -51,7 +58,7 @@ class FakeOpenAI:
                 return 404, {}, {"error": {"message": f"model {body.get('model')} not found"}}
             self.statuses.append(200)
             self.requests.append(body)
-        chat = path.endswith("/chat/completions")
+        chat = urlsplit(path).path.endswith("/chat/completions")
         prompt = body["messages"][-1]["content"] if chat else body["prompt"]
         text, finish = self.answer(prompt, body.get("max_tokens", 16), body.get("seed", 0))
         choice = {"index": 0, "finish_reason": finish}

@@ -3,54 +3,65 @@ and a synthetic source generating through it as through any OpenAI-compatible se
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from flows.nightly import nightly
 from tasks import lake
-from tasks.caching import bucket_start
 from tasks.config import PipelineConfig, SynthBudget
 from tasks.records import Document
 from tasks.sources import synthesize
-from tasks.synth import choose_generator
+from tasks.synth import GeneratorChoice
 from tests.integration.test_nightly import TINY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SERVED = {
-    "name": "samples",
-    "endpoint": {"base_url": "demo://champion/v1", "model": "champion", "api": "completions"},
-    "prompts": ["The json module", "A dictionary is"],
-    "samples_per_prompt": 2,
-    "max_new_tokens": 8,
-}
+# The shipped demo's synthetic source, as it is.
+DEMO = yaml.safe_load((Path(__file__).parents[2] / "configs" / "demo.yaml").read_text())
+(SERVED,) = DEMO["collect"]["synthetic"]
+ASKED = len(SERVED["prompts"]) * SERVED["samples_per_prompt"]
 
 
-def test_the_champion_serves_synthetic_text_and_a_rerun_asks_nothing(tmp_path) -> None:
+def registered_days_ago(config: PipelineConfig, days: int) -> None:
+    """Move the registration of every model version back in time in the MLflow store: a
+    champion counts for synthetic text only from the collection bucket after its own."""
+    database = config.storage.root / "mlflow" / "mlflow.db"
+    shift_ms = int(timedelta(days=days).total_seconds() * 1000)
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE model_versions SET creation_time = creation_time - ?", (shift_ms,))
+
+
+def test_the_next_night_generates_through_the_served_champion(tmp_path) -> None:
     settings = TINY | {"storage": {"data_root": str(tmp_path)}}
     settings["collect"] = TINY["collect"] | {"synthetic": [SERVED]}
     config = PipelineConfig.model_validate(settings)
     first = nightly(config)
-    assert (
-        "no champion" in next(s for s in first.collected.sources if s.source == "samples").skipped
-    )
+    (skipped,) = [s for s in first.collected.sources if s.source == SERVED["name"]]
+    assert "no champion" in skipped.skipped
 
-    spec, storage = config.collect.synthetic[0], config.storage
-    tomorrow = bucket_start(config.collect.bucket_hours) + timedelta(hours=24)
-    choice = choose_generator(spec, storage, config.registry.model_name, tomorrow)
-    assert choice.served == "models:/lmkiln/1"
-    assert choice.uri == "openai:demo://champion/v1:completions:models:/lmkiln/1"
-    log = storage.root / "demo" / "champion-server.log"
-    result = synthesize(spec, choice, storage, 24)  # the task starts the server, then stops it
-    # Another task key (a budget set), the same generations: all from the cache.
-    budgeted = spec.model_copy(update={"budget": SynthBudget(max_requests=100)})
-    again = synthesize(budgeted, choice, storage, 24)
-    assert log.read_text().count("POST /v1/completions") == 4
-
-    assert result.added == 4 and again.added == 0 and again.counters["collected_before"] == 4
-    rows = list(lake.read(result.lake, lake.DOCUMENT_TABLE, start=result.lake.rows - 4))
-    doc = Document.from_row(rows[0])
-    assert doc.kind == "synthetic" and doc.text.startswith("The json module")
-    assert doc.meta["generator"] == choice.uri and doc.meta["template_id"] == "prompt-0"
+    registered_days_ago(config, 2)  # as if the first night were two nights ago
+    second = nightly(config)
+    (samples,) = [s for s in second.collected.sources if s.source == SERVED["name"]]
+    log = config.storage.root / "demo" / "champion-server.log"
+    assert samples.added == ASKED and log.read_text().count("POST /v1/completions") == ASKED
+    rows = lake.read(samples.lake, lake.DOCUMENT_TABLE, start=samples.lake.rows - ASKED)
+    doc = Document.from_row(next(rows))
+    assert doc.kind == "synthetic" and doc.text.startswith(SERVED["prompts"][0])
+    uri = "openai:demo://champion/v1:completions:models:/lmkiln/1"
+    assert doc.meta["generator"] == uri and doc.meta["template_id"] == "prompt-0"
     assert doc.meta["usage"]["prompt_tokens"] > 0 and doc.meta["finish_reason"] == "length"
+
+    third = nightly(config)  # a rerun in the same night: no server started, nothing asked
+    assert third.collected.raw == second.collected.raw
+    # The task under another key (a budget set): every generation from the cache.
+    budgeted = config.collect.synthetic[0].model_copy(
+        update={"budget": SynthBudget(max_requests=100)}
+    )
+    choice = GeneratorChoice(uri=uri, served="models:/lmkiln/1")
+    again = synthesize(budgeted, choice, config.storage, config.collect.bucket_hours)
+    assert again.added == 0 and again.counters["collected_before"] == ASKED
+    assert log.read_text().count("POST /v1/completions") == ASKED

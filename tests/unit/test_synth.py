@@ -211,3 +211,18 @@ def test_a_key_in_the_endpoint_url_is_refused() -> None:
         SynthSpec(
             name="x", prompts=["p"], endpoint={"base_url": "https://h/v1?api_key=k", "model": "m"}
         )
+
+
+def test_a_key_in_a_query_parameter_is_sent_and_never_shown(tmp_path, monkeypatch, caplog) -> None:
+    import logging
+
+    monkeypatch.setenv("FAKE_QUERY_KEY", "qk-5d2e71")
+    fake = FakeOpenAI(api_key="qk-5d2e71", api_key_param="key")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    with serve_openai(fake) as base:
+        auth = {"scheme": "query", "param": "key", "env": "FAKE_QUERY_KEY"}
+        source = spec(base, endpoint={"base_url": base, "model": "fake-model", "auth": auth})
+        read = run(source, cache)
+    assert len(read.documents) == 6 and fake.statuses == [200] * 6
+    assert "qk-5d2e71" not in caplog.text and "qk-5d2e71" not in repr(read)
