@@ -135,6 +135,16 @@ def _wait_for_pydoc(process: subprocess.Popen[str], lines: queue.Queue[str | Non
             return line.removeprefix("Server ready at ").strip().rstrip("/")
 
 
+def _terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _drain(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
     try:
         for line in process.stdout or ():
@@ -152,12 +162,7 @@ def _stop_process(process: subprocess.Popen[str], reader: threading.Thread) -> N
             pass
     # pydoc would quit on end of input too, but only at its next 1 s poll; it holds no
     # state worth a clean exit, so terminate now.
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    _terminate(process)
     # The reader ends at the pipe's end of file, now that pydoc is gone; closing the pipe
     # under it would fail its read.
     reader.join(timeout=STOP_TIMEOUT_S)
@@ -334,12 +339,7 @@ def model_server(folder: Path, log_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _terminate(process)
 
 
 SERVERS: dict[str, Callable[[], AbstractContextManager[str]]] = {

@@ -3,19 +3,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from flows.collect import collect
 from tasks import lake
 from tasks.config import PipelineConfig
+from tasks.demo import model_server
 from tasks.records import Document
-from tests.helpers import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,27 +40,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     model = root / "model"
     make_model(model)
-    port, log = unused_port(), root / "server.log"
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"transformers serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    log = root / "server.log"
+    with model_server(model, log) as base:  # lmkiln's own start and stop of the server
         yield f"{base}/v1", str(model), log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def posts(log: Path) -> int:
