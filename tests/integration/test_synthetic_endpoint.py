@@ -85,6 +85,14 @@ def test_generations_land_with_provenance_and_a_rerun_asks_nothing(server, tmp_p
     assert posts(log) - before == 4
     assert result.added == 0 and result.counters["collected_before"] == 4
 
+    # Two more topics on a budget of two requests tonight, four spent already: nothing is
+    # asked, the two wait for the next night, and the run completes.
+    wider = source | {"topics": ["the bridge", "the harbour"], "budget": {"max_requests": 6}}
+    capped = collect(config_for(tmp_path, wider))
+    (result,) = capped.sources
+    assert not capped.failures and posts(log) - before == 4 + 2
+    assert (result.added, result.counters["over_budget"]) == (2, 2)
+
 
 def test_cut_chat_answers_are_quarantined_and_a_wrong_model_fails_alone(server, tmp_path) -> None:
     base, model, _ = server
