@@ -285,12 +285,21 @@ def champion_server(pinned: set[str], storage: StorageConfig) -> Iterator[dict[s
         yield {"champion": base_url}
 
 
+SERVED_KEPT = 2  # saved champions kept for serving: tonight's and the one before
+
+
 def served_folder(storage: StorageConfig, uri: str) -> Path:
     """The pinned model saved as a transformers folder, once: what the server loads, and the
-    name its requests must use."""
+    name its requests must use. Older saved champions than the last SERVED_KEPT go."""
     folder = storage.root / "served" / hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
     if (folder / "config.json").is_file():
         return folder
+    saved = sorted(
+        (p for p in folder.parent.glob("*") if (p / "config.json").is_file()),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in saved[: max(0, len(saved) - SERVED_KEPT + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
     from tasks.models import load_model_uri
 
     generator = load_model_uri(uri, storage)

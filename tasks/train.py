@@ -309,8 +309,12 @@ def train_model(
 
         # Everything that can reject the corpus runs before an MLflow run exists.
         where = f"corpus {corpus.path} at commit {corpus.commit}"
-        prune_datasets(storage.root / "datasets")
-        train_texts = corpus_dataset(corpus, "train", storage.root / "datasets")
+        cache = storage.root / "datasets"
+        # One training at a time prunes, and loads (which marks its split used): a split
+        # another training has just loaded is then never pruned under it.
+        with file_lock(cache / ".lock"):
+            prune_datasets(cache)
+            train_texts = corpus_dataset(corpus, "train", cache)
         val_texts = corpus_texts(corpus, "validation")  # a tenth: scored text by text
         if train_texts is None:
             raise ValueError(f"{where} has no train rows: add sources or relax the clean filters")

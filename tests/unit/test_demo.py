@@ -81,3 +81,28 @@ def test_the_demo_sources_collect_through_crawl_and_fetch_api() -> None:
     assert len(pages) == 3 and web_counters["pages_fetched"] == 3
     assert pages[0].url == base_urls["pydoc"] + "/json.html"
     assert len(records) == 10 and api_counters["pages"] == 2
+
+
+def test_only_the_last_saved_champions_are_kept_for_serving(tmp_path) -> None:
+    import os
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tasks.config import StorageConfig
+    from tasks.demo import served_folder
+    from tasks.train import train_tokenizer
+
+    tokenizer = train_tokenizer(["a river and a bridge"] * 20, 280)
+    storage = StorageConfig(data_root=str(tmp_path / "data"))
+    folders = []
+    for version in range(3):
+        source = tmp_path / f"v{version}"
+        config = GPT2Config(
+            n_layer=1, n_head=1, n_embd=8, n_positions=16, vocab_size=len(tokenizer)
+        )
+        GPT2LMHeadModel(config).save_pretrained(source)
+        tokenizer.save_pretrained(source)
+        folders.append(served_folder(storage, str(source)))
+        os.utime(folders[-1], (version, version))  # saved in this order
+    assert served_folder(storage, str(tmp_path / "v2")) == folders[2]  # saved once
+    assert [f.exists() for f in folders] == [False, True, True]
