@@ -37,6 +37,27 @@ def parameters_for(name: str, config: PipelineConfig) -> dict[str, Any]:
     return {"config": config.model_dump(mode="json")}
 
 
+def triggers_for(name: str, config: PipelineConfig) -> list[Any]:
+    """With `schedule.retrain_on_corpus`, `retrain` runs on each corpus commit of this
+    config's corpus table, with the config's training settings and that commit."""
+    if name != "retrain" or not config.schedule.retrain_on_corpus:
+        return []
+    from prefect.events import DeploymentEventTrigger
+
+    from tasks.split import CORPUS_COMMITTED, corpus_resource
+
+    commit = {"corpus_commit": "{{ event.payload.commit }}"}  # filled in by the automation
+    params = parameters_for(name, config)["params"] | commit
+    resource = corpus_resource(config.storage.lake("corpus"))["prefect.resource.id"]
+    trigger = DeploymentEventTrigger(
+        name="retrain on a new corpus commit",
+        expect={CORPUS_COMMITTED},
+        match={"prefect.resource.id": resource},
+        parameters={"params": params},
+    )
+    return [trigger]
+
+
 def build_deployments(config: PipelineConfig) -> list[Any]:
     from prefect.schedules import Cron
 
@@ -55,6 +76,7 @@ def build_deployments(config: PipelineConfig) -> list[Any]:
                 concurrency_limit=spec.get("concurrency_limit"),
                 parameters=parameters_for(spec["name"], config),
                 schedules=schedules,
+                triggers=triggers_for(spec["name"], config),
             )
         )
     return deployments

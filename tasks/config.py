@@ -447,6 +447,10 @@ class ScheduleConfig(Strict):
     """When `lmkiln serve` starts the nightly run."""
     timezone: str = "UTC"
     """An IANA name, e.g. Europe/Paris."""
+    retrain_on_corpus: bool = False
+    """An automation that runs `retrain` on each corpus commit that lands (the event
+    lmkiln.corpus.committed). Off by default: the nightly run trains on its own commit; on,
+    for a collect-only schedule or corpora that other runs feed."""
 
     @field_validator("cron")
     @classmethod

@@ -52,4 +52,24 @@ def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) ->
         ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
     totals = Counter(lake.column(ref, "split"))
     logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)
+    if rows:
+        announce(ref, len(rows))
     return StageResult(lake=ref, counters={"added": len(rows), **dict(totals)})
+
+
+CORPUS_COMMITTED = "lmkiln.corpus.committed"
+
+
+def corpus_resource(path: str) -> dict[str, str]:
+    """The corpus table as a Prefect event resource: one id per table, whatever the commit."""
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:12]
+    return {"prefect.resource.id": f"lmkiln.corpus.{digest}", "prefect.resource.name": path}
+
+
+def announce(ref: LakeRef, added: int) -> None:
+    """A Prefect event for a corpus commit that landed, which an automation can answer by
+    running `retrain` on it (deployments/serve.py, `schedule.retrain_on_corpus`)."""
+    from prefect.events import emit_event
+
+    payload = {"path": ref.path, "commit": ref.commit, "rows": ref.rows, "added": added}
+    emit_event(event=CORPUS_COMMITTED, resource=corpus_resource(ref.path), payload=payload)

@@ -169,3 +169,26 @@ def test_a_wider_night_reads_only_new_raw_rows_and_keeps_old_splits(config, firs
     new_splits = {r["id"]: r["split"] for r in lake.read(report.corpus.lake, lake.CORPUS_TABLE)}
     assert {i: new_splits[i] for i in old_splits} == old_splits
     assert report.model.version == "2"
+
+
+def test_a_corpus_commit_is_announced_as_a_prefect_event(config, first):
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    from tasks.split import CORPUS_COMMITTED, corpus_resource
+
+    report, _ = first
+    wanted = EventFilter(event=EventNameFilter(name=[CORPUS_COMMITTED]))
+    deadline = time.monotonic() + 30  # the server stores events a moment after they arrive
+    while True:
+        with get_client(sync_client=True) as client:
+            events = client.read_events(wanted, limit=50).events
+        commits = {event.payload["commit"]: event for event in events}
+        if report.corpus.lake.commit in commits or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    event = commits[report.corpus.lake.commit]
+    assert event.resource.id == corpus_resource(report.corpus.lake.path)["prefect.resource.id"]
+    assert event.payload["rows"] == report.corpus.lake.rows == event.payload["added"]

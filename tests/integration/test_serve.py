@@ -33,12 +33,12 @@ TRAIN = {
 }
 
 
-def make_corpus(config: PipelineConfig) -> None:
+def make_corpus(config: PipelineConfig, first: int = 0, count: int = 60):
     rows = []
-    for i in range(60):
+    for i in range(first, first + count):
         text = " ".join(WORDS[(i + j) % len(WORDS)] for j in range(80))
         rows.append({"id": str(i), "text": text, "split": "validation" if i % 6 == 0 else "train"})
-    lake.append(config.storage.lake("corpus"), rows, lake.CORPUS_TABLE, "test corpus")
+    return lake.append(config.storage.lake("corpus"), rows, lake.CORPUS_TABLE, "test corpus")
 
 
 def wait_for(check, timeout_s: float, what: str):
@@ -53,7 +53,11 @@ def wait_for(check, timeout_s: float, what: str):
 
 def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     config = PipelineConfig.model_validate(
-        {"storage": {"data_root": str(tmp_path / "data")}, "train": TRAIN}
+        {
+            "storage": {"data_root": str(tmp_path / "data")},
+            "train": TRAIN,
+            "schedule": {"retrain_on_corpus": True},
+        }
     )
     make_corpus(config)
     config_path = tmp_path / "config.yaml"
@@ -101,6 +105,24 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
             nightly = _deployment(c, "nightly/nightly")
             assert nightly.schedules[0].schedule.cron == "0 2 * * *"
             assert nightly.global_concurrency_limit.limit == 1
+
+            # A corpus commit lands and is announced: the automation runs retrain on it.
+            from tasks.split import announce
+
+            landed = make_corpus(config, first=60, count=12)
+            announce(landed, 12)
+
+            def retrained():
+                runs = c.read_flow_runs(limit=20)
+                found = [
+                    r
+                    for r in runs
+                    if r.parameters.get("params", {}).get("corpus_commit") == landed.commit
+                ]
+                return found and found[0].state.is_final() and found[0]
+
+            triggered = wait_for(retrained, 240, "the retrain the automation starts")
+            assert triggered.state.is_completed(), triggered.state
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         for process in (serving, server):
@@ -112,8 +134,10 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
                     process.kill()
 
     mlflow.set_tracking_uri(config.storage.mlflow_uri)
-    (run,) = mlflow.search_runs(experiment_names=["lmkiln"], output_format="list")
-    assert run.data.params["max_steps"] == "3"
+    runs = mlflow.search_runs(experiment_names=["lmkiln"], output_format="list")
+    by_commit = {run.data.params["corpus_commit"]: run for run in runs}
+    assert len(runs) == 2 and by_commit[landed.commit].data.params["max_steps"] == "2"
+    assert {run.data.params["max_steps"] for run in runs} == {"2", "3"}
 
 
 def _deployment(client, name: str):
