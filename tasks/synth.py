@@ -18,13 +18,13 @@ waits for the next night (`over_budget`) and the source completes.
 
 The output of each generation is checked: `empty_output`, `truncated` (the server stopped
 at max_new_tokens: only for chat answers; a model that continues its prompt is cut there
-by design),
-`refused` ("I'm sorry, but I can't ...") and `echoed` (most of it repeats the prompt) are
-quarantined with the prompt, not kept. A generator that continues its prompt (a local model,
-the plain completions API) makes documents that begin with the prompt; a chat model's answer
-is the document.
+by design), `refused` ("I'm sorry, but I can't ...") and `echoed` (most of it repeats the
+prompt) are quarantined with the prompt, not kept. A generator that continues its prompt (a
+local model, the plain completions API) makes documents that begin with the prompt; a chat
+model's answer is the document.
 
-The generator is pinned per collection bucket. With `generator: champion`, the champion
+The generator is pinned per collection bucket. With the champion (`generator: champion`,
+or an endpoint at demo://champion, which serves it), the champion
 counts only if it was registered before the bucket began: a champion trained tonight
 generates from tomorrow on, so rerunning one night collects the same data (and stays cached)
 instead of feeding the model its own output within the night.
