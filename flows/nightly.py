@@ -10,6 +10,7 @@ from flows.collect import CollectReport, collect
 from flows.naming import dated
 from flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
 from flows.retrain import train_and_register
+from tasks import lake
 from tasks.clean import clean_corpus
 from tasks.config import PipelineConfig
 from tasks.records import ModelRef, RunRef, StageResult
@@ -46,15 +47,22 @@ NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fi
 
 @flow(name="nightly", flow_run_name=dated("nightly"))
 def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
-    """Collect every source, clean, split, train, and register the model (gated)."""
-    collected = collect(config)
-    cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage)
-    corpus = split_corpus(cleaned.lake, config.split, config.storage)
-    run, model = train_and_register(
-        corpus.lake, config.train, config.registry, config.storage, config.tune
-    )
-    stages = {"clean": cleaned, "split": corpus}
-    record_data_quality(collected, stages, run, config)
-    summary = publish(collected, stages, run, model)
+    """Collect every source, clean, split, train, and register the model (gated).
+
+    One night at a time per data root: a run started while another holds the data root
+    waits for it (the deployment's concurrency limit does the same between deployments'
+    runs; this covers `lmkiln run` and runs started any other way), then finds its work
+    cached."""
+    lock = config.storage.root / "nightly.lock"
+    with lake.file_lock(lock, waiting=lambda: get_run_logger().info("waiting for %s", lock)):
+        collected = collect(config)
+        cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage)
+        corpus = split_corpus(cleaned.lake, config.split, config.storage)
+        run, model = train_and_register(
+            corpus.lake, config.train, config.registry, config.storage, config.tune
+        )
+        stages = {"clean": cleaned, "split": corpus}
+        record_data_quality(collected, stages, run, config)
+        summary = publish(collected, stages, run, model)
     get_run_logger().info("%s", summary)
     return NightlyReport(collected, cleaned, corpus, run, model, summary)

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,15 +57,21 @@ _held = threading.local()  # lock files this thread holds, so `exclusive` can ne
 
 
 @contextmanager
-def file_lock(lock_path: Path) -> Iterator[None]:
-    """An exclusive flock, across threads and processes of one machine; re-entrant per thread."""
+def file_lock(lock_path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """An exclusive flock, across threads and processes of one machine; re-entrant per thread.
+    `waiting` is called once if another holder makes this one wait."""
     held: set[Path] = _held.__dict__.setdefault("paths", set())
     if lock_path in held:
         yield
         return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
         held.add(lock_path)
         try:
             yield
