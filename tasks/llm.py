@@ -29,7 +29,6 @@ from tasks.http import PERMANENT_STATUSES, SourceUnavailable, describe_failure, 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "lmkiln-synth/0.1"
-MAX_RESPONSE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ class EndpointBackend:
             failure = self.auth.redact(describe_failure(exc))
             raise SourceUnavailable(f"{where} failed: {failure}") from None
         with response:
-            text = self.auth.redact(response.text[:MAX_RESPONSE_BYTES])
+            text = self.auth.redact(response.text)  # bounded by max_tokens
         if response.status_code in PERMANENT_STATUSES:
             raise GenerationRefused(
                 f"{where} was refused: HTTP {response.status_code} {text[:300]!r}; check "
