@@ -26,10 +26,13 @@ class RetrainParams(Strict):
     corpus_commit: str = ""
     """A commit of the corpus table to train on; empty: its latest."""
     train: TrainConfig = TrainConfig()
+    """The model and its training."""
     tune: TuneConfig = TuneConfig()
     """A sweep around `train`; trials 0 trains `train` alone."""
     registry: RegisterConfig = RegisterConfig()
+    """The MLflow model and the promotion gate."""
     storage: StorageConfig = StorageConfig()
+    """Where the corpus, MLflow and checkpoints live: the nightly's, to train on its corpus."""
 
 
 def corpus_at(storage: StorageConfig, commit: str) -> LakeRef:

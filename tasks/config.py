@@ -165,6 +165,7 @@ class NearDedupConfig(Strict):
     seed: int = Field(0, ge=0)
     """Draws the hash functions; changing it rebuilds the index."""
     lowercase: bool = True
+    """Compare words case-insensitively."""
     strip_punctuation: bool = True
     """Punctuation and symbols (ASCII and the common Unicode ones) separate words."""
     fold_numbers: bool = True
@@ -281,26 +282,34 @@ class QualityConfig(Strict):
     """The four filters, in the order they run; null skips a filter."""
 
     gopher_repetition: GopherRepetitionConfig | None = GopherRepetitionConfig()
+    """Repeated lines, paragraphs and n-grams; null: off."""
     gopher_quality: GopherQualityConfig | None = GopherQualityConfig()
+    """Length, word shape, symbols and stop words; null: off."""
     c4: C4Config | None = C4Config()
+    """Lines that are not prose, boilerplate and code pages; null: off."""
     fineweb: FineWebConfig | None = FineWebConfig()
+    """Line punctuation, short and repeated lines, lists; null: off."""
 
 
 class CleanConfig(Strict):
     """The clean stage, rule by rule in this order; each rule's thresholds can be null (off)."""
 
     normalize: NormalizeConfig = NormalizeConfig()
+    """Unicode, whitespace and mojibake repair, before every rule."""
     min_chars: int | None = Field(200, ge=0)
     """Shorter documents are dropped; null turns the rule off."""
     min_words: int | None = Field(30, ge=0)
     """Documents with fewer words are dropped; null turns the rule off."""
     language: LanguageConfig = LanguageConfig()
+    """Which languages are kept."""
     quality: QualityConfig | None = QualityConfig()
     """Gopher, C4 and FineWeb rules with datatrove's defaults; null skips all four."""
     pii: PiiConfig = PiiConfig()
+    """Personal data replaced with placeholders."""
     near_dedup: NearDedupConfig | None = NearDedupConfig()
     """MinHash LSH against every document kept so far; null: exact dedup only."""
     decontamination: DecontamConfig = DecontamConfig()
+    """Training documents that overlap the validation split are dropped."""
     max_synthetic_share: float | None = Field(0.5, gt=0, le=1)
     """The most of the corpus that synthetic documents may be: a synthetic document past
     it is dropped as `synthetic_over_cap`; null: no cap. The real documents of a batch are
@@ -312,6 +321,8 @@ class CleanConfig(Strict):
 
 class SplitConfig(Strict):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
+    """Share of documents held out for validation, by a hash of the id: a
+    document never changes side between nights."""
     salt: str = "lmkiln-v1"
     """Changing it reshuffles every document: only for a new corpus."""
 
@@ -348,14 +359,21 @@ class TrainConfig(Strict):
     block_size: int = Field(128, ge=8)
     """Context length; attention cost grows quadratically."""
     n_layer: int = Field(2, ge=1)
+    """Transformer layers (when size is null)."""
     n_head: int = Field(2, ge=1)
+    """Attention heads per layer; must divide n_embd."""
     n_embd: int = Field(128, ge=8)
+    """Width of the hidden states."""
     max_steps: int = Field(200, ge=1)
     """Optimizer steps; with batch_size and block_size, the tokens seen."""
     batch_size: int = Field(16, ge=1)
+    """Blocks per optimizer step (per process, per accumulation step)."""
     learning_rate: float = Field(5e-4, gt=0)
+    """Peak learning rate of AdamW, after warmup; decays linearly to 0."""
     warmup_steps: int = Field(20, ge=0)
+    """Steps of linear warmup from 0."""
     weight_decay: float = Field(0.01, ge=0)
+    """AdamW weight decay (not on biases and norms)."""
     save_steps: int = Field(50, ge=1)
     """Checkpoint interval: a retry resumes from the last one. The validation loss is
     measured at each checkpoint too."""
@@ -382,6 +400,7 @@ class TrainConfig(Strict):
     """Stop after this many checkpoints in a row without a lower validation loss, and keep
     the best checkpoint's weights. null: train all max_steps."""
     seed: int = Field(0, ge=0)
+    """Weights, data order and masks: the same seed, the same model."""
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainConfig:
@@ -417,7 +436,8 @@ class TuneConfig(Strict):
         "warmup_steps": [0, 20],
     }
     """Values to try per `train` field (any of them: learning_rate, n_embd, size, ...)."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
+    """Draws the random search's combinations."""
     time_budget_s: float | None = Field(None, gt=0)
     """No trial starts after this many seconds of the sweep (the first always runs)."""
 
@@ -436,7 +456,9 @@ class TuneConfig(Strict):
 
 class RegisterConfig(Strict):
     model_name: Name = "lmkiln"
+    """The registered model's name: services load models:/<name>@champion."""
     experiment: str = "lmkiln"
+    """The MLflow experiment the training runs are logged to."""
     min_improvement: float = Field(0.0, ge=0)
     """A challenger becomes champion only if its bits per byte, on the same validation split,
     is lower than the champion's by more than this."""
@@ -471,13 +493,21 @@ class ScheduleConfig(Strict):
 
 class PipelineConfig(Strict):
     storage: StorageConfig = StorageConfig()
+    """Where every store lives."""
     collect: CollectConfig = CollectConfig()
+    """The sources and how often each is fetched."""
     clean: CleanConfig = CleanConfig()
+    """Normalisation, filters, PII and deduplication."""
     split: SplitConfig = SplitConfig()
+    """The train/validation split."""
     train: TrainConfig = TrainConfig()
+    """The model and its training."""
     tune: TuneConfig = TuneConfig()
+    """An optional hyper-parameter sweep."""
     registry: RegisterConfig = RegisterConfig()
+    """The MLflow model and the promotion gate."""
     schedule: ScheduleConfig = ScheduleConfig()
+    """When `lmkiln serve` runs the nightly, and automations."""
 
 
 class ConfigError(ValueError):

@@ -22,6 +22,7 @@ from tasks.config_base import (
 
 class WebSource(Strict):
     name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
     start_urls: list[Url] = Field(min_length=1)
     """Where the crawl starts; demo://pydoc/... names a server the run starts itself."""
     scope: list[Url] = []
@@ -33,10 +34,12 @@ class WebSource(Strict):
     max_depth: int = Field(2, ge=0)
     """Link hops from a start URL."""
     respect_robots: bool = True
+    """Obey robots.txt (Disallow, Crawl-delay); off only for sites you own."""
     allow_private_addresses: bool = False
     """Fetch from loopback, private and link-local addresses: only for sites you run (the
     demo does). Off, a link or redirect to such an address is refused and counted."""
     max_redirects: int = Field(5, ge=0)
+    """Redirects followed per request; a longer chain (or a loop) is skipped and counted."""
     max_page_bytes: int = Field(5_000_000, ge=1024)
     """A longer page is cut here, extracted as far as it goes, and counted as truncated."""
     max_bytes: int | None = Field(None, ge=1)
@@ -47,6 +50,7 @@ class WebSource(Strict):
     """Who is crawling and how to reach them: a name/version and a contact URL or e-mail,
     e.g. "examplebot/1.0 (+https://example.org/bot)"."""
     timeout_s: float = Field(10.0, gt=0)
+    """Connect and read timeout per request."""
     delay_ms: int = Field(0, ge=0)
     """Pause between the starts of two requests to the same site; a longer robots.txt
     Crawl-delay wins."""
@@ -73,9 +77,10 @@ class PageNumber(Strict):
     """`?page=1`, `?page=2`, ... until a page has no records."""
 
     style: Literal["page"] = "page"
+    """Selects this kind of pagination."""
     param: str = "page"
     """Query parameter that carries the page number."""
-    first: int = 1
+    first: int = Field(1, ge=0)
     """Number of the first page; some APIs count from 0."""
     has_more_path: str | None = None
     """Dotted path to a value that is false or null on the last page (Stack Exchange's
@@ -86,8 +91,11 @@ class OffsetLimit(Strict):
     """`?offset=0&limit=100`, then `offset=100`, ... until a page has no records."""
 
     style: Literal["offset"] = "offset"
+    """Selects this kind of pagination."""
     offset_param: str = "offset"
+    """Query parameter that carries the offset."""
     limit_param: str = "limit"
+    """Query parameter that carries the page size."""
     limit: int = Field(100, ge=1)
     """Records asked for per page. The offset advances by the records actually received, so
     a server that caps the page size lower is still read in full."""
@@ -99,6 +107,7 @@ class Cursor(Strict):
     """A token in the body, sent back as a query parameter, until the token is missing."""
 
     style: Literal["cursor"] = "cursor"
+    """Selects this kind of pagination."""
     next_path: str = Field(min_length=1)
     """Dotted path to the next page's token, e.g. `next` (Datasette), `meta.next_cursor`;
     missing, null or empty on the last page."""
@@ -116,6 +125,7 @@ class NextUrl(Strict):
     """The next page's full URL in the body, until it is missing."""
 
     style: Literal["next_url"] = "next_url"
+    """Selects this kind of pagination."""
     next_path: str = Field(min_length=1)
     """Dotted path to the next page's URL, e.g. `next_url` (Datasette), `links.next`; a
     relative URL is resolved against the page's own."""
@@ -125,6 +135,7 @@ class LinkHeader(Strict):
     """The `Link: <...>; rel="next"` response header (RFC 8288; GitHub), until it is missing."""
 
     style: Literal["link_header"] = "link_header"
+    """Selects this kind of pagination."""
 
 
 Pagination = Annotated[
@@ -181,6 +192,7 @@ class ApiSource(Strict):
     """A JSON REST API: pages of records, each record mapped to one document."""
 
     name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
     url: ApiUrl
     """Base URL, e.g. https://api.github.com (it may carry a path and query too, never
     credentials); demo://packages/... names the demo API."""
@@ -236,6 +248,7 @@ class ApiSource(Strict):
     requests_per_second: float | None = Field(None, gt=0)
     """Rate limit of this source's requests; null: none beyond the server's 429s."""
     user_agent: str = USER_AGENT
+    """Sent with every request: a name/version and a contact URL or e-mail."""
     timeout_s: float = Field(10.0, gt=0)
     """Connect and read timeout per request."""
     retries: int = Field(3, ge=0)
@@ -312,6 +325,7 @@ class Endpoint(Strict):
     """The API key, from an environment variable or a Prefect Secret block, e.g.
     {scheme: bearer, env: OPENAI_API_KEY}; none for a local server."""
     timeout_s: float = Field(120.0, gt=0)
+    """Per request: a generation can take long on a busy server."""
     concurrency: int = Field(4, ge=1, le=64)
     """Requests in flight at once."""
     requests_per_second: float | None = Field(None, gt=0)
@@ -329,6 +343,7 @@ class Template(Strict):
     id: Name
     """Named in each document's meta (`template_id`) and in the generation cache's key."""
     text: str = Field(min_length=1)
+    """The prompt; `{topic}` (or `{document}`, `{title}` when grounded) is filled in."""
 
 
 class Grounding(Strict):
@@ -354,12 +369,14 @@ class SynthBudget(Strict):
     """What one synthetic source may spend per collection bucket (night); null: no cap."""
 
     max_requests: int | None = Field(None, ge=1)
+    """Requests per bucket, at most."""
     max_tokens: int | None = Field(None, ge=1)
     """Prompt and completion tokens as the server reports them."""
 
 
 class SynthSpec(Strict):
     name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
     generator: str = "champion"
     """Without `endpoint`: the registry's "champion", a models:/ URI, or a local
     transformers model folder, which continues each prompt."""
@@ -370,14 +387,21 @@ class SynthSpec(Strict):
     templates: list[Template] = []
     """Asked once per topic, with `{topic}` filled in; the answer is the document."""
     topics: list[str] = []
+    """Each template is asked once per topic."""
     grounded: Grounding | None = None
+    """Templates filled with documents drawn from the corpus (rewrites, Q&A)."""
     samples_per_prompt: int = Field(1, ge=1)
     """Sample s of a prompt uses seed + s."""
     max_new_tokens: int = Field(64, ge=1)
+    """Tokens generated per sample, at most."""
     temperature: float = Field(0.9, ge=0)
+    """Sampling temperature; 0: greedy."""
     top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling: the smallest set of tokens with this much probability."""
     seed: int = Field(0, ge=0)
+    """Sample s of a prompt uses seed + s; part of the generation cache's key."""
     budget: SynthBudget = SynthBudget()
+    """What this source may spend per bucket (night)."""
 
     @model_validator(mode="after")
     def _something_to_ask(self) -> SynthSpec:
@@ -397,6 +421,7 @@ class FieldMap(Strict):
     text_field: str = "text"
     """The document's text; a record without it (or with an empty one) is quarantined."""
     title_field: str | None = None
+    """The document's title; null: none."""
     url_field: str | None = None
     """Where the record says it came from; absent: the file (or dataset) and its row."""
     id_field: str | None = None
@@ -409,6 +434,7 @@ class FileSource(FieldMap):
     """Local files: an internal knowledge base, exported notes, data dumps."""
 
     name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
     paths: list[str] = Field(min_length=1)
     """Folders (read recursively) and glob patterns (`**` for any depth); a relative path is
     from the cwd. Files of other types than .txt, .md, .html, .htm, .jsonl and .parquet are
@@ -437,11 +463,13 @@ class DatasetSource(FieldMap):
     Deep Lake."""
 
     name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
     format: Literal["hf_disk", "parquet", "json", "deeplake"]
     """hf_disk: a folder written by `Dataset.save_to_disk`; parquet, json: data files (a
     path or glob; json means JSON Lines), read by Hugging Face datasets' builders; deeplake:
     a Deep Lake dataset (a local path or s3://, credentials from the environment)."""
     path: str
+    """The dataset's folder, data file or glob (a local path, or s3:// for deeplake)."""
     split: str | None = None
     """The split of a DatasetDict saved to disk; null: a saved Dataset, or its only split."""
     max_rows: int | None = Field(None, ge=1)
@@ -450,10 +478,15 @@ class DatasetSource(FieldMap):
 
 class CollectConfig(Strict):
     web: list[WebSource] = []
+    """Websites to crawl, politely."""
     api: list[ApiSource] = []
+    """JSON REST APIs to read, incrementally."""
     synthetic: list[SynthSpec] = []
+    """Text generated by a model: the champion, a local model or an endpoint."""
     files: list[FileSource] = []
+    """Local files and folders."""
     datasets: list[DatasetSource] = []
+    """Datasets on disk: Hugging Face, Parquet, JSON Lines, Deep Lake."""
     bucket_hours: int = Field(24, ge=1, le=24 * 7)
     """Each source is fetched once per bucket."""
 
