@@ -58,6 +58,14 @@ def triggers_for(name: str, config: PipelineConfig) -> list[Any]:
     return [trigger]
 
 
+def concurrency(spec: dict[str, Any]) -> Any:
+    """The declaration's limit and collision strategy, or a bare limit."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    limit = spec.get("concurrency_limit")
+    return ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit
+
+
 def build_deployments(config: PipelineConfig) -> list[Any]:
     from prefect.schedules import Cron
 
@@ -73,7 +81,7 @@ def build_deployments(config: PipelineConfig) -> list[Any]:
                 name=spec["name"],
                 description=spec.get("description"),
                 tags=spec.get("tags"),
-                concurrency_limit=spec.get("concurrency_limit"),
+                concurrency_limit=concurrency(spec),
                 parameters=parameters_for(spec["name"], config),
                 schedules=schedules,
                 triggers=triggers_for(spec["name"], config),
@@ -83,6 +91,8 @@ def build_deployments(config: PipelineConfig) -> list[Any]:
 
 
 def serve_all(config: PipelineConfig) -> None:
+    """Serve until SIGINT or SIGTERM. The schedules stay active when serving stops: a night
+    due while nothing serves waits as a late run and starts when serving resumes."""
     from prefect import serve
 
-    serve(*build_deployments(config), print_starting_message=True)
+    serve(*build_deployments(config), pause_on_shutdown=False, print_starting_message=True)

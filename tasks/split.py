@@ -53,7 +53,7 @@ def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) ->
     totals = Counter(lake.column(ref, "split"))
     logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)
     if rows:
-        announce(ref, len(rows))
+        announce(ref, len(rows), storage)
     return StageResult(lake=ref, counters={"added": len(rows), **dict(totals)})
 
 
@@ -66,10 +66,16 @@ def corpus_resource(path: str) -> dict[str, str]:
     return {"prefect.resource.id": f"lmkiln.corpus.{digest}", "prefect.resource.name": path}
 
 
-def announce(ref: LakeRef, added: int) -> None:
+def announce(ref: LakeRef, added: int, storage: StorageConfig) -> None:
     """A Prefect event for a corpus commit that landed, which an automation can answer by
     running `retrain` on it (deployments/serve.py, `schedule.retrain_on_corpus`)."""
     from prefect.events import emit_event
 
-    payload = {"path": ref.path, "commit": ref.commit, "rows": ref.rows, "added": added}
+    payload = {
+        "path": ref.path,
+        "commit": ref.commit,
+        "rows": ref.rows,
+        "added": added,
+        "data_root": str(storage.root),  # what a retrain needs to find this corpus
+    }
     emit_event(event=CORPUS_COMMITTED, resource=corpus_resource(ref.path), payload=payload)

@@ -214,3 +214,54 @@ def html_page(title: str, body: str) -> Response:
         HTML,
         f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>",
     )
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll `check` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    env: dict[str, str]  # for processes that talk to this server, as a user's shell would
+
+
+@contextmanager
+def prefect_server(home: Path) -> Iterator[PrefectServer]:
+    """A real `prefect server start` on 127.0.0.1 with its own database under `home`
+    (the ephemeral server of the other tests has its own), stopped on exit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from flows.servers import healthy
+
+    port = unused_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    # Like a fresh shell: no MLflow store left over from other tests in this process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") or "URI" not in k}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_API_URL": api_url}
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env | {"PREFECT_API_URL": ""},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: healthy(f"{api_url}/health"), 120, "the Prefect server")
+        yield PrefectServer(api_url, env)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()

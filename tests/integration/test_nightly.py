@@ -192,3 +192,4 @@ def test_a_corpus_commit_is_announced_as_a_prefect_event(config, first):
     event = commits[report.corpus.lake.commit]
     assert event.resource.id == corpus_resource(report.corpus.lake.path)["prefect.resource.id"]
     assert event.payload["rows"] == report.corpus.lake.rows == event.payload["added"]
+    assert event.payload["data_root"] == str(config.storage.root)

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from functools import partial
 
 import mlflow
 import pytest
@@ -15,7 +17,7 @@ import yaml
 
 from tasks import lake
 from tasks.config import PipelineConfig
-from tests.helpers import unused_port
+from tests.helpers import prefect_server, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,16 +43,6 @@ def make_corpus(config: PipelineConfig, first: int = 0, count: int = 60):
     return lake.append(config.storage.lake("corpus"), rows, lake.CORPUS_TABLE, "test corpus")
 
 
-def wait_for(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
 def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     config = PipelineConfig.model_validate(
         {
@@ -62,29 +54,13 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     make_corpus(config)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    port = unused_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    # Like a fresh shell: no MLflow store left over from other tests in this process.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") or "URI" not in k}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api_url}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-        + ["--port", str(port)],
-        env=env | {"PREFECT_API_URL": ""},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    servers = ExitStack()
+    server = servers.enter_context(prefect_server(tmp_path / "prefect"))
+    api_url, env = server.api_url, server.env
     serving = None
     try:
-        from flows.servers import healthy
-
-        wait_for(lambda: healthy(f"{api_url}/health"), 120, "the Prefect server")
-        serving = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--config", str(config_path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        serve_command = [sys.executable, "-m", "flows.cli", "serve", "-c", str(config_path)]
+        serving = subprocess.Popen(serve_command, env=env)
         os.environ["PREFECT_API_URL"] = api_url
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -105,12 +81,14 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
             nightly = _deployment(c, "nightly/nightly")
             assert nightly.schedules[0].schedule.cron == "0 2 * * *"
             assert nightly.global_concurrency_limit.limit == 1
+            assert nightly.concurrency_options.collision_strategy == "CANCEL_NEW"
+            assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
 
             # A corpus commit lands and is announced: the automation runs retrain on it.
             from tasks.split import announce
 
             landed = make_corpus(config, first=60, count=12)
-            announce(landed, 12)
+            announce(landed, 12, config.storage)
 
             def retrained():
                 runs = c.read_flow_runs(limit=20)
@@ -123,21 +101,43 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
 
             triggered = wait_for(retrained, 240, "the retrain the automation starts")
             assert triggered.state.is_completed(), triggered.state
+
+            # Stopping serving (a service manager's SIGTERM, then a person's Ctrl-C) exits
+            # cleanly and leaves every deployment and schedule active.
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                serving.send_signal(stop)
+                assert serving.wait(timeout=60) == 0, stop
+                for name in DEPLOYMENTS:
+                    served = c.read_deployment_by_name(name)
+                    assert not served.paused and all(s.active for s in served.schedules), name
+                if stop == signal.SIGTERM:
+                    restarted = datetime.now(UTC)
+                    serving = subprocess.Popen(serve_command, env=env)
+                    wait_for(partial(_polled_since, c, restarted), 90, "serving again")
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        for process in (serving, server):
-            if process is not None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        if serving is not None:
+            serving.send_signal(signal.SIGINT)
+            try:
+                serving.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                serving.kill()
+        servers.close()
 
     mlflow.set_tracking_uri(config.storage.mlflow_uri)
     runs = mlflow.search_runs(experiment_names=["lmkiln"], output_format="list")
     by_commit = {run.data.params["corpus_commit"]: run for run in runs}
     assert len(runs) == 2 and by_commit[landed.commit].data.params["max_steps"] == "2"
     assert {run.data.params["max_steps"] for run in runs} == {"2", "3"}
+
+
+DEPLOYMENTS = ("nightly/nightly", "retrain/retrain", "collect/collect")
+
+
+def _polled_since(client, moment: datetime) -> bool:
+    """A serving process has asked the server for the nightly's runs since `moment`."""
+    polled = client.read_deployment_by_name("nightly/nightly").last_polled
+    return polled is not None and polled > moment
 
 
 def _deployment(client, name: str):
