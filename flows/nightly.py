@@ -15,7 +15,7 @@ from tasks.clean import clean_corpus
 from tasks.config import PipelineConfig
 from tasks.records import ModelRef, RunRef, StageResult
 from tasks.split import split_corpus
-from tasks.tracking import log_data_quality
+from tasks.tracking import log_data_quality, ui_links
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
         )
         stages = {"clean": cleaned, "split": corpus}
         record_data_quality(collected, stages, run, config)
-        summary = publish(collected, stages, run, model)
+        links = ui_links(
+            config.storage, config.registry.ui_url, run.run_id, model.name, model.version
+        )
+        summary = publish(collected, stages, run, model, links)
     get_run_logger().info("%s", summary)
     return NightlyReport(collected, cleaned, corpus, run, model, summary)

@@ -79,8 +79,22 @@ def kind_shares(mix: list[dict[str, object]]) -> str:
     return ", ".join(f"{kind} {share:.1%}" for kind, share in sorted(shares.items()))
 
 
+def model_lines(run: RunRef, model: ModelRef, links: Mapping[str, str]) -> list[str]:
+    """The summary's lines on the training and the registration, linked to the MLflow UI."""
+    metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(run.metrics.items()))
+    return [
+        f"- MLflow run: [{run.run_id}]({links['run']}) ({metrics})",
+        f"- model: [{model.name} v{model.version}]({links['model']}) {list(model.aliases)}: "
+        f"{model.decision}",
+    ]
+
+
 def publish(
-    collected: CollectReport, stages: Mapping[str, StageResult], run: RunRef, model: ModelRef
+    collected: CollectReport,
+    stages: Mapping[str, StageResult],
+    run: RunRef,
+    model: ModelRef,
+    links: Mapping[str, str],
 ) -> str:
     """Create the run's artifacts and return the markdown summary."""
     create_table_artifact(source_rows(collected), key="sources", description="Per-source results")
@@ -94,7 +108,6 @@ def publish(
     mix = mix_rows(run.corpus)
     create_table_artifact(mix, key="corpus-mix", description="The corpus by source and kind")
     failed = ", ".join(collected.failures) or "none"
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(run.metrics.items()))
     summary = "\n".join(
         [
             "# lmkiln nightly",
@@ -102,8 +115,7 @@ def publish(
             f"- corpus: {run.corpus.rows} rows at `{run.corpus.commit}` ({run.corpus.path})",
             f"- corpus mix: {kind_shares(mix)}",
             f"- failed sources: {failed}",
-            f"- MLflow run: `{run.run_id}` ({metrics})",
-            f"- model: {model.name} v{model.version} {list(model.aliases)}: {model.decision}",
+            *model_lines(run, model, links),
         ]
     )
     create_markdown_artifact(summary, key="nightly-summary", description="What this night did")

@@ -6,14 +6,17 @@ import logging
 import time
 
 from prefect import flow, get_run_logger, runtime, task, unmapped
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import dated
+from flows.report import model_lines
 from tasks import lake
 from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig, TuneConfig
 from tasks.records import LakeRef, ModelRef, RunRef
 from tasks.register import register
+from tasks.tracking import ui_links
 from tasks.train import train
 from tasks.tune import best, trial_configs
 
@@ -136,7 +139,12 @@ LATEST_DEFAULTS = RetrainParams()
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
     """Train on a corpus commit with these hyper-parameters, then register, gated."""
     corpus = corpus_at(params.storage, params.corpus_commit)
-    _run, model = train_and_register(
+    run, model = train_and_register(
         corpus, params.train, params.registry, params.storage, params.tune
     )
+    registry = params.registry
+    links = ui_links(params.storage, registry.ui_url, run.run_id, model.name, model.version)
+    lines = [f"- corpus: {corpus.rows} rows at `{corpus.commit}` ({corpus.path})"]
+    summary = "\n".join(["# lmkiln retrain", *lines, *model_lines(run, model, links)])
+    create_markdown_artifact(summary, key="retrain-summary", description="What this run did")
     return model

@@ -462,6 +462,9 @@ class RegisterConfig(Strict):
     min_improvement: float = Field(0.0, ge=0)
     """A challenger becomes champion only if its bits per byte, on the same validation split,
     is lower than the champion's by more than this."""
+    ui_url: Url = "http://127.0.0.1:5000"
+    """Where people open the MLflow UI (`lmkiln ui` serves it here): each run's summary
+    links its MLflow run and model version there."""
 
 
 class ScheduleConfig(Strict):

@@ -107,24 +107,31 @@ def log_metrics(client: Any, run_id: str, metrics: dict[str, float], step: int) 
         client.log_batch(run_id, metrics=batch)
 
 
-def step_logger(client: Any, run_id: str) -> Callable[[dict[str, float], int], None]:
+def step_logger(
+    client: Any, run_id: str, progress: Callable[[int], None] | None = None
+) -> Callable[[dict[str, float], int], None]:
     """log(metrics, step) for a training loop: steps the run already has are skipped, as a
-    resumed training replays the steps after its checkpoint."""
+    resumed training replays the steps after its checkpoint. `progress(step)` hears of
+    every step logged."""
     history = client.get_metric_history(run_id, "train_loss")
     logged_through_step = max((m.step for m in history), default=0)
 
     def log(metrics: dict[str, float], step: int) -> None:
         if step > logged_through_step:
             log_metrics(client, run_id, metrics, step)
+        if progress is not None:
+            progress(step)
 
     return log
 
 
-def trainer_callback(client: Any, run_id: str) -> Any:
+def trainer_callback(
+    client: Any, run_id: str, progress: Callable[[int], None] | None = None
+) -> Any:
     """A transformers TrainerCallback that logs to `run_id` (report_to opens runs of its own)."""
     from transformers import TrainerCallback
 
-    log = step_logger(client, run_id)
+    log = step_logger(client, run_id, progress)
     # The periodic eval packs blocks across documents; the final eval_loss comes from
     # bits_per_byte, so the two get different names.
     renamed = {"loss": "train_loss", "eval_loss": "eval_packed_loss"}
@@ -192,3 +199,15 @@ def log_loss_curve(client: Any, run_id: str) -> None:
     axes.grid(alpha=0.3)
     client.log_figure(run_id, figure, "loss_curve.png")
     plt.close(figure)
+
+
+def ui_links(storage: StorageConfig, ui_url: str, run_id: str, name: str, version: str) -> dict:
+    """Addresses in the MLflow UI of a training run and of a model version."""
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = MlflowClient(tracking_uri=storage.mlflow_uri).get_run(run_id).info.experiment_id
+    base = ui_url.rstrip("/")
+    return {
+        "run": f"{base}/#/experiments/{experiment_id}/runs/{run_id}",
+        "model": f"{base}/#/models/{name}/versions/{version}",
+    }

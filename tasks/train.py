@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -285,8 +285,11 @@ def train_model(
     storage: StorageConfig,
     experiment: str,
     tags: dict[str, str],
+    progress: Callable[[int], None] | None = None,
 ) -> RunRef:
-    """Train (or resume, or reuse) the model for this corpus commit and config; one MLflow run."""
+    """Train (or resume, or reuse) the model for this corpus commit and config; one MLflow run.
+    `progress(step)` is told of the steps as they are logged (not by distributed trainings'
+    processes), and of max_steps once the training is done."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
@@ -387,6 +390,7 @@ def train_model(
                 client,
                 run_id,
                 model,
+                progress,
             )
         except BaseException as exc:
             client.set_terminated(
@@ -399,6 +403,8 @@ def train_model(
             for checkpoint in folder.glob("checkpoint-*"):
                 shutil.rmtree(checkpoint, ignore_errors=True)
         logger.info("trained %s in run %s: %s", key, run_id, metrics)
+        if progress is not None:
+            progress(config.max_steps)
         return RunRef(run_id, str(folder / "final"), metrics, corpus)
 
 
@@ -451,6 +457,7 @@ def _fit(
     client: Any,
     run_id: str,
     initial: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     import torch
     from transformers import set_seed
@@ -472,7 +479,7 @@ def _fit(
     final, staging = folder / "final", folder / "final.partial"
     with quiet_progress():
         if config.loop == "torch":
-            log = step_logger(client, run_id)
+            log = step_logger(client, run_id, progress)
             done = loop.run(
                 folder, config, model, train_blocks, val_blocks, log, last_checkpoint, collator
             )
@@ -484,8 +491,9 @@ def _fit(
             )
         else:
             trainer = make_trainer(
-                folder, config, model, tokenizer, train_blocks, val_blocks, client, run_id
-            )
+                folder, config, model, tokenizer, train_blocks, val_blocks, client, run_id,
+                progress=progress,
+            )  # fmt: skip
             result = trainer.train(resume_from_checkpoint=last_checkpoint)
             model, steps, train_loss = trainer.model, result.global_step, result.training_loss
             runtime = result.metrics.get("train_runtime", 0.0)
@@ -523,6 +531,7 @@ def make_trainer(
     val_blocks: Any,
     client: Any,
     run_id: str,
+    progress: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> Any:
     """The Trainer for `config`: its arguments (with `overrides`), the collator of the
@@ -543,7 +552,7 @@ def make_trainer(
         processing_class=tokenizer,
         data_collator=collator,
         callbacks=[
-            trainer_callback(client, run_id),
+            trainer_callback(client, run_id, progress),
             epoch_callback(collator),
             *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
         ],
@@ -657,5 +666,24 @@ def train_key(_context: object, params: dict) -> str:
 def train(
     corpus: LakeRef, config: TrainConfig, storage: StorageConfig, experiment: str, tags: dict
 ) -> RunRef:
-    """Train on the corpus commit; cached by corpus, config and code, not by run lineage."""
-    return train_model(corpus, config, storage, experiment, tags)
+    """Train on the corpus commit; cached by corpus, config and code, not by run lineage.
+    Its progress is a Prefect progress artifact of the task run."""
+    return train_model(corpus, config, storage, experiment, tags, progress_artifact(config))
+
+
+def progress_artifact(config: TrainConfig) -> Callable[[int], None]:
+    """report(step): the share of max_steps done, as the task run's progress artifact."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    artifact = create_progress_artifact(
+        0.0, key="training-progress", description=f"Steps done of {config.max_steps}"
+    )
+    shown = [0.0]
+
+    def report(step: int) -> None:
+        percent = round(100.0 * min(step, config.max_steps) / config.max_steps, 1)
+        if percent != shown[0]:  # a resumed training replays steps it had reported
+            update_progress_artifact(artifact, percent)
+            shown[0] = percent
+
+    return report

@@ -100,6 +100,26 @@ def test_first_night_fills_every_table_and_registers_a_champion(config, first):
     assert sum(n for (_, c), n in rules.items() if c == "seen") == counters["seen"]
 
 
+def test_the_run_shows_its_report_links_and_training_progress(config, first):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    report, flow_run_id = first
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+        # The train task runs in the nightly flow run: its progress artifact belongs to it.
+        artifacts = {a.key: a for a in found}
+    assert {"sources", "data-quality", "corpus-mix", "nightly-summary"} <= set(artifacts)
+    assert artifacts["training-progress"].data == 100.0
+    experiment = MlflowClient(config.storage.mlflow_uri).get_experiment_by_name("lmkiln")
+    run_link = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs/"
+    assert f"[{report.run.run_id}]({run_link}{report.run.run_id})" in report.summary
+    assert "[lmkiln v1](http://127.0.0.1:5000/#/models/lmkiln/versions/1)" in report.summary
+    assert artifacts["nightly-summary"].data == report.summary
+
+
 def test_a_consumer_loads_the_champion_through_the_cli(config, first, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", config.storage.mlflow_uri)
     path = tmp_path / "config.yaml"
