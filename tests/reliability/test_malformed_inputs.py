@@ -470,7 +470,7 @@ def test_malformed_inputs_each_get_a_named_reason_and_nothing_else_is_lost(tmp_p
             "use e.g. 'utf-8'",
         ),
         (
-            "collect:\n  api: [{name: a, url: 'https://u:secret@api.test/'}]\n",
+            "collect:\n  api: [{name: a, url: 'https://u:tok-9f3e@api.test/'}]\n",
             "collect.api.0.url",
             "remove them and set the source's auth",
         ),
@@ -487,5 +487,5 @@ def test_a_bad_config_value_stops_the_run_before_any_work(tmp_path, config, fiel
 
     assert result.exit_code == 2
     assert field in result.stderr and fix in result.stderr
-    assert "secret" not in result.stderr  # credentials in a bad URL are masked
+    assert "tok-9f3e" not in result.stderr  # credentials in a bad URL are masked
     assert not (tmp_path / "data").exists()
