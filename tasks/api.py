@@ -153,7 +153,9 @@ def _get_json(
         body = _read_capped(response, source, where, auth)
         links = response.links
     try:
-        return json.loads(body), links
+        # Not json.loads(body): one byte that is not UTF-8 would fail the whole page. Kept
+        # as a lone surrogate, it spoils only its record, quarantined as undecodable.
+        return json.loads(body.decode(json.detect_encoding(body), "surrogateescape")), links
     except ValueError:
         content_type = response.headers.get("Content-Type", "no Content-Type")
         start = auth.redact(body[:80].decode("utf-8", "replace")).replace("\n", " ")

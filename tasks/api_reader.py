@@ -171,8 +171,8 @@ class Reader:
 
     def _check_schema(self) -> None:
         limit = self.source.max_bad_fraction
-        bad = {r: self.counters[f"quarantined_{r}"] for r in QUARANTINE_REASONS}
-        mapped = len(self.kept) + sum(bad.values())
+        bad = {r: self.counters[f"quarantined_{r}"] for r in REASON_FIELDS}
+        mapped = len(self.kept) + sum(self.counters[f"quarantined_{r}"] for r in QUARANTINE_REASONS)
         reason, count = max(bad.items(), key=lambda item: item[1])
         if limit is None or mapped < SCHEMA_SAMPLE_RECORDS or count <= limit * mapped:
             return

@@ -68,6 +68,10 @@ MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of c
 # wrappers. Prose: text outside links in these blocks, when there is this much of it.
 PROSE_TAGS = frozenset("p pre li dd td blockquote".split())
 PROSE_MIN_CHARS = 25
+# WHATWG MIME sniffing: a "binary data byte" in the first 1445 bytes means the body is not
+# text, whatever its name or Content-Type says (an image or archive served as text/html).
+SNIFF_BYTES = 1445
+_BINARY_BYTE = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 # Undecodable characters, as a share of all non-ASCII ones, past which a charset is wrong.
 MAX_BAD_SHARE = 0.25
 
@@ -461,6 +465,14 @@ def decode(body: bytes, content_type: str) -> str:
     if declared and (text := _decode_mostly(body, declared)) is not None:
         return text
     return UnicodeDammit(body, is_html=True).unicode_markup or ""
+
+
+def looks_binary(body: bytes) -> bool:
+    """A body that is no text in any charset; UTF-16 (with its BOM) is the one text that
+    holds such bytes."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return _BINARY_BYTE.search(body, 0, SNIFF_BYTES) is not None
 
 
 def _has_bom(body: bytes) -> bool:

@@ -5,7 +5,8 @@ row) or quarantine rows with a reason, so a bad file, line or row never stops th
 
 | reason | what |
 | --- | --- |
-| `undecodable` | text that is not in the source's encoding (a whole file, or one JSON line) |
+| `undecodable` | not in the source's encoding (a file, a JSON line), or a lone surrogate |
+| `binary` | a .txt, .md or .html file whose first bytes are no text (NUL, control bytes) |
 | `too_large` | a .txt, .md or .html file above `max_file_bytes` |
 | `unreadable` | a file that cannot be opened or parsed as a whole (a truncated Parquet file) |
 | `bad_json` | a JSON line that does not parse, or is not an object |
@@ -36,7 +37,7 @@ from typing import Any
 from tasks import lake
 from tasks.config import FieldMap, FileSource, StorageConfig
 from tasks.quarantine import row as quarantine_row
-from tasks.records import Document
+from tasks.records import Document, is_storable
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +156,12 @@ def _records(path: Path, kind: str, source: FileSource, size: int) -> Iterator[R
 
 
 def _whole_file(path: Path, kind: str, encoding: str) -> tuple[str, str, str, dict] | Quarantined:
-    body = path.read_bytes()
-    if kind == "html":
-        from tasks.extract import decode, extract
+    from tasks.extract import decode, extract, looks_binary
 
+    body = path.read_bytes()
+    if looks_binary(body) and not encoding.lower().startswith("utf-16"):
+        return Quarantined("binary", "control bytes in the first 1445 bytes: not a text file")
+    if kind == "html":
         page = extract(decode(body, ""), path.as_uri())
         text, title = page.text, page.title
     else:
@@ -243,6 +246,10 @@ def mapped(record: Any, fields: FieldMap) -> tuple[str, str, str, dict[str, Any]
         meta["record_id"] = record[fields.id_field]
     title = _string(record.get(fields.title_field)) if fields.title_field else ""
     url = _string(record.get(fields.url_field)) if fields.url_field else ""
+    if not is_storable(text, title, url):
+        return Quarantined(
+            "undecodable", "a lone surrogate (such as the escape \\ud800) in a field"
+        )
     return text, title, url, meta
 
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from tasks.config import ApiSource
 from tasks.pagination import dig
+from tasks.records import is_storable
 from tasks.watermark import Mark, mark_key
 
 QUARANTINE_REASONS = (
@@ -22,10 +23,12 @@ QUARANTINE_REASONS = (
     "bad_id",
     "missing_text",
     "bad_text",
+    "undecodable",
     "missing_updated_at",
     "bad_updated_at",
 )
 # The setting to fix when most records fail for a reason: what the schema-change error names.
+# `undecodable` has none: bytes that are not UTF-8 are the server's fault, not the mapping's.
 REASON_FIELDS = {
     "not_an_object": "records_path",
     "missing_id": "id_field",
@@ -81,6 +84,8 @@ def map_record(record: object, source: ApiSource) -> Mapped:
     else:
         url = _text(dig(record, source.url_field)) if source.url_field else ""
     title = _text(dig(record, source.title_field)) if source.title_field else ""
+    if not is_storable(text, title, url, record_id or ""):
+        return Mapped("undecodable", record_id, updated_at)
     return Mapped("", record_id, updated_at, text, title, url)
 
 

@@ -19,6 +19,18 @@ def text_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def is_storable(*texts: str) -> bool:
+    """Whether every text is valid Unicode: a lone surrogate (a JSON escape such as
+    "\\ud800", or a byte kept by the surrogateescape error handler) can be neither hashed
+    nor stored, so the record that holds one is quarantined instead."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

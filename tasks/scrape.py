@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import DecodeError, HTTPError
 
 from tasks.config import WebSource
 from tasks.demo import resolve_url
-from tasks.extract import decode, extract
+from tasks.extract import decode, extract, looks_binary
 from tasks.http import (
     SourceUnavailable,
     canonical_url,
@@ -53,6 +54,8 @@ COUNTER_NAMES = (
     "skipped_type",
     "truncated_pages",
     "slow_pages_cut",
+    "bad_content_encoding",
+    "binary_body",
     "redirects",
     "redirects_refused",
     "too_many_redirects",
@@ -328,7 +331,29 @@ def _fetch(
         logger.warning("source '%s': %s failed: %s", source.name, url, describe_failure(exc))
         out.failure = (describe_failure(exc), None)
         return out
+    except DecodeError:
+        # urllib3's own errors come from reading the streamed body, which requests does not
+        # wrap: one page's broken gzip must not end the crawl.
+        out.counters["bad_content_encoding"] += 1
+        logger.warning(
+            "source '%s': %s skipped: its body is not valid %s (Content-Encoding)",
+            source.name,
+            url,
+            response.headers.get("Content-Encoding", "?"),
+        )
+        return out
+    except HTTPError as exc:  # the connection broke or stalled in the middle of the body
+        out.counters["errors"] += 1
+        logger.warning("source '%s': %s failed while reading: %s", source.name, url, exc)
+        out.failure = (f"{type(exc).__name__} while reading the body", None)
+        return out
     out.counters["bytes"] += len(body)
+    if looks_binary(body):
+        out.counters["binary_body"] += 1
+        logger.info(
+            "source '%s': %s skipped: a binary body served as %s", source.name, url, content_type
+        )
+        return out
     digest = hashlib.sha256(body).hexdigest()
     if last is not None and last.sha256 == digest:
         # A server without validators sent the same bytes: as good as a 304.
@@ -405,16 +430,30 @@ def _follow_redirects(
         last = known.get(url)
         headers = last.request_headers() if last else {}
         with policy.slot(url):
-            response = session.get(
-                url, headers=headers, timeout=source.timeout_s, stream=True, allow_redirects=False
-            )
-            if not response.is_redirect:
+            try:
+                response = session.get(
+                    url,
+                    headers=headers,
+                    timeout=source.timeout_s,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.RequestException:
+                raise
+            except ValueError:
+                # requests parses a redirect's Location even when it does not follow it: one
+                # that is not a URL ("http://[bad") raises here, with no response to look at.
+                response = None
+            if response is not None and not response.is_redirect:
                 with response:
                     yield response
                 return
-            response.close()
+            if response is not None:
+                response.close()
         out.counters["redirects"] += 1
-        target, refusal = _next_hop(session, policy, gate, url, response.headers["Location"])
+        target, refusal = None, ""
+        if response is not None:
+            target, refusal = _next_hop(session, policy, gate, url, response.headers["Location"])
         if target is None:
             out.counters["redirects_refused"] += 1
             if refusal:

@@ -143,7 +143,8 @@ def serve_routes(
     """Serve `routes` (keyed by path, without query) and yield the base URL.
 
     Each request's path with query is appended to `log` when one is given, faulted or not;
-    unknown paths answer 404. With `faults`, some requests fail first (see `Faults`).
+    unknown paths answer 404. A route that sets Content-Length keeps it, so a body can end
+    before the length it promised. With `faults`, some requests fail first (see `Faults`).
     """
     lock = threading.Lock()
     served: dict[str, int] = {}
@@ -178,7 +179,8 @@ def serve_routes(
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
+            if "Content-Length" not in headers:  # a route may promise more than it sends
+                self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 

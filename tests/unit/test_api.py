@@ -803,3 +803,35 @@ def test_a_query_secret_is_sent_and_never_shown(
     ]
     encoded = quote(QUERY_SECRET, safe="")
     assert not any(QUERY_SECRET in text or encoded in text for text in shown)
+
+
+def test_a_record_with_bytes_that_are_not_utf8_or_a_lone_surrogate_is_quarantined() -> None:
+    """One bad record, not the page: the rest of the page and the next pages are kept."""
+    items = [record(1), record(2, text="PLACEHOLDER"), record(3, title="half \ud800 pair")]
+    page = json.dumps({"items": items}).encode().replace(b"PLACEHOLDER", b"caf\xe9 latin-1")
+    routes = {
+        "/things": lambda path: (
+            (200, JSON, page)
+            if "page=1" in path
+            else body({"items": [record(4)]})
+            if "page=2" in path
+            else body({"items": []})
+        )
+    }
+    with serve_routes(routes) as base:
+        read = read_api(api_source(base), {})
+
+    assert ids(read.documents) == ["r1", "r4"]
+    assert [row["reason"] for row in read.quarantined] == ["undecodable", "undecodable"]
+    assert read.counters["quarantined_undecodable"] == 2 and read.counters["records"] == 4
+    stored = [json.loads(row["payload"]) for row in read.quarantined]
+    assert stored[0]["text"] == "caf\udce9 latin-1" and stored[1]["id"] == "r3"
+
+
+def test_undecodable_records_are_not_a_schema_change() -> None:
+    """Most records undecodable is the server's charset, which no setting fixes."""
+    items = [record(n, text="bad \udc80 byte") for n in range(11)] + [record(11)]
+    with serve_routes({"/things": page_route(items)}) as base:
+        read = read_api(api_source(base), {})
+
+    assert read.counters["quarantined_undecodable"] == 11 and ids(read.documents) == ["r11"]

@@ -147,3 +147,26 @@ def test_marks_saved_under_other_settings_do_not_count(tmp_path: Path) -> None:
     assert load_marks(storage, source(kb)) == first.marks
     fixed = source(kb, text_field="text")  # the field map changed: the files read again
     assert load_marks(storage, fixed) == {}
+
+
+def test_binary_files_and_lone_surrogates_are_quarantined_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "zeros.txt").write_bytes(b"\x00" * 600)
+    (tmp_path / "page.html").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(64))
+    (tmp_path / "wide.txt").write_bytes("Text in UTF-16, with its BOM.".encode("utf-16"))
+    lines = ['{"body": "first"}', '{"body": "lone \\ud800 half"}', '{"body": "third"}']
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = read_files(FileSource(name="kb", paths=[str(tmp_path)], text_field="body"), {})
+
+    assert sorted(doc.text for doc in read.documents) == ["first", "third"]
+    reasons = sorted(
+        (row["reason"], json.loads(row["payload"])["path"]) for row in read.quarantined
+    )
+    assert [(reason, Path(path).name) for reason, path in reasons] == [
+        ("binary", "page.html"),
+        ("binary", "zeros.txt"),
+        ("undecodable", "records.jsonl"),
+        ("undecodable", "wide.txt"),  # UTF-16 is not the source's encoding
+    ]
+    assert read.counters["records"] == read.counters["documents"] + len(reasons)
+    wide = FileSource(name="kb", paths=[str(tmp_path / "wide.txt")], encoding="utf-16")
+    assert [doc.text for doc in read_files(wide, {}).documents] == ["Text in UTF-16, with its BOM."]

@@ -522,3 +522,35 @@ def test_two_links_redirecting_to_one_page_keep_it_once() -> None:
 
     assert [doc.title for doc in docs] == ["home", "a"]
     assert counters["duplicate_final_url"] == 2  # queued together, the page is kept once
+
+
+def test_a_broken_body_or_redirect_on_one_page_costs_that_page_alone() -> None:
+    """urllib3 raises its own errors from a streamed body, and requests a ValueError for a
+    Location that is no URL; each is counted for its page, and the crawl goes on."""
+    site = {
+        "/": link_page("home", "/gzip", "/cut", "/nul", "/image", "/bad-hop", "/ok"),
+        "/gzip": (200, HTML | {"Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00not gzip at all"),
+        "/cut": (200, HTML | {"Content-Length": "4000"}, "<p>only the start"),
+        "/nul": (200, HTML, b"\x00" * 2000),
+        "/image": (200, HTML, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))),
+        "/bad-hop": (302, {"Location": "http://[bad"}, ""),
+        "/ok": link_page("ok"),
+    }
+    with serve_routes(site) as base:
+        docs, counters = crawl_site(site_source(base, max_depth=1, sitemaps=False), {})
+
+    assert sorted(doc.title for doc in docs) == ["home", "ok"]
+    assert counters["bad_content_encoding"] == 1
+    assert counters["errors"] == 1  # /cut: the connection ended 3,983 bytes early
+    assert counters["binary_body"] == 2
+    assert counters["redirects_refused"] == 1 and counters["redirects"] == 1
+
+
+def test_a_utf16_page_with_its_bom_is_text_not_binary() -> None:
+    html = "<html><body><main><p>Text in UTF-16, as some servers still send it.</p></main>"
+    page = (200, {"Content-Type": "text/html; charset=utf-16"}, html.encode("utf-16"))
+    with serve_routes({"/": page}) as base:
+        docs, counters = crawl_site(site_source(base, sitemaps=False), {})
+
+    assert counters["binary_body"] == 0
+    assert docs[0].text == "Text in UTF-16, as some servers still send it."
