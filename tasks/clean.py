@@ -18,7 +18,7 @@ from contextlib import nullcontext
 
 from prefect import get_run_logger, task
 
-from tasks import decontam, lake, quarantine
+from tasks import decontam, failpoints, lake, quarantine
 from tasks.caching import code_version, stage_key
 from tasks.cleaning import Decider, Prepared, chunks, prepare_all
 from tasks.config import CleanConfig, SplitConfig, StorageConfig
@@ -126,6 +126,7 @@ class _Night:
         quarantine.store_all(self.storage, self.dropped)
         message = f"clean raw rows {self.committed}:{self.next_row}"
         self.head = lake.append(self.path, self.rows, lake.CLEAN_TABLE, message)
+        failpoints.reached("clean:rows_committed")
         if self.index is not None:
             self.index.commit(self.head)
         self.committed = self.next_row

@@ -153,6 +153,23 @@ def _value(column: str, value: object) -> str | bytes:
     return _text(value)
 
 
+def ids_committed_with(path: str, marker: str) -> set[str]:
+    """The ids of the rows appended by the commits whose message holds `marker`: what a
+    writer killed after its commit, and so never told it landed, already put in the table."""
+    import deeplake
+
+    if not deeplake.exists(path):
+        return set()
+    history = deeplake.open_read_only(path).history  # its versions live as long as it does
+    versions = [(version.id, version.message or "") for version in history]
+    ids: set[str] = set()
+    for (parent, _), (commit, message) in zip(versions, versions[1:], strict=False):
+        if marker in message:
+            before, after = len(history[parent].open()), history[commit].open()
+            ids.update(_text(value) for value in after["id"][before : len(after)])
+    return ids
+
+
 def head(path: str) -> LakeRef | None:
     """The latest commit of a table, or None when it does not exist yet."""
     import deeplake

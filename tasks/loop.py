@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tasks import failpoints
 from tasks.collate import IGNORE, Collator
 from tasks.config import TrainConfig
 
@@ -222,6 +223,7 @@ def _save(folder: Path, step: int, parts: Parts, state: dict[str, Any], keep: in
     for old in steps[:-KEEP]:
         if old != keep:
             shutil.rmtree(folder / f"checkpoint-{old}", ignore_errors=True)
+    failpoints.reached("train:checkpoint_saved")
 
 
 def _load(path: Path, parts: Parts) -> dict[str, Any]:

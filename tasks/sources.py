@@ -15,7 +15,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 
-from tasks import lake
+from tasks import failpoints, lake
 from tasks.caching import bucket_start, code_version, is_transient, stage_key
 from tasks.config import (
     ApiSource,
@@ -30,16 +30,27 @@ from tasks.synth import GeneratorChoice
 
 
 def _store(
-    name: str, kind: DocumentKind, docs: list[Document], counters: Mapping[str, int], storage
+    name: str,
+    kind: DocumentKind,
+    docs: list[Document],
+    counters: Mapping[str, int],
+    storage: StorageConfig,
+    key: str,
 ) -> SourceResult:
-    ref = lake.append(
-        storage.lake("raw"),
-        [doc.to_row() for doc in docs],
-        lake.DOCUMENT_TABLE,
-        f"collect {kind} source '{name}': {len(docs)} documents",
-    )
-    get_run_logger().info("%s source '%s': %d documents %s", kind, name, len(docs), counters)
-    return SourceResult(source=name, kind=kind, lake=ref, added=len(docs), counters=dict(counters))
+    """Append the source's documents in one commit marked with the task's cache `key`
+    (source, settings, bucket). A run killed after that commit, before its result was
+    stored, is rerun: what its marked commit holds is then not appended again."""
+    raw = storage.lake("raw")
+    marker = f"[{key}]"
+    with lake.exclusive(raw):  # no other task's marked commit lands between check and append
+        landed = lake.ids_committed_with(raw, marker)
+        new = [doc for doc in docs if doc.id not in landed]
+        message = f"collect {kind} source '{name}': {len(new)} documents {marker}"
+        ref = lake.append(raw, [doc.to_row() for doc in new], lake.DOCUMENT_TABLE, message)
+    failpoints.reached("collect:raw_committed")
+    counters = dict(counters) | ({"already_committed": len(docs) - len(new)} if landed else {})
+    get_run_logger().info("%s source '%s': %d documents %s", kind, name, len(new), counters)
+    return SourceResult(source=name, kind=kind, lake=ref, added=len(new), counters=counters)
 
 
 def fetch_key(_context: object, params: dict) -> str:
@@ -83,7 +94,8 @@ def scrape_site(
 
     pages_path = storage.lake("pages")
     crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
-    result = _store(source.name, "web", crawled.documents, crawled.counters, storage)
+    key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+    result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
     # After the documents: see tasks/pages.py for why this order loses nothing.
     message = f"crawl '{source.name}': {len(crawled.pages)} pages"
     pages.store(pages_path, crawled.pages, message)
@@ -106,7 +118,8 @@ def fetch_api(
         except SchemaChanged as exc:
             quarantine.store(storage, source.name, exc.quarantined)
             raise
-        result = _store(source.name, "api", read.documents, read.counters, storage)
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        result = _store(source.name, "api", read.documents, read.counters, storage, key)
         # Kept once per record whatever the retries (tasks/quarantine.py), so order is free.
         quarantine.store(storage, source.name, read.quarantined)
         # Only after the commit, so the watermark never passes a row that is not in the lake;
@@ -122,7 +135,8 @@ def read_files(source: FileSource, storage: StorageConfig, bucket_hours: int) ->
     # From load to save: a second run of this source waits, then sees the files as read.
     with files.locked(storage, source.name):
         read = files.read_files(source, files.load_marks(storage, source))
-        result = _store(source.name, "file", read.documents, read.counters, storage)
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        result = _store(source.name, "file", read.documents, read.counters, storage, key)
         quarantine.store(storage, source.name, read.quarantined)
         files.save_marks(storage, source, read.marks)  # only after the commit
     return result
@@ -135,7 +149,8 @@ def read_dataset(source: DatasetSource, storage: StorageConfig, bucket_hours: in
     with dataset_source.locked(storage, source.name):
         last = dataset_source.load_version(storage, source.name)
         read = dataset_source.read_dataset(source, last)
-        result = _store(source.name, "dataset", read.documents, read.counters, storage)
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        result = _store(source.name, "dataset", read.documents, read.counters, storage, key)
         quarantine.store(storage, source.name, read.quarantined)
         dataset_source.save_version(storage, source.name, read.version)  # after the commit
     return result
@@ -193,7 +208,9 @@ def synthesize(
         cache = synth.GenerationCache.of(storage)
         stack.callback(cache.close)
         read = synth.generate_all(spec, backend, requests, cache, bucket_start(bucket_hours))
-        result = _store(spec.name, "synthetic", read.documents, read.counters, storage)
+        params = dict(spec=spec, generator=generator, corpus=corpus, storage=storage)
+        key = synth_key(None, params | {"bucket_hours": bucket_hours})
+        result = _store(spec.name, "synthetic", read.documents, read.counters, storage, key)
         quarantine.store(storage, spec.name, read.quarantined)
         cache.mark_collected(read.keys)  # after the commit: a crash before it appends again
     if read.counters["over_budget"]:

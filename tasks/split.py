@@ -7,7 +7,7 @@ from collections import Counter
 
 from prefect import get_run_logger, task
 
-from tasks import lake
+from tasks import failpoints, lake
 from tasks.caching import code_version, stage_key
 from tasks.config import SplitConfig, StorageConfig
 from tasks.records import LakeRef, StageResult
@@ -50,6 +50,7 @@ def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) ->
                 split = assign_split(row["id"], config.validation_fraction, config.salt)
                 rows.append({c: row[c] for c in lake.DOCUMENT_TABLE} | {"split": split})
         ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
+        failpoints.reached("split:corpus_committed")
     totals = Counter(lake.column(ref, "split"))
     logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)
     if rows:

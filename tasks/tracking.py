@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tasks import failpoints
 from tasks.config import StorageConfig
 from tasks.records import LakeRef
 
@@ -148,6 +149,9 @@ def trainer_callback(
                 log(
                     {renamed.get(key, key): value for key, value in logs.items()}, state.global_step
                 )
+
+        def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            failpoints.reached("train:checkpoint_saved")
 
     return MlflowMetrics()
 

@@ -77,3 +77,19 @@ def test_stage_key_changes_with_any_part():
     assert a == stage_key("clean", LakeRef("p", "c1", 3), CleanConfig())
     assert a != stage_key("clean", LakeRef("p", "c2", 3), CleanConfig())
     assert a != stage_key("clean", LakeRef("p", "c1", 3), CleanConfig(min_chars=1))
+
+
+def test_the_rows_of_marked_commits_are_found_again(tmp_path):
+    path = str(tmp_path / "raw")
+
+    def docs(*texts: str) -> list[dict]:
+        return [Document(text=t, kind="api", source="s").to_row() for t in texts]
+
+    lake.append(path, docs("a", "b"), lake.DOCUMENT_TABLE, "collect 's' [fetch-1]")
+    lake.append(path, docs("c"), lake.DOCUMENT_TABLE, "collect 't' [fetch-2]")
+    lake.append(path, docs("d"), lake.DOCUMENT_TABLE, "collect 's' again [fetch-1]")
+
+    found = lake.ids_committed_with(path, "[fetch-1]")
+    assert found == {Document(text=t, kind="api", source="s").id for t in "abd"}
+    assert lake.ids_committed_with(path, "[fetch-3]") == set()
+    assert lake.ids_committed_with(str(tmp_path / "none"), "[fetch-1]") == set()
