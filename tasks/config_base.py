@@ -82,7 +82,7 @@ def _tracking_uri(value: str) -> str:
     if parts.scheme.split("+")[0] not in TRACKING_SCHEMES or "://" not in value:
         raise ValueError(
             f"{value!r} is not an MLflow tracking URI: use a server URL (http://host:5000) or a "
-            "database URI (postgresql://user@host:5432/mlflow)"
+            "database URI (postgresql+psycopg2://user@host:5432/mlflow)"
         )
     # The storage config is a flow parameter: Prefect stores and shows it.
     secret_param = any(key.lower() in SECRET_PARAMS for key, _ in parse_qsl(parts.query))
@@ -111,7 +111,7 @@ class StorageConfig(Strict):
     """Every store lives here; a relative path is from the cwd."""
     tracking_uri: TrackingUri | None = None
     """MLflow tracking and registry: a server (http://127.0.0.1:5000) or a database
-    (postgresql://mlflow@db:5432/mlflow); unset, a SQLite store under the data root."""
+    (postgresql+psycopg2://mlflow@db:5432/mlflow); unset, a SQLite store under the data root."""
 
     @property
     def root(self) -> Path:
