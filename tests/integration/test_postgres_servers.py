@@ -235,3 +235,25 @@ def test_a_database_tracking_uri_keeps_artifacts_under_the_data_root(cluster, tm
     artifacts = tmp_path / "data" / "mlflow" / "artifacts" / "direct"
     assert rows == [[experiment_id, artifacts.as_uri()]]
     assert artifacts.is_dir()
+
+
+def test_lmkiln_ui_shows_the_configured_servers_and_leaves_them_running(servers, tmp_path):
+    path = tmp_path / "config.yaml"
+    storage = {"data_root": str(tmp_path / "data"), "tracking_uri": servers["mlflow"]}
+    path.write_text(yaml.safe_dump({"storage": storage}))
+    env = _clean_env(PREFECT_API_URL=servers["prefect_api"], PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "flows.cli", "ui", "-c", str(path)]
+    command += ["--prefect-port", str(unused_port()), "--mlflow-port", str(unused_port())]
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as ui:
+        try:
+            shown = [ui.stdout.readline().strip() for _ in range(2)]
+        finally:
+            ui.terminate()
+            ui.wait(timeout=30)
+    assert shown == [
+        f"Prefect UI: {servers['prefect_api'].removesuffix('/api')}",
+        f"MLflow UI:  {servers['mlflow']}",
+    ]
+    assert healthy(f"{servers['prefect_api']}/health") and healthy(f"{servers['mlflow']}/health")
