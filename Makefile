@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
 
-.PHONY: setup run test lint format serve ui bench clean
+.PHONY: setup postgres run test lint format serve ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,19 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
-test: $(STAMP) lint
+# Debian's PostgreSQL server, for the tests that run Prefect and MLflow on Postgres
+# (tests/postgres.py starts a throwaway cluster from /usr/lib/postgresql/<major>/bin).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "PostgreSQL is missing and installing it needs root: sudo make postgres" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+
+test: $(STAMP) lint postgres
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -109,11 +109,16 @@ def ui(
     prefect_port: Annotated[int, typer.Option(help="Prefect UI port.")] = 4200,
     mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
 ) -> None:
-    """Print the Prefect and MLflow UI URLs, starting the servers if needed; Ctrl-C stops."""
+    """Print the Prefect and MLflow UI URLs, starting the servers if needed; Ctrl-C stops.
+
+    PREFECT_API_URL and the config's storage.tracking_uri name servers that are used as
+    they are."""
     cfg = _setup(config)
     from flows.servers import mlflow_server, prefect_server
 
-    with prefect_server(prefect_port) as api, mlflow_server(cfg.storage, mlflow_port) as mlflow:
+    attached = os.environ.get("PREFECT_API_URL")
+    prefect = nullcontext(attached) if attached else prefect_server(prefect_port)
+    with prefect as api, mlflow_server(cfg.storage, mlflow_port) as mlflow:
         console.print(f"Prefect UI: {api.removesuffix('/api')}")
         console.print(f"MLflow UI:  {mlflow}")
         stop = threading.Event()

@@ -58,6 +58,11 @@ def prefect_server(port: int) -> Iterator[str]:
 
 @contextmanager
 def mlflow_server(storage: StorageConfig, port: int) -> Iterator[str]:
+    """Yield the URL of an MLflow UI on the project's store: the configured tracking server
+    itself, else one started on 127.0.0.1:`port` over the store's database."""
+    if storage.mlflow_uri.startswith(("http://", "https://")):
+        yield storage.mlflow_uri
+        return
     url = f"http://127.0.0.1:{port}"
     command = [
         sys.executable, "-m", "mlflow", "server",

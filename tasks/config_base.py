@@ -72,6 +72,30 @@ def _secret_param_message(name: str) -> str:
 
 
 ApiUrl = Annotated[str, AfterValidator(_url), AfterValidator(_no_credentials)]
+# What MLflow can track to: a tracking server, or a database it opens itself (SQLAlchemy URIs,
+# a driver may follow the dialect: postgresql+psycopg2://).
+TRACKING_SCHEMES = ("http", "https", "postgresql", "mysql", "mssql", "sqlite")
+
+
+def _tracking_uri(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme.split("+")[0] not in TRACKING_SCHEMES or "://" not in value:
+        raise ValueError(
+            f"{value!r} is not an MLflow tracking URI: use a server URL (http://host:5000) or a "
+            "database URI (postgresql+psycopg2://user@host:5432/mlflow)"
+        )
+    # The storage config is a flow parameter: Prefect stores and shows it.
+    secret_param = any(key.lower() in SECRET_PARAMS for key, _ in parse_qsl(parts.query))
+    if parts.password is not None or secret_param:
+        raise ValueError(
+            "carries a password, which would show in Prefect parameters and logs; remove it "
+            "and give it in the environment: MLFLOW_TRACKING_PASSWORD (with "
+            "MLFLOW_TRACKING_USERNAME) for a server, PGPASSWORD or ~/.pgpass for PostgreSQL"
+        )
+    return value
+
+
+TrackingUri = Annotated[str, AfterValidator(_tracking_uri)]
 Regex = Annotated[str, AfterValidator(_regex)]
 # Sites and APIs should be able to tell who is calling and how to reach them.
 USER_AGENT = "lmkiln/0.1 (+https://github.com/lmkiln/lmkiln)"
@@ -85,6 +109,9 @@ class Strict(BaseModel):
 class StorageConfig(Strict):
     data_root: str = ".lmkiln"
     """Every store lives here; a relative path is from the cwd."""
+    tracking_uri: TrackingUri | None = None
+    """MLflow tracking and registry: a server (http://127.0.0.1:5000) or a database
+    (postgresql+psycopg2://mlflow@db:5432/mlflow); unset, a SQLite store under the data root."""
 
     @property
     def root(self) -> Path:
@@ -95,6 +122,8 @@ class StorageConfig(Strict):
 
     @property
     def mlflow_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
         return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
 
     @property

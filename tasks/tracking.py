@@ -1,5 +1,5 @@
-"""MLflow tracking: one SQLite store and artifact folder under the data root, and the one run
-that a training folder owns across retries.
+"""MLflow tracking: one SQLite store and artifact folder under the data root (or the store
+that `storage.tracking_uri` names), and the one run that a training folder owns across retries.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def use_tracking(storage: StorageConfig, experiment: str) -> str:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    Path(storage.mlflow_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if storage.mlflow_uri.startswith("sqlite:///"):
+        database = Path(storage.mlflow_uri.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
     # Both, always: MLflow keeps them in process-wide environment variables, and a registry
     # URI left over from another store would register the model there.
     mlflow.set_tracking_uri(storage.mlflow_uri)
@@ -41,11 +43,17 @@ def use_tracking(storage: StorageConfig, experiment: str) -> str:
             client.restore_experiment(found.experiment_id)
             logger.info("restored deleted MLflow experiment %r", experiment)
         return found.experiment_id
-    # A relative artifact location would resolve against the current folder (./mlruns).
-    artifacts = Path(storage.mlflow_artifacts) / experiment
-    artifacts.mkdir(parents=True, exist_ok=True)
+    if storage.mlflow_uri.startswith(("http://", "https://")):
+        # A tracking server keeps artifacts where it was told to (--artifacts-destination) and
+        # proxies them, so a client on another machine can read them; a folder here would not.
+        artifacts, location = "the tracking server's artifact store", None
+    else:
+        # A relative artifact location would resolve against the current folder (./mlruns).
+        artifacts = Path(storage.mlflow_artifacts) / experiment
+        artifacts.mkdir(parents=True, exist_ok=True)
+        location = artifacts.as_uri()
     try:
-        experiment_id = client.create_experiment(experiment, artifact_location=artifacts.as_uri())
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
     except Exception:
         # Another task created it between our lookup and create; use theirs.
         found = client.get_experiment_by_name(experiment)

@@ -78,3 +78,32 @@ def test_a_crawler_user_agent_must_say_how_to_reach_its_operator() -> None:
     with pytest.raises(ConfigError, match=r"collect.web.0.user_agent: 'bot/1.0' names no contact"):
         parse_config({"collect": {"web": [web]}})
     parse_config({"collect": {"web": [web | {"user_agent": "bot/1.0 (ops@example.org)"}]}})
+
+
+def test_mlflow_uses_sqlite_under_the_data_root_unless_a_tracking_uri_is_set(tmp_path) -> None:
+    default = parse_config({"storage": {"data_root": str(tmp_path)}}).storage
+    assert default.mlflow_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"
+    for uri in (
+        "http://127.0.0.1:5000",
+        "https://mlflow.example.org",
+        "postgresql://mlflow@db.example.org:5432/mlflow",
+        "postgresql+psycopg2://mlflow@db:5432/mlflow?sslmode=require",
+    ):
+        storage = parse_config({"storage": {"tracking_uri": uri}}).storage
+        assert storage.mlflow_uri == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "what"),
+    [
+        ("127.0.0.1:5000", "not an MLflow tracking URI"),
+        ("ftp://host/mlflow", "not an MLflow tracking URI"),
+        ("postgresql://mlflow:hunter2@db/mlflow", "PGPASSWORD"),
+        ("https://user:hunter2@mlflow.example.org", "MLFLOW_TRACKING_PASSWORD"),
+        ("postgresql://mlflow@db/mlflow?password=hunter2", "carries a password"),
+    ],
+)
+def test_a_bad_or_secret_tracking_uri_fails_before_any_work(uri, what) -> None:
+    with pytest.raises(ConfigError, match=rf"storage\.tracking_uri: .*{what}") as caught:
+        parse_config({"storage": {"tracking_uri": uri}})
+    assert "hunter2" not in str(caught.value)
