@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from tasks.config import StorageConfig
@@ -24,12 +24,16 @@ def healthy(url: str, timeout_s: float = 2.0) -> bool:
 
 
 @contextmanager
-def _process(name: str, command: Sequence[str], health_url: str) -> Iterator[None]:
-    """Run a server until the block ends; reuse one already answering on its port."""
+def _process(
+    name: str, command: Sequence[str], health_url: str, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Run a server until the block ends; reuse one already answering on its port.
+
+    `env` adds to (and overrides) this process's environment for the server."""
     if healthy(health_url):
         yield
         return
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=os.environ.copy())
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=os.environ | dict(env or {}))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not healthy(health_url):
@@ -52,7 +56,10 @@ def prefect_server(port: int) -> Iterator[str]:
     """Yield the API URL of a Prefect server on 127.0.0.1:`port`, started if needed."""
     api_url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    with _process("prefect server", [*command, "--port", str(port)], f"{api_url}/health"):
+    # `--port` does not reach the UI's settings: on any port but 4200 the UI would ask
+    # 127.0.0.1:4200 for its data and show "Unable to connect". A URL the user set wins.
+    env = {"PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or api_url}
+    with _process("prefect server", [*command, "--port", str(port)], f"{api_url}/health", env):
         yield api_url
 
 
