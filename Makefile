@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup run test lint format serve ui bench clean
+.PHONY: setup run test lint format serve ui bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +21,19 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest -q
+
+# Debian's Chromium for tests/integration/test_ui_browser.py, installed only when missing.
+# Playwright drives it; `playwright install` would download a browser build, which fails
+# here. fonts-liberation is a recommend that --no-install-recommends leaves out; the
+# screenshots need a font.
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		chromium fonts-liberation
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
