@@ -95,6 +95,15 @@ def uis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIs]:
             "the nightly deployment that `lmkiln serve` registers",
             [serving],
         )
+        scheduled = {
+            "deployments": {"id": {"any_": [deployment["id"]]}},
+            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+        }
+        _wait_for(
+            lambda: _get_json(f"{api}/flow_runs/filter", scheduled),
+            "scheduled run of the nightly deployment",
+            [serving],
+        )
         ui = [*lmkiln, "ui", "--config", str(config_path)]
         ui += ["--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)]
         showing = stack.enter_context(_running(ui, root, "ui", signal.SIGTERM))
@@ -130,44 +139,45 @@ def browser() -> Iterator[Any]:
 def test_the_prefect_ui_shows_the_nightly_deployment_and_its_schedule(uis: UIs, browser) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page()
     # /v2 is the default UI of Prefect 3.9's server: its root redirects there.
     deployment_url = f"{uis.prefect_url}/v2/deployments/deployment/{uis.deployment_id}"
-    page.goto(deployment_url)
-    schedule = page.get_by_text(CRON_IN_WORDS, exact=True)
-    expect(schedule).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_role("navigation", name="breadcrumb")).to_contain_text("nightly")
-    expect(page.get_by_text("Ready", exact=True)).to_be_visible()  # a process serves it
-    # The next run, 04:30 in Tokyo, in the browser's UTC: the timezone reached the scheduler.
-    next_run = page.get_by_text(re.compile(rf"\d{{4}}/\d\d/\d\d {NEXT_RUN_UTC}")).first
-    expect(next_run).to_be_visible(timeout=UI_TIMEOUT_MS)
-    page.screenshot(path=output_dir() / "prefect-deployment.png")
+    with _page(browser, "prefect-deployment") as page:
+        page.goto(deployment_url)
+        schedule = page.get_by_text(CRON_IN_WORDS, exact=True)
+        expect(schedule).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.get_by_role("navigation", name="breadcrumb")).to_contain_text("nightly")
+        expect(page.get_by_text("Ready", exact=True)).to_be_visible()  # a process serves it
+        # The next run, 04:30 in Tokyo, in the browser's UTC: the timezone reached the
+        # scheduler.
+        next_run = page.get_by_text(re.compile(rf"\d{{4}}/\d\d/\d\d {NEXT_RUN_UTC}"))
+        expect(next_run.first).to_be_visible()
+        page.screenshot(path=output_dir() / "prefect-deployment.png")
 
-    page.get_by_role("tab", name="Description").click()
-    expect(page.get_by_text(_declared("nightly")["description"])).to_be_visible()
+        page.get_by_role("tab", name="Description").click()
+        expect(page.get_by_text(_declared("nightly")["description"])).to_be_visible()
 
-    # The schedule's own dialog shows the cron line and the timezone as the config set them.
-    card = (
-        page.locator("div")
-        .filter(has=schedule)
-        .filter(has=page.get_by_role("button", name="Open menu"))
-    )
-    card.last.get_by_role("button", name="Open menu").click()
-    page.get_by_role("menuitem", name="Edit").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_label("Value")).to_have_value(CRON)
-    expect(dialog).to_contain_text(re.compile(r"Asia\s*/\s*Tokyo"))
-    page.screenshot(path=output_dir() / "prefect-schedule.png")
-    page.keyboard.press("Escape")  # closed unsaved: the test changes nothing
+    with _page(browser, "prefect-schedule") as page:
+        # The schedule's own dialog: the cron line and the timezone as the config set them.
+        page.goto(deployment_url)
+        schedule = page.get_by_text(CRON_IN_WORDS, exact=True)
+        menu = page.get_by_role("button", name="Open menu")
+        card = page.locator("div").filter(has=schedule).filter(has=menu).last
+        card.get_by_role("button", name="Open menu").click(timeout=UI_TIMEOUT_MS)
+        page.get_by_role("menuitem", name="Edit").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_label("Value")).to_have_value(CRON)
+        expect(dialog).to_contain_text(re.compile(r"Asia\s*/\s*Tokyo"))
+        page.screenshot(path=output_dir() / "prefect-schedule.png")
+        # Closed unsaved with the page: the test changes nothing.
 
-    # The custom-run form: the config's fields with their docstrings, filled in from it.
-    page.goto(f"{deployment_url}/run")
-    help_text = page.get_by_text(TIMEZONE_HELP, exact=True)
-    expect(help_text).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_label(re.compile(r"^Timezone"))).to_have_value(TIMEZONE)
-    help_text.scroll_into_view_if_needed()
-    page.screenshot(path=output_dir() / "prefect-run-form.png")
-    page.close()
+    with _page(browser, "prefect-run-form") as page:
+        # The custom-run form: the config's fields with their docstrings, filled in from it.
+        page.goto(f"{deployment_url}/run")
+        help_text = page.get_by_text(TIMEZONE_HELP, exact=True)
+        expect(help_text).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.get_by_label(re.compile(r"^Timezone"))).to_have_value(TIMEZONE)
+        help_text.scroll_into_view_if_needed()
+        page.screenshot(path=output_dir() / "prefect-run-form.png")
 
 
 def test_the_mlflow_ui_shows_the_registered_model_and_its_champion(uis: UIs, browser) -> None:
@@ -175,14 +185,28 @@ def test_the_mlflow_ui_shows_the_registered_model_and_its_champion(uis: UIs, bro
 
     model = uis.model
     assert "champion" in model.aliases  # what the registry says, before asking the page
+    with _page(browser, "mlflow-registered-model") as page:
+        page.goto(f"{uis.mlflow_url}/#/models/{model.name}")
+        version = page.get_by_role("row").filter(has_text=f"Version {model.version}")
+        expect(version).to_be_visible(timeout=UI_TIMEOUT_MS)
+        expect(page.get_by_role("heading", name=model.name, exact=True)).to_be_visible()
+        expect(version).to_contain_text("@ champion")
+        page.screenshot(path=output_dir() / "mlflow-registered-model.png")
+
+
+@contextlib.contextmanager
+def _page(browser: Any, name: str) -> Iterator[Any]:
+    """A new tab, closed at the end; if the block fails, what the tab showed is kept as
+    `<name>-failed.png` beside the other screenshots."""
     page = browser.new_page()
-    page.goto(f"{uis.mlflow_url}/#/models/{model.name}")
-    version = page.get_by_role("row").filter(has_text=f"Version {model.version}")
-    expect(version).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_role("heading", name=model.name, exact=True)).to_be_visible()
-    expect(version).to_contain_text("@ champion")
-    page.screenshot(path=output_dir() / "mlflow-registered-model.png")
-    page.close()
+    try:
+        yield page
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=output_dir() / f"{name}-failed.png", full_page=True)
+        raise
+    finally:
+        page.close()
 
 
 def _register_champion(config: PipelineConfig) -> ModelRef:
@@ -222,6 +246,8 @@ def _running(
     env = {k: v for k, v in os.environ.items() if not (k.startswith("MLFLOW_") and "URI" in k)}
     env.pop("PREFECT_API_URL", None)
     env["PREFECT_HOME"] = str(root / "prefect")
+    # The scheduler's first pass after the deployment lands, in seconds rather than a minute.
+    env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "2"
     log = root / f"{name}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(
@@ -267,9 +293,12 @@ def _wait_for(check: Callable[[], Any], what: str, processes: Sequence[_Process]
         time.sleep(0.5)
 
 
-def _get_json(url: str) -> dict[str, Any] | None:
+def _get_json(url: str, filters: dict[str, Any] | None = None) -> Any:
+    """GET `url`, or POST `filters` to it; None while the server is not up or answers 404."""
+    data = None if filters is None else json.dumps(filters).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return json.load(response)
-    except OSError:  # not up yet, or 404 until the deployment is registered
+    except OSError:
         return None
