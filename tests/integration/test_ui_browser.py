@@ -136,7 +136,7 @@ def browser() -> Iterator[Any]:
             context.close()
 
 
-def test_the_prefect_ui_shows_the_nightly_deployment_and_its_schedule(uis: UIs, browser) -> None:
+def test_the_prefect_ui_shows_the_nightly_deployment_and_its_schedule(browser, uis: UIs) -> None:
     from playwright.sync_api import expect
 
     # /v2 is the default UI of Prefect 3.9's server: its root redirects there.
@@ -180,7 +180,7 @@ def test_the_prefect_ui_shows_the_nightly_deployment_and_its_schedule(uis: UIs, 
         page.screenshot(path=output_dir() / "prefect-run-form.png")
 
 
-def test_the_mlflow_ui_shows_the_registered_model_and_its_champion(uis: UIs, browser) -> None:
+def test_the_mlflow_ui_shows_the_registered_model_and_its_champion(browser, uis: UIs) -> None:
     from playwright.sync_api import expect
 
     model = uis.model
