@@ -25,7 +25,7 @@ import yaml
 
 from deployments.serve import declared
 from flows.servers import healthy
-from tasks.config import PipelineConfig
+from tasks.config import PipelineConfig, ScheduleConfig
 from tasks.records import ModelRef
 from tests.helpers import unused_port
 
@@ -53,7 +53,7 @@ CRON = "30 4 * * 1-5"
 TIMEZONE = "Asia/Tokyo"
 CRON_IN_WORDS = "At 04:30 AM, Monday through Friday"  # Prefect's rendering of CRON
 NEXT_RUN_UTC = "07:30:00 PM"
-TIMEZONE_HELP = "An IANA name, e.g. Europe/Paris."  # ScheduleConfig.timezone's docstring
+TIMEZONE_HELP = ScheduleConfig.model_fields["timezone"].description  # its docstring
 
 
 def output_dir() -> Path:
