@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup postgres run test lint format serve ui bench clean
+.PHONY: setup system run test lint format serve ui bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,19 +21,24 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
-# Debian's PostgreSQL server, for the tests that run Prefect and MLflow on Postgres
-# (tests/postgres.py starts a throwaway cluster from /usr/lib/postgresql/<major>/bin).
-postgres:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+# Debian packages the tests use, installed only when missing: PostgreSQL (tests/postgres.py
+# starts throwaway clusters from /usr/lib/postgresql/<major>/bin) and Chromium with a font
+# for the screenshots (tests/integration/test_ui_browser.py; Playwright drives it, and
+# `playwright install` would download a browser build, which fails here).
+system:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x $(CHROMIUM) || missing="$$missing chromium fonts-liberation"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
-	    echo "PostgreSQL is missing and installing it needs root: sudo make postgres" >&2; \
+	    echo "missing Debian packages:$$missing; installing them needs root: sudo make system" >&2; \
 	    exit 1; \
 	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends postgresql; \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test: $(STAMP) lint postgres
+test: $(STAMP) lint system
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

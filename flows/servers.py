@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from tasks.config import StorageConfig
@@ -24,12 +24,16 @@ def healthy(url: str, timeout_s: float = 2.0) -> bool:
 
 
 @contextmanager
-def _process(name: str, command: Sequence[str], health_url: str) -> Iterator[None]:
-    """Run a server until the block ends; reuse one already answering on its port."""
+def _process(
+    name: str, command: Sequence[str], health_url: str, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Run a server until the block ends; reuse one already answering on its port.
+
+    `env` adds to (and overrides) this process's environment for the server."""
     if healthy(health_url):
         yield
         return
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=os.environ.copy())
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=os.environ | dict(env or {}))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not healthy(health_url):
@@ -52,7 +56,10 @@ def prefect_server(port: int) -> Iterator[str]:
     """Yield the API URL of a Prefect server on 127.0.0.1:`port`, started if needed."""
     api_url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    with _process("prefect server", [*command, "--port", str(port)], f"{api_url}/health"):
+    # `--port` does not reach the UI's settings: on any port but 4200 the UI would ask
+    # 127.0.0.1:4200 for its data and show "Unable to connect". A URL the user set wins.
+    env = {"PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or api_url}
+    with _process("prefect server", [*command, "--port", str(port)], f"{api_url}/health", env):
         yield api_url
 
 
@@ -64,10 +71,16 @@ def mlflow_server(storage: StorageConfig, port: int) -> Iterator[str]:
         yield storage.mlflow_uri
         return
     url = f"http://127.0.0.1:{port}"
+    # One worker is plenty for one person's UI. MLflow's default of four, beside its job
+    # runner, is 15 processes: on the loaded 2-core machine they took 20 s to answer and
+    # were not all gone 30 s after a SIGTERM; these settings, 11 s and 2 s.
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", storage.mlflow_uri,
-        "--host", "127.0.0.1", "--port", str(port),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    with _process("mlflow server", command, f"{url}/health"):
+    # The job runner executes GenAI evaluation jobs, which lmkiln never submits.
+    jobs = os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION") or "false"
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": jobs}
+    with _process("mlflow server", command, f"{url}/health", env):
         yield url
