@@ -464,7 +464,8 @@ class RegisterConfig(Strict):
     is lower than the champion's by more than this."""
     ui_url: Url = "http://127.0.0.1:5000"
     """Where people open the MLflow UI (`lmkiln ui` serves it here): each run's summary
-    links its MLflow run and model version there."""
+    links its MLflow run and model version there. With an http(s) storage.tracking_uri,
+    that server is the UI and this is not used."""
 
 
 class ScheduleConfig(Strict):

@@ -214,11 +214,13 @@ def log_loss_curve(client: Any, run_id: str) -> None:
 
 
 def ui_links(storage: StorageConfig, ui_url: str, run_id: str, name: str, version: str) -> dict:
-    """Addresses in the MLflow UI of a training run and of a model version."""
+    """Addresses in the MLflow UI of a training run and of a model version: on the tracking
+    server when there is one, else at `ui_url` (`lmkiln ui`)."""
     from mlflow.tracking import MlflowClient
 
     experiment_id = MlflowClient(tracking_uri=storage.mlflow_uri).get_run(run_id).info.experiment_id
-    base = ui_url.rstrip("/")
+    server = storage.mlflow_uri.startswith(("http://", "https://"))
+    base = (storage.mlflow_uri if server else ui_url).rstrip("/")
     return {
         "run": f"{base}/#/experiments/{experiment_id}/runs/{run_id}",
         "model": f"{base}/#/models/{name}/versions/{version}",
