@@ -143,6 +143,9 @@ def test_collect_and_clean_on_a_two_worker_cluster_match_the_thread_runner(tmp_p
             # A worker given the flow's ephemeral settings would start a Prefect server of
             # its own (flows/collect.py api_for_workers says why it must not).
             servers = [p.cmdline() for pid in worker_pids.values() for p in _children(pid)]
+
+        # The same night again, in the same bucket, on threads: the keys leave the runner out.
+        again = night(on_dask.model_copy(update={"runner": RunnerConfig()}), return_state=True)
     collected, cleaned = state.result()
 
     assert not collected.failures and not local_collected.failures
@@ -164,6 +167,9 @@ def test_collect_and_clean_on_a_two_worker_cluster_match_the_thread_runner(tmp_p
     recorded = task_states(state.state_details.flow_run_id)  # on the flow's own server
     sources = ("scrape-site-a", "scrape-site-b", "api-api-a", "api-api-b", "clean")
     assert {name: recorded.get(name) for name in sources} == dict.fromkeys(sources, ["Completed"])
+    reused = task_states(again.state_details.flow_run_id)
+    assert {name: reused.get(name) for name in sources} == dict.fromkeys(sources, ["Cached"])
+    assert again.result()[1] == cleaned
     assert len(chunks) == math.ceil(documents / CHUNK_DOCS)
     assert still_there.keys() == worker_pids.keys()  # attached, so left running
     assert not any(_alive(pid) for pid in worker_pids.values())  # the cluster's own exit
