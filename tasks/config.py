@@ -582,7 +582,7 @@ def describe_errors(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         if error["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key (check its spelling and nesting)")
-        elif not error["loc"]:  # a rule across sections: its message names the fields
+        elif not error["loc"] and error["type"] == "value_error":  # names its own fields
             lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
         else:
             message = error["msg"].removeprefix("Value error, ")
