@@ -64,7 +64,9 @@ def executor(address: str) -> Iterator[tuple[Executor, int]]:
     Leaving the context waits for the calls still running."""
     with _connect(address, CONNECT_TIMEOUT_S) as client:
         threads = sum(client.nthreads().values())
-        with client.get_executor() as pool:
+        # Not pure: no call repeats another, so hashing each chunk's documents for a key
+        # that Dask could share between calls would be wasted work.
+        with client.get_executor(pure=False) as pool:
             yield pool, threads
 
 

@@ -156,23 +156,21 @@ def test_collect_and_clean_on_a_two_worker_cluster_match_the_thread_runner(tmp_p
     assert cleaned.counters["kept"] < cleaned.counters["seen"] == documents
     assert {"dropped_too_short_chars", "dropped_exact_duplicate"} <= set(cleaned.counters)
 
-    ran_on: dict[str, set[str]] = {}
-    for record in stream.data:
-        ran_on.setdefault(record["key"].rpartition("-")[0], set()).add(record["worker"])
-    assert ran_on.keys() == {"scrape_site", "fetch_api", "_prepare_chunk"}
-    assert ran_on["scrape_site"] | ran_on["fetch_api"] == set(worker_pids)
-    assert ran_on["_prepare_chunk"] == set(worker_pids)
-    chunks = [r for r in stream.data if r["key"].startswith("_prepare_chunk-")]
-    assert servers == []
-    recorded = task_states(state.state_details.flow_run_id)  # on the flow's own server
-    sources = ("scrape-site-a", "scrape-site-b", "api-api-a", "api-api-b", "clean")
-    assert {name: recorded.get(name) for name in sources} == dict.fromkeys(sources, ["Completed"])
-    reused = task_states(again.state_details.flow_run_id)
-    assert {name: reused.get(name) for name in sources} == dict.fromkeys(sources, ["Cached"])
-    assert again.result()[1] == cleaned
-    assert len(chunks) == math.ceil(documents / CHUNK_DOCS)
+    def workers_of(task_name: str) -> set[str]:
+        return {r["worker"] for r in stream.data if r["key"].startswith(f"{task_name}-")}
+
+    assert len(stream.data) == 4 + math.ceil(documents / CHUNK_DOCS)  # sources, then chunks
+    assert workers_of("scrape_site") | workers_of("fetch_api") == set(worker_pids)
+    assert workers_of("_prepare_chunk") == set(worker_pids)
     assert still_there.keys() == worker_pids.keys()  # attached, so left running
     assert not any(_alive(pid) for pid in worker_pids.values())  # the cluster's own exit
+    assert servers == []
+    recorded = task_states(state.state_details.flow_run_id)  # on the flow's own server
+    names = ("scrape-site-a", "scrape-site-b", "api-api-a", "api-api-b", "clean")
+    assert {name: recorded.get(name) for name in names} == dict.fromkeys(names, ["Completed"])
+    reused = task_states(again.state_details.flow_run_id)
+    assert {name: reused.get(name) for name in names} == dict.fromkeys(names, ["Cached"])
+    assert again.result()[1] == cleaned
 
 
 def test_a_temporary_cluster_serves_the_run_and_is_shut_down_after_it(tmp_path):
