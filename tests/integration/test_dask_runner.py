@@ -7,6 +7,9 @@ import json
 import math
 import os
 import random
+import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,6 +199,32 @@ def test_no_scheduler_at_the_address_names_the_setting_and_the_fix(tmp_path):
     with pytest.raises(ConnectionError, match=rf"runner.address {address}: no Dask scheduler"):
         with fan_out(runner, storage):
             pass
+
+
+def test_a_worker_that_does_not_share_the_data_root_stops_the_run_before_any_work(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "lake").mkdir()
+    with LocalCluster(
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0"
+    ) as cluster:
+        # The worker runs in a mount namespace of its own, with an empty folder mounted over
+        # the data root: a machine of its own, as far as the data root is concerned.
+        worker = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
+        worker += ["--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"]
+        hidden = f"mount -t tmpfs lmkiln-test {shlex.quote(str(root))} && exec {shlex.join(worker)}"
+        process = subprocess.Popen(["unshare", "--mount", "sh", "-c", hidden])
+        try:
+            runner = RunnerConfig(
+                kind="dask", address=cluster.scheduler_address, connect_timeout_s=120
+            )
+            with pytest.raises(RuntimeError, match=r"Dask workers tcp://127\.0\.0\.1:\d+ do not"):
+                with fan_out(runner, StorageConfig(data_root=str(root))):
+                    pytest.fail("the run went on with a worker that cannot see its data root")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    assert sorted(p.name for p in root.iterdir()) == ["lake"]  # the check leaves nothing
 
 
 def _children(pid: int) -> list[psutil.Process]:
