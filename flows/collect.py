@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import flow, get_client, get_run_logger
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.naming import dated
 from tasks import lake
@@ -30,10 +33,38 @@ def _demo_urls(config: PipelineConfig) -> list[str]:
     return [u for s in c.web for u in (*s.start_urls, *s.scope)] + [s.url for s in c.api]
 
 
+SOURCE_THREADS = 4  # sources fetched at once by default: each is mostly waiting on I/O
+
+
+def source_runner(cluster: str | None) -> TaskRunner:
+    """The task runner for collect's sources: threads, or the Dask cluster at `cluster`
+    (a scheduler address, see tasks/cluster.py); `collect.with_options(task_runner=...)`."""
+    if cluster is None:
+        return ThreadPoolTaskRunner(max_workers=SOURCE_THREADS)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=cluster)
+
+
+@contextmanager
+def api_for_workers(cluster: str | None) -> Iterator[None]:
+    """While open, the Prefect settings that tasks sent to `cluster` run with name this
+    process's Prefect server. Dask workers run each task with the settings of the flow that
+    submitted it; with no PREFECT_API_URL those say "ephemeral", and each worker would start
+    a server of its own over the same database (slow, and SQLite does not share well)."""
+    if cluster is None or PREFECT_API_URL.value():
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        url = str(client.api_url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
 @flow(
     name="collect",
     flow_run_name=dated("collect"),
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    task_runner=ThreadPoolTaskRunner(max_workers=SOURCE_THREADS),
 )
 def collect(config: PipelineConfig) -> CollectReport:
     """Fetch every source of `config.collect`; a source that fails after retries fails alone."""

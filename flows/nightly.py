@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from prefect import flow, get_run_logger, task
 
-from flows.collect import CollectReport, collect
+from flows.collect import CollectReport, api_for_workers, collect, source_runner
 from flows.naming import dated
 from flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
 from flows.retrain import train_and_register
 from tasks import lake
 from tasks.clean import clean_corpus
+from tasks.cluster import fan_out
 from tasks.config import PipelineConfig
 from tasks.records import ModelRef, RunRef, StageResult
 from tasks.split import split_corpus
@@ -42,6 +43,15 @@ def record_data_quality(
     log_data_quality(config.storage, config.registry.experiment, run.run_id, tables)
 
 
+def collect_and_clean(config: PipelineConfig) -> tuple[CollectReport, StageResult]:
+    """The two fanned-out stages, on the runner the config names (config.runner): for Dask,
+    one cluster serves both and, if the run started it, is shut down before training."""
+    with fan_out(config.runner, config.storage) as cluster, api_for_workers(cluster):
+        collected = collect.with_options(task_runner=source_runner(cluster))(config)
+        cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage, cluster)
+    return collected, cleaned
+
+
 NO_SOURCES = PipelineConfig()  # the UI form starts from this; `lmkiln serve` fills in a config
 
 
@@ -55,8 +65,7 @@ def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
     cached."""
     lock = config.storage.root / "nightly.lock"
     with lake.file_lock(lock, waiting=lambda: get_run_logger().info("waiting for %s", lock)):
-        collected = collect(config)
-        cleaned = clean_corpus(collected.raw, config.clean, config.split, config.storage)
+        collected, cleaned = collect_and_clean(config)
         corpus = split_corpus(cleaned.lake, config.split, config.storage)
         run, model = train_and_register(
             corpus.lake, config.train, config.registry, config.storage, config.tune

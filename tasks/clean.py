@@ -45,6 +45,8 @@ STAGE_MODULES = (
 
 
 def clean_key(_context: object, params: dict) -> str:
+    # Not `cluster`: where the work runs changes no decision, so a night cleaned on Dask is
+    # found cached by a local run and the other way round.
     parts = (params["raw"], params["config"], params["split"], params["storage"])
     return stage_key("clean", *parts, code_version(*STAGE_MODULES))
 
@@ -57,10 +59,16 @@ def clean_key(_context: object, params: dict) -> str:
     retries=1,
 )
 def clean_corpus(
-    raw: LakeRef, config: CleanConfig, split: SplitConfig, storage: StorageConfig
+    raw: LakeRef,
+    config: CleanConfig,
+    split: SplitConfig,
+    storage: StorageConfig,
+    cluster: str | None = None,
 ) -> StageResult:
-    """Decide on every raw row added since the last run; append the decisions to `clean`."""
-    result = clean_stage(raw, config, split, storage)
+    """Decide on every raw row added since the last run; append the decisions to `clean`.
+    With `cluster`, a Dask scheduler's address, a large night's per-document work runs on
+    that cluster's workers; the key leaves it out, as the decisions do not depend on it."""
+    result = clean_stage(raw, config, split, storage, cluster)
     get_run_logger().info(
         "clean: raw rows %d:%d at %s: %s",
         raw.rows - result.counters.get("seen", 0),
@@ -72,7 +80,11 @@ def clean_corpus(
 
 
 def clean_stage(
-    raw: LakeRef, config: CleanConfig, split: SplitConfig, storage: StorageConfig
+    raw: LakeRef,
+    config: CleanConfig,
+    split: SplitConfig,
+    storage: StorageConfig,
+    cluster: str | None = None,
 ) -> StageResult:
     """The stage without Prefect (bench/cleaning.py times it)."""
     path = storage.lake("clean")
@@ -90,7 +102,7 @@ def clean_stage(
             counts = kept_counts(previous) if config.max_synthetic_share else (0, 0)
             decider = Decider(config, split, kept, validation, near_index, counts)
             docs = (Document.from_row(r) for r in lake.read(raw, DOCUMENT_COLUMNS, start=start))
-            prepared = prepare_all(docs, config, total=raw.rows - start)
+            prepared = prepare_all(docs, config, total=raw.rows - start, cluster=cluster)
             night = _Night(path, start, storage, near_index)
             for batch in chunks(prepared, BATCH_DOCS):
                 night.add(batch, decider.decide(batch, night.next_row))

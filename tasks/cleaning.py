@@ -17,7 +17,7 @@ import math
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice
 from multiprocessing import get_context
@@ -82,25 +82,43 @@ def _length_reason(text: str, config: CleanConfig) -> str | None:
     return None
 
 
-def prepare_all(docs: Iterable[Document], config: CleanConfig, total: int) -> Iterator[Prepared]:
-    """`prepare` over `docs`, in order; on several processes when there are many."""
+def prepare_all(
+    docs: Iterable[Document], config: CleanConfig, total: int, cluster: str | None = None
+) -> Iterator[Prepared]:
+    """`prepare` over `docs`, in order; on several processes when there are many: local
+    ones, or the workers of the Dask cluster whose scheduler is at `cluster`."""
+    if total < PARALLEL_FROM_DOCS:
+        yield from (prepare(doc, config) for doc in docs)
+        return
+    if cluster is not None:
+        from tasks.cluster import executor
+
+        with executor(cluster) as (pool, threads):
+            yield from _in_order(pool, docs, config, threads)
+        return
     workers = config.workers or os.cpu_count() or 1
-    if workers == 1 or total < PARALLEL_FROM_DOCS:
+    if workers == 1:
         yield from (prepare(doc, config) for doc in docs)
         return
     # forkserver, not fork: the calling process runs Prefect's threads, and a forked copy of
     # a lock one of them holds would never be released.
-    # Executor.map would read every document before the first result comes back: chunks are
-    # submitted instead, at most `2 * workers` in flight, so memory stays a few chunks.
     context = get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[Future[list[Prepared]]] = deque()
-        for chunk in chunks(docs, CHUNK_DOCS):
-            pending.append(pool.submit(_prepare_chunk, chunk, config))
-            if len(pending) >= 2 * workers:
-                yield from pending.popleft().result()
-        while pending:
+        yield from _in_order(pool, docs, config, workers)
+
+
+def _in_order(
+    pool: Executor, docs: Iterable[Document], config: CleanConfig, workers: int
+) -> Iterator[Prepared]:
+    # Executor.map would read every document before the first result comes back: chunks are
+    # submitted instead, at most `2 * workers` in flight, so memory stays a few chunks.
+    pending: deque[Future[list[Prepared]]] = deque()
+    for chunk in chunks(docs, CHUNK_DOCS):
+        pending.append(pool.submit(_prepare_chunk, chunk, config))
+        if len(pending) >= 2 * workers:
             yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
 
 
 def _prepare_chunk(docs: list[Document], config: CleanConfig) -> list[Prepared]:

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,40 @@ def test_a_bad_or_secret_tracking_uri_fails_before_any_work(uri, what) -> None:
     with pytest.raises(ConfigError, match=rf"storage\.tracking_uri: .*{what}") as caught:
         parse_config({"storage": {"tracking_uri": uri}})
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_runner_defaults_to_threads_in_the_run_process():
+    runner = PipelineConfig().runner
+    assert (runner.kind, runner.address) == ("threads", None)
+
+
+@pytest.mark.parametrize(
+    ("runner", "where", "what"),
+    [
+        ({"kind": "dusk"}, r"runner\.kind", "'threads' or 'dask'"),
+        ({"kind": "dask", "address": "127.0.0.1:8786"}, r"runner\.address", "tcp://127.0.0.1:8786"),
+        ({"kind": "dask", "n_workers": 0}, r"runner\.n_workers", "greater than or equal to 1"),
+        ({"kind": "dask", "threads_per_worker": 0}, r"runner\.threads_per_worker", "1"),
+        ({"kind": "dask", "connect_timeout_s": 0}, r"runner\.connect_timeout_s", "greater than 0"),
+        ({"address": "tcp://127.0.0.1:8786"}, "runner", "kind is threads: set kind: dask"),
+        ({"kind": "dask", "workers": 2}, r"runner\.workers", "unknown key"),
+    ],
+)
+def test_bad_runner_settings_name_the_field_and_the_fix(runner, where, what):
+    data = {"storage": {"data_root": "/srv/lmkiln"}, "runner": runner}
+    with pytest.raises(ConfigError, match=rf"{where}: .*{re.escape(what)}"):
+        parse_config(data)
+
+
+def test_a_cluster_at_an_address_needs_an_absolute_shared_data_root():
+    runner = {"kind": "dask", "address": "tcp://10.0.0.5:8786"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"storage": {"data_root": ".lmkiln"}, "runner": runner})
+    message = str(raised.value)
+    assert "storage.data_root '.lmkiln'" in message
+    assert "set data_root to an absolute path that every worker shares" in message
+    assert "(got" not in message  # a rule across sections does not echo the whole config
+    shared = parse_config({"storage": {"data_root": "/mnt/shared/lmkiln"}, "runner": runner})
+    assert shared.runner.address == "tcp://10.0.0.5:8786"
+    local = parse_config({"runner": {"kind": "dask"}})  # a temporary cluster shares the cwd
+    assert local.runner.address is None
