@@ -99,7 +99,7 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
                 ]
                 return found and found[0].state.is_final() and found[0]
 
-            triggered = wait_for(retrained, 240, "the retrain the automation starts")
+            triggered = wait_for(retrained, 480, "the retrain the automation starts")
             assert triggered.state.is_completed(), triggered.state
 
             # Stopping serving (a service manager's SIGTERM, then a person's Ctrl-C) exits
