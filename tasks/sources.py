@@ -37,6 +37,7 @@ def _store(
         [doc.to_row() for doc in docs],
         lake.DOCUMENT_TABLE,
         f"collect {kind} source '{name}': {len(docs)} documents",
+        storage.lake_state("raw"),
     )
     get_run_logger().info("%s source '%s': %d documents %s", kind, name, len(docs), counters)
     return SourceResult(source=name, kind=kind, lake=ref, added=len(docs), counters=dict(counters))
@@ -86,7 +87,7 @@ def scrape_site(
     result = _store(source.name, "web", crawled.documents, crawled.counters, storage)
     # After the documents: see tasks/pages.py for why this order loses nothing.
     message = f"crawl '{source.name}': {len(crawled.pages)} pages"
-    pages.store(pages_path, crawled.pages, message)
+    pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
     return result
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import StorageConfig
+from tasks.config_base import is_s3
 from tasks.records import LakeRef
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,16 @@ def use_tracking(storage: StorageConfig, experiment: str) -> str:
             logger.info("restored deleted MLflow experiment %r", experiment)
         return found.experiment_id
     # A relative artifact location would resolve against the current folder (./mlruns).
-    artifacts = Path(storage.mlflow_artifacts) / experiment
-    artifacts.mkdir(parents=True, exist_ok=True)
+    # An experiment keeps the location it was made with: a later storage.artifact_root
+    # applies to new experiments only.
+    if is_s3(storage.mlflow_artifacts):
+        artifacts = location = f"{storage.mlflow_artifacts}/{experiment}"
+    else:
+        folder = Path(storage.mlflow_artifacts) / experiment
+        folder.mkdir(parents=True, exist_ok=True)
+        artifacts, location = str(folder), folder.as_uri()
     try:
-        experiment_id = client.create_experiment(experiment, artifact_location=artifacts.as_uri())
+        experiment_id = client.create_experiment(experiment, artifact_location=location)
     except Exception:
         # Another task created it between our lookup and create; use theirs.
         found = client.get_experiment_by_name(experiment)
