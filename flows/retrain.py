@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import dated
-from tasks import lake
+from tasks import lake, s3
 from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig, TuneConfig
 from tasks.records import LakeRef, ModelRef, RunRef
 from tasks.register import register
@@ -132,6 +132,7 @@ LATEST_DEFAULTS = RetrainParams()
 @flow(name="retrain", flow_run_name=dated("retrain"))
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
     """Train on a corpus commit with these hyper-parameters, then register, gated."""
+    s3.check(params.storage)
     corpus = corpus_at(params.storage, params.corpus_commit)
     _run, model = train_and_register(
         corpus, params.train, params.registry, params.storage, params.tune
