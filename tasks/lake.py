@@ -145,8 +145,8 @@ def _open_for_write(path: str, columns: Sequence[str]) -> Any:
             _add_columns(ds, missing)  # a creation that crashed before its commit
         elif missing:
             raise ValueError(
-                f"lake table {path} lacks columns {missing}: it was written by another "
-                "version of lmkiln; move it aside or point storage.data_root elsewhere"
+                f"lake table {path} lacks columns {missing}: it was written by another version "
+                "of lmkiln; move it aside or point storage.lake_root (or data_root) elsewhere"
             )
         return ds
     if is_s3(path):
