@@ -148,6 +148,8 @@ def test_a_night_with_every_location_on_s3_then_a_cached_rerun(aws, tmp_path) ->
     assert experiment.artifact_location == f"s3://{BUCKET}/mlflow/lmkiln"
     (run,) = client.search_runs([experiment.experiment_id])
     champion = client.get_model_version_by_alias(config.registry.model_name, "champion")
+    # Both, as a service would: otherwise MLflow opens ./mlflow.db to look up the run.
+    mlflow.set_tracking_uri(storage.mlflow_uri)
     mlflow.set_registry_uri(storage.mlflow_uri)
     model = mlflow.pyfunc.load_model(f"models:/{config.registry.model_name}@champion")
     assert model.metadata.run_id == champion.run_id == run.info.run_id
