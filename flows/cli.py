@@ -48,9 +48,15 @@ def _setup(path: Path) -> PipelineConfig:
     except ConfigError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    from tasks import s3
     from tasks.environment import configure
 
     configure(config.storage)
+    try:
+        s3.check(config.storage)
+    except s3.StorageError as exc:
+        err.print(f"[red]error:[/red] {path}: {exc}")
+        raise typer.Exit(2) from None
     return config
 
 
@@ -72,7 +78,9 @@ def run(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> None:
         # A second server on the same database file would fight the first one for its lock.
         os.environ["PREFECT_API_URL"] = local_api
     from flows.nightly import nightly
+    from tasks.s3 import save_result_block
 
+    save_result_block(cfg.storage)  # on the server the run reports to, before it starts
     console.rule(f"lmkiln nightly on {config}")
     report = nightly(cfg)
     table = Table("source", "kind", "status", "documents", "detail", title="Sources")
@@ -99,7 +107,9 @@ def serve(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> Non
         os.environ["PREFECT_API_URL"] = url
         console.print(f"Prefect UI: {url.removesuffix('/api')}  (Ctrl-C stops serving)")
         from deployments.serve import serve_all
+        from tasks.s3 import save_result_block
 
+        save_result_block(cfg.storage)
         serve_all(cfg)
 
 

@@ -11,7 +11,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.naming import dated
-from tasks import lake
+from tasks import lake, s3
 from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
 from tasks.demo import demo_names, demo_servers
@@ -70,6 +70,7 @@ def collect(config: PipelineConfig) -> CollectReport:
     """Fetch every source of `config.collect`; a source that fails after retries fails alone."""
     logger = get_run_logger()
     c, storage = config.collect, config.storage
+    s3.check(storage)
     since = bucket_start(c.bucket_hours)
     generators = {
         s.name: choose_generator(s, storage, config.registry.model_name, since) for s in c.synthetic

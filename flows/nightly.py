@@ -10,7 +10,7 @@ from flows.collect import CollectReport, api_for_workers, collect, source_runner
 from flows.naming import dated
 from flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
 from flows.retrain import train_and_register
-from tasks import lake
+from tasks import lake, s3
 from tasks.clean import clean_corpus
 from tasks.cluster import fan_out
 from tasks.config import PipelineConfig
@@ -63,6 +63,7 @@ def nightly(config: PipelineConfig = NO_SOURCES) -> NightlyReport:
     waits for it (the deployment's concurrency limit does the same between deployments'
     runs; this covers `lmkiln run` and runs started any other way), then finds its work
     cached."""
+    s3.check(config.storage)  # a missing bucket or credentials: fail before any work
     lock = config.storage.root / "nightly.lock"
     with lake.file_lock(lock, waiting=lambda: get_run_logger().info("waiting for %s", lock)):
         collected, cleaned = collect_and_clean(config)

@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.naming import dated
 from flows.report import model_lines
-from tasks import lake
+from tasks import lake, s3
 from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig, TuneConfig
 from tasks.records import LakeRef, ModelRef, RunRef
 from tasks.register import register
@@ -138,6 +138,7 @@ LATEST_DEFAULTS = RetrainParams()
 @flow(name="retrain", flow_run_name=dated("retrain"))
 def retrain(params: RetrainParams = LATEST_DEFAULTS) -> ModelRef:
     """Train on a corpus commit with these hyper-parameters, then register, gated."""
+    s3.check(params.storage)
     corpus = corpus_at(params.storage, params.corpus_commit)
     run, model = train_and_register(
         corpus, params.train, params.registry, params.storage, params.tune

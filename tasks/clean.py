@@ -87,17 +87,18 @@ def clean_stage(
     cluster: str | None = None,
 ) -> StageResult:
     """The stage without Prefect (bench/cleaning.py times it)."""
-    path = storage.lake("clean")
+    path, state = storage.lake("clean"), storage.lake_state("clean")
     # Held from reading where to start until the last commit: two overlapping runs would
     # otherwise both decide on the same raw rows, and every later night would start too far on.
-    with lake.exclusive(path):
+    with lake.exclusive(path, state):
         previous = lake.head(path)
         start = previous.rows if previous else 0
         near, n = config.near_dedup, config.decontamination.ngram_words
         kept = kept_ids(previous) if near is None else set()  # else the index knows them
-        folder = decontam.store_folder(path)
+        folder = decontam.store_folder(str(state))  # local files, wherever the table is
         validation = decontam.open_validation(folder, n, split, previous) if n else None
-        index = NearDupIndex.open(index_path(path), near, previous) if near else nullcontext()
+        index_file = index_path(str(state))
+        index = NearDupIndex.open(index_file, near, previous) if near else nullcontext()
         with index as near_index:
             counts = kept_counts(previous) if config.max_synthetic_share else (0, 0)
             decider = Decider(config, split, kept, validation, near_index, counts)
@@ -137,7 +138,8 @@ class _Night:
             return self.head
         quarantine.store_all(self.storage, self.dropped)
         message = f"clean raw rows {self.committed}:{self.next_row}"
-        self.head = lake.append(self.path, self.rows, lake.CLEAN_TABLE, message)
+        state = self.storage.lake_state("clean")
+        self.head = lake.append(self.path, self.rows, lake.CLEAN_TABLE, message, state)
         failpoints.reached("clean:rows_committed")
         if self.index is not None:
             self.index.commit(self.head)

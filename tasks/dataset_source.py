@@ -179,12 +179,15 @@ class _DeepLake:
 
         # A path with no dataset is the config's error; anything else (a network or S3
         # failure) stays itself, and the task retries it.
-        if not deeplake.exists(source.path):
+        from tasks.s3 import lake_creds
+
+        creds = lake_creds(source.path)
+        if not deeplake.exists(source.path, creds=creds):
             raise ValueError(
                 f"dataset source '{source.name}': no Deep Lake dataset at {source.path}; check "
                 "path and, for s3://, the AWS credentials in the environment"
             )
-        self.dataset = deeplake.open_read_only(source.path)
+        self.dataset = deeplake.open_read_only(source.path, creds=creds)
         columns = [column.name for column in self.dataset.schema.columns]
         if source.text_field not in columns:
             raise _missing_text(source, columns)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
+from tasks import s3
 from tasks.config import StorageConfig
 
 
@@ -32,6 +34,15 @@ def configure(storage: StorageConfig) -> dict[str, str]:
         "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
+    if storage.result_root is not None:
+        # An s3:// root is a block that `s3.save_result_block` saves before a flow starts.
+        slug = s3.result_block_slug(storage)
+        if slug is not None:
+            wanted["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"] = slug
+        else:
+            local = Path(storage.result_root).expanduser().resolve()
+            wanted["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(local)
+    s3.export(storage)
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
     # Prefect attaches its handlers to the `tasks` loggers but leaves their level to the root's

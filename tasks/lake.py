@@ -1,6 +1,7 @@
 """Deep Lake access: append rows and commit under a lock, read a table at a commit.
 
-Every writer takes an exclusive file lock beside the dataset, so concurrent source tasks
+Every writer takes an exclusive file lock beside the dataset (or, for a dataset on s3://,
+at the local `state` path that storage.lake_state gives), so concurrent source tasks
 (threads here, processes elsewhere on one machine) append one after another; a stage that
 reads a table's head to decide what to append holds the same lock across both (`exclusive`).
 A dataset is only ever seen at a commit: rows appended by a writer that crashed before
@@ -20,7 +21,9 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from tasks.config_base import is_s3
 from tasks.records import DOCUMENT_COLUMNS, LakeRef
+from tasks.s3 import lake_creds
 
 DOCUMENT_TABLE = DOCUMENT_COLUMNS
 # Every raw row the clean stage has seen, with its decision: `reason` is empty when kept.
@@ -93,31 +96,69 @@ def write_json_atomic(path: Path, value: Mapping[str, Any]) -> None:
     os.replace(handle.name, path)
 
 
-def exclusive(path: str) -> AbstractContextManager[None]:
+def lock_file(path: str, state: Path | None = None) -> Path:
+    """A table's lock file, always on local disk (flock): beside a local table, or at `state`."""
+    if state is not None:
+        return Path(f"{state}.lock")
+    if is_s3(path):
+        raise ValueError(
+            f"lake table {path} is on S3, where a file lock cannot live; pass its local state "
+            "path (storage.lake_state(name)) to the lake call"
+        )
+    return Path(f"{path.rstrip('/')}.lock")
+
+
+def exclusive(path: str, state: Path | None = None) -> AbstractContextManager[None]:
     """Hold a table's write lock, e.g. from reading its head until appending what follows."""
-    return file_lock(Path(f"{path.rstrip('/')}.lock"))
+    return file_lock(lock_file(path, state))
+
+
+def exists(path: str) -> bool:
+    import deeplake
+
+    return deeplake.exists(path, creds=lake_creds(path))
+
+
+def open_read_only(path: str) -> Any:
+    import deeplake
+
+    return deeplake.open_read_only(path, creds=lake_creds(path))
+
+
+def _add_columns(ds: Any, columns: Sequence[str]) -> None:
+    import deeplake
+
+    for column in columns:
+        kind = deeplake.types.Bytes() if column in BYTES_COLUMNS else deeplake.types.Text()
+        ds.add_column(column, kind)
+    ds.commit("create table")
 
 
 def _open_for_write(path: str, columns: Sequence[str]) -> Any:
     import deeplake
 
-    if deeplake.exists(path):
-        ds = deeplake.open(path)
+    creds = lake_creds(path)
+    if deeplake.exists(path, creds=creds):
+        ds = deeplake.open(path, creds=creds)
         missing = [c for c in columns if c not in {col.name for col in ds.schema.columns}]
-        if missing:
+        if missing and len(ds) == 0 and is_s3(path):
+            _add_columns(ds, missing)  # a creation that crashed before its commit
+        elif missing:
             raise ValueError(
-                f"lake table {path} lacks columns {missing}: it was written by another "
-                "version of lmkiln; move it aside or point storage.data_root elsewhere"
+                f"lake table {path} lacks columns {missing}: it was written by another version "
+                "of lmkiln; move it aside or point storage.lake_root (or data_root) elsewhere"
             )
+        return ds
+    if is_s3(path):
+        # S3 cannot rename a folder; a half-made table is finished by the branch above.
+        ds = deeplake.create(path, creds=creds)
+        _add_columns(ds, columns)
         return ds
     # Built aside and renamed into place: a crash mid-creation leaves no half-made table.
     staging = f"{path.rstrip('/')}.creating"
     shutil.rmtree(staging, ignore_errors=True)
     ds = deeplake.create(staging)
-    for column in columns:
-        kind = deeplake.types.Bytes() if column in BYTES_COLUMNS else deeplake.types.Text()
-        ds.add_column(column, kind)
-    ds.commit("create table")
+    _add_columns(ds, columns)
     del ds
     os.replace(staging, path)
     return deeplake.open(path)
@@ -128,14 +169,15 @@ def append(
     rows: Sequence[Mapping[str, object]],
     columns: Sequence[str],
     message: str,
+    state: Path | None = None,
 ) -> LakeRef:
-    """Append rows in one commit; returns the new head.
+    """Append rows in one commit; returns the new head. `state`: see `lock_file`.
 
     Deep Lake's metadata is not versioned, so progress markers live in the rows themselves.
     """
     # Built before touching the table: a failure here leaves nothing half-appended.
     batch = {c: [_value(c, row.get(c)) for row in rows] for c in columns}
-    with exclusive(path):
+    with exclusive(path, state):
         ds = _open_for_write(path, columns)
         if rows:
             ds.append(batch)
@@ -156,11 +198,9 @@ def _value(column: str, value: object) -> str | bytes:
 def ids_committed_with(path: str, marker: str) -> set[str]:
     """The ids of the rows appended by the commits whose message holds `marker`: what a
     writer killed after its commit, and so never told it landed, already put in the table."""
-    import deeplake
-
-    if not deeplake.exists(path):
+    if not exists(path):
         return set()
-    history = deeplake.open_read_only(path).history  # its versions live as long as it does
+    history = open_read_only(path).history  # its versions live as long as it does
     versions = [(version.id, version.message or "") for version in history]
     ids: set[str] = set()
     for (parent, _), (commit, message) in zip(versions, versions[1:], strict=False):
@@ -172,18 +212,14 @@ def ids_committed_with(path: str, marker: str) -> set[str]:
 
 def head(path: str) -> LakeRef | None:
     """The latest commit of a table, or None when it does not exist yet."""
-    import deeplake
-
-    if not deeplake.exists(path):
+    if not exists(path):
         return None
-    ds = deeplake.open_read_only(path)
+    ds = open_read_only(path)
     return LakeRef(path=path, commit=ds.version, rows=len(ds))
 
 
 def _open_at(ref: LakeRef) -> Any:
-    import deeplake
-
-    ds = deeplake.open_read_only(ref.path)
+    ds = open_read_only(ref.path)
     if ds.version == ref.commit:
         return ds
     try:

@@ -14,6 +14,7 @@ import gzip
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from tasks import lake
 from tasks.extract import decode, extract
@@ -75,8 +76,11 @@ class FetchedPage:
         }
 
 
-def store(path: str, pages: Iterable[FetchedPage], message: str) -> lake.LakeRef:
-    return lake.append(path, [page.to_row() for page in pages], lake.PAGE_TABLE, message)
+def store(
+    path: str, pages: Iterable[FetchedPage], message: str, state: Path | None = None
+) -> lake.LakeRef:
+    """`state`: the table's local lock path (lake.lock_file), needed when it is on S3."""
+    return lake.append(path, [page.to_row() for page in pages], lake.PAGE_TABLE, message, state)
 
 
 def known_pages(path: str, source: str) -> dict[str, Known]:

@@ -58,9 +58,9 @@ def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str
     """Append the rows this source has not quarantined before; returns how many were new."""
     if not rows:
         return 0
-    path = storage.lake("quarantine")
+    path, state = storage.lake("quarantine"), storage.lake_state("quarantine")
     # Held from reading what is there to appending, so two writers cannot both add a row.
-    with lake.exclusive(path):
+    with lake.exclusive(path, state):
         known = _known(path, source_name)
         fresh = []
         for candidate in rows:
@@ -70,7 +70,7 @@ def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str
                 fresh.append(candidate)
         if fresh:
             message = f"quarantine source '{source_name}': {len(fresh)} records"
-            lake.append(path, fresh, lake.QUARANTINE_TABLE, message)
+            lake.append(path, fresh, lake.QUARANTINE_TABLE, message, state)
     return len(fresh)
 
 

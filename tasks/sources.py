@@ -40,13 +40,15 @@ def _store(
     """Append the source's documents in one commit marked with the task's cache `key`
     (source, settings, bucket). A run killed after that commit, before its result was
     stored, is rerun: what its marked commit holds is then not appended again."""
-    raw = storage.lake("raw")
+    raw, state = storage.lake("raw"), storage.lake_state("raw")
     marker = f"[{key}]"
-    with lake.exclusive(raw):  # no other task's marked commit lands between check and append
+    # No other task's commit lands between the check and the append.
+    with lake.exclusive(raw, state):
         landed = lake.ids_committed_with(raw, marker)
         new = [doc for doc in docs if doc.id not in landed]
         message = f"collect {kind} source '{name}': {len(new)} documents {marker}"
-        ref = lake.append(raw, [doc.to_row() for doc in new], lake.DOCUMENT_TABLE, message)
+        rows = [doc.to_row() for doc in new]
+        ref = lake.append(raw, rows, lake.DOCUMENT_TABLE, message, state)
     failpoints.reached("collect:raw_committed")
     counters = dict(counters) | ({"already_committed": len(docs) - len(new)} if landed else {})
     get_run_logger().info("%s source '%s': %d documents %s", kind, name, len(new), counters)
@@ -98,7 +100,7 @@ def scrape_site(
     result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
     # After the documents: see tasks/pages.py for why this order loses nothing.
     message = f"crawl '{source.name}': {len(crawled.pages)} pages"
-    pages.store(pages_path, crawled.pages, message)
+    pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
     return result
 
 

@@ -36,8 +36,8 @@ def split_key(_context: object, params: dict) -> str:
 def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) -> StageResult:
     """Append the kept clean rows not yet in the `corpus` table, each with its split; commit."""
     logger = get_run_logger()
-    path = storage.lake("corpus")
-    with lake.exclusive(path):  # from reading the head to the commit, as in clean_corpus
+    path, state = storage.lake("corpus"), storage.lake_state("corpus")
+    with lake.exclusive(path, state):  # from reading the head to the commit, as in clean_corpus
         previous = lake.head(path)
         # The corpus is the kept clean rows in order, so its size is how many were taken.
         reasons = lake.column(clean, "reason")
@@ -49,7 +49,8 @@ def split_corpus(clean: LakeRef, config: SplitConfig, storage: StorageConfig) ->
             if not row["reason"]:
                 split = assign_split(row["id"], config.validation_fraction, config.salt)
                 rows.append({c: row[c] for c in lake.DOCUMENT_TABLE} | {"split": split})
-        ref = lake.append(path, rows, lake.CORPUS_TABLE, f"split clean rows at {clean.commit}")
+        message = f"split clean rows at {clean.commit}"
+        ref = lake.append(path, rows, lake.CORPUS_TABLE, message, state)
         failpoints.reached("split:corpus_committed")
     totals = Counter(lake.column(ref, "split"))
     logger.info("split: added %d; corpus now %s at %s", len(rows), dict(totals), ref.commit)

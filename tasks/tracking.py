@@ -15,6 +15,7 @@ from typing import Any
 
 from tasks import failpoints
 from tasks.config import StorageConfig
+from tasks.config_base import is_s3
 from tasks.records import LakeRef
 
 logger = logging.getLogger(__name__)
@@ -47,11 +48,15 @@ def use_tracking(storage: StorageConfig, experiment: str) -> str:
         # A tracking server keeps artifacts where it was told to (--artifacts-destination) and
         # proxies them, so a client on another machine can read them; a folder here would not.
         artifacts, location = "the tracking server's artifact store", None
+    elif is_s3(storage.mlflow_artifacts):
+        # An experiment keeps the location it was made with: a later storage.artifact_root
+        # applies to new experiments only.
+        artifacts = location = f"{storage.mlflow_artifacts}/{experiment}"
     else:
         # A relative artifact location would resolve against the current folder (./mlruns).
-        artifacts = Path(storage.mlflow_artifacts) / experiment
-        artifacts.mkdir(parents=True, exist_ok=True)
-        location = artifacts.as_uri()
+        folder = Path(storage.mlflow_artifacts) / experiment
+        folder.mkdir(parents=True, exist_ok=True)
+        artifacts, location = str(folder), folder.as_uri()
     try:
         experiment_id = client.create_experiment(experiment, artifact_location=location)
     except Exception:

@@ -219,11 +219,9 @@ def reset_command(source_name: str) -> str:
 
 def raw_table_id(path: str) -> str | None:
     """Deep Lake's id of the table at `path`: new whenever the table is made anew."""
-    import deeplake
-
-    if not deeplake.exists(path):
+    if not lake.exists(path):
         return None
-    return str(deeplake.open_read_only(path).id)
+    return str(lake.open_read_only(path).id)
 
 
 def _read_state(path: Path, kind: WatermarkKind) -> tuple[Watermark, int, str | None]:
