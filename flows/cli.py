@@ -97,7 +97,8 @@ def serve(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> Non
     """Serve the deployments (nightly schedule, retrain and collect on demand).
 
     Attaches to the Prefect server at PREFECT_API_URL if set, else to one on 127.0.0.1:PORT,
-    starting it if none answers. Stops on Ctrl-C.
+    starting it if none answers. Stops on Ctrl-C or SIGTERM, leaving the schedules active: a
+    night due while nothing serves runs late, when serving resumes.
     """
     cfg = _setup(config)
     from flows.servers import prefect_server

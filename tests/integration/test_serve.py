@@ -85,10 +85,19 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
             assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
 
             # A corpus commit lands and is announced: the automation runs retrain on it.
+            from prefect.events.clients import PrefectEventsClient
+            from prefect.events.worker import EventsWorker
+
             from tasks.split import announce
 
             landed = make_corpus(config, first=60, count=12)
-            announce(landed, 12, config.storage)
+            # Prefect keeps one events worker per process, whatever server an earlier test
+            # in this process sent its events to: this event goes to this test's server.
+            EventsWorker.set_client_override(PrefectEventsClient, api_url=api_url)
+            try:
+                announce(landed, 12, config.storage)
+            finally:
+                EventsWorker.set_client_override(None)
 
             def retrained():
                 runs = c.read_flow_runs(limit=20)
