@@ -16,7 +16,14 @@ from tasks.caching import bucket_start
 from tasks.config import PipelineConfig
 from tasks.demo import demo_names, demo_servers
 from tasks.records import LakeRef, SourceResult
-from tasks.sources import fetch_api, read_dataset, read_files, scrape_site, synthesize
+from tasks.sources import (
+    fetch_api,
+    read_corpus,
+    read_dataset,
+    read_files,
+    scrape_site,
+    synthesize,
+)
 from tasks.synth import choose_generator
 
 
@@ -94,6 +101,7 @@ def collect(config: PipelineConfig) -> CollectReport:
             },
             **{s.name: read_files.submit(s, storage, c.bucket_hours) for s in c.files},
             **{s.name: read_dataset.submit(s, storage, c.bucket_hours) for s in c.datasets},
+            **{s.name: read_corpus.submit(s, storage, c.bucket_hours) for s in c.corpora},
         }
         for future in futures.values():
             future.wait()

@@ -210,6 +210,14 @@ def ids_committed_with(path: str, marker: str) -> set[str]:
     return ids
 
 
+def messages(path: str) -> Iterator[str]:
+    """A table's commit messages, newest first."""
+    if not exists(path):
+        return
+    history = open_read_only(path).history
+    yield from reversed([version.message or "" for version in history])
+
+
 def head(path: str) -> LakeRef | None:
     """The latest commit of a table, or None when it does not exist yet."""
     if not exists(path):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-DocumentKind = Literal["web", "api", "synthetic", "file", "dataset"]
+DocumentKind = Literal["web", "api", "synthetic", "file", "dataset", "corpus"]
 
 # Column order of every document table in the lake; `meta` is stored as JSON text.
 DOCUMENT_COLUMNS = ("id", "text", "kind", "source", "url", "title", "fetched_at", "lang", "meta")

@@ -476,6 +476,38 @@ class DatasetSource(FieldMap):
     """Rows read per night, from the start; null: all."""
 
 
+class CorpusSource(FieldMap):
+    """A public corpus's files: Common Crawl WARC or WET, a Wikipedia dump, or JSON Lines
+    collections in the style of The Pile; streamed, never loaded whole."""
+
+    name: Name
+    """Names the source in documents (`source`), counters, quarantine rows and logs."""
+    format: Literal["warc", "wet", "wikipedia", "jsonl"]
+    """warc: HTML responses, extracted as crawled pages; wet: Common Crawl's plain text;
+    wikipedia: a pages-articles XML dump (.xml or .xml.bz2), articles only; jsonl: one JSON
+    object per line (.jsonl, .jsonl.gz, .jsonl.zst), mapped by text_field and the other
+    field settings (which the other formats ignore)."""
+    paths: list[str] = []
+    """Files in reading order: local paths or globs (each sorted), https:// or s3:// URLs."""
+    paths_file: str | None = None
+    """A file (or URL) listing one path or URL per line, read after `paths`, such as Common
+    Crawl's warc.paths.gz; a relative entry is joined to base_url."""
+    base_url: str | None = None
+    """Prefix of paths_file's relative entries, e.g. https://data.commoncrawl.org/."""
+    max_documents: int | None = Field(None, ge=1)
+    """Documents taken per night, at most; the next night reads on from where this one
+    stopped. So a night takes N documents of a large corpus beside all of the other sources.
+    null: every file to its end."""
+    batch_documents: int = Field(1000, ge=1, le=100_000)
+    """Documents per raw commit: memory holds one batch, and a crash repeats at most one."""
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> CorpusSource:
+        if not self.paths and not self.paths_file:
+            raise ValueError(f"corpus source '{self.name}': set paths or paths_file")
+        return self
+
+
 class CollectConfig(Strict):
     web: list[WebSource] = []
     """Websites to crawl, politely."""
@@ -487,12 +519,15 @@ class CollectConfig(Strict):
     """Local files and folders."""
     datasets: list[DatasetSource] = []
     """Datasets on disk: Hugging Face, Parquet, JSON Lines, Deep Lake."""
+    corpora: list[CorpusSource] = []
+    """Public corpora's files: Common Crawl WARC/WET, Wikipedia dumps, JSON Lines collections."""
     bucket_hours: int = Field(24, ge=1, le=24 * 7)
     """Each source is fetched once per bucket."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> CollectConfig:
         sources = (*self.web, *self.api, *self.synthetic, *self.files, *self.datasets)
+        sources += tuple(self.corpora)
         names = [s.name for s in sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

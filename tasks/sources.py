@@ -19,6 +19,7 @@ from tasks import failpoints, lake
 from tasks.caching import bucket_start, code_version, is_transient, stage_key
 from tasks.config import (
     ApiSource,
+    CorpusSource,
     DatasetSource,
     FileSource,
     StorageConfig,
@@ -73,6 +74,8 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.credentials",
         "tasks.files",
         "tasks.dataset_source",
+        "tasks.corpus",
+        "tasks.corpus_jsonl",
     )
     return stage_key("fetch", params["source"], params["storage"], bucket, code)
 
@@ -156,6 +159,19 @@ def read_dataset(source: DatasetSource, storage: StorageConfig, bucket_hours: in
         quarantine.store(storage, source.name, read.quarantined)
         dataset_source.save_version(storage, source.name, read.version)  # after the commit
     return result
+
+
+@task(name="read_corpus", task_run_name="corpus-{source.name}", **_FETCH_RETRIES)
+def read_corpus(source: CorpusSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+    """Read a public corpus's files on from where the source's last raw commit stopped, one
+    commit per batch, up to the night's max_documents."""
+    from tasks import corpus
+
+    # A second run of this source waits, then reads on from where this one stopped.
+    with lake.file_lock(storage.root / "state" / "corpus" / f"{source.name}.lock"):
+        head, counters, added = corpus.collect(source, storage)
+    get_run_logger().info("corpus source '%s': %d documents %s", source.name, added, counters)
+    return SourceResult(source.name, "corpus", head, added, counters)
 
 
 def synth_key(_context: object, params: dict) -> str:

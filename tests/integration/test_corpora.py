@@ -1,0 +1,131 @@
+"""Public corpora through the collect flow: a capped night, resumption where the last commit
+stopped, a damaged archive quarantined while the rest lands, and the mix in the report."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+
+import pytest
+import zstandard
+
+from flows.collect import collect
+from flows.report import mix_rows, source_rows
+from tasks import corpus, lake
+from tasks.config import CorpusSource, PipelineConfig
+from tasks.records import DOCUMENT_COLUMNS, LakeRef
+from tests.helpers import JSON, serve_routes
+
+pytestmark = [pytest.mark.integration]
+
+
+def jsonl(records) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def pile(n: int, tag: str) -> list[dict]:
+    return [{"text": f"{tag} document number {i}", "meta": {"set": tag}} for i in range(n)]
+
+
+@pytest.fixture()
+def files(tmp_path):
+    folder = tmp_path / "corpora"
+    folder.mkdir()
+    (folder / "pile-00.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(jsonl(pile(150, "first")))
+    )
+    (folder / "pile-01.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(jsonl(pile(150, "second")))
+    )
+    whole = gzip.compress(jsonl(pile(400, "damaged")))
+    (folder / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+def sources(folder) -> list[dict]:
+    return [
+        {
+            "name": "pile",
+            "format": "jsonl",
+            "paths": [str(folder / "pile-*.jsonl.zst")],
+            "meta_fields": ["meta"],
+            "max_documents": 120,
+            "batch_documents": 50,
+        },
+        {"name": "cut", "format": "jsonl", "paths": [str(folder / "cut.jsonl.gz")]},
+    ]
+
+
+def test_a_night_takes_its_cap_of_a_corpus_beside_all_the_domain_data(tmp_path, files) -> None:
+    records = {"items": [{"id": f"r{n}", "text": f"domain record {n}"} for n in range(30)]}
+    with serve_routes({"/records": (200, JSON, json.dumps(records))}) as api:
+        config = PipelineConfig.model_validate(
+            {
+                "storage": {"data_root": str(tmp_path / "data")},
+                "collect": {
+                    "api": [{"name": "domain", "url": f"{api}/records"}],
+                    "corpora": sources(files),
+                },
+            }
+        )
+        report = collect(config)
+
+    assert report.failures == {}
+    rows = list(lake.read(report.raw, DOCUMENT_COLUMNS))
+    by_source = Counter(row["source"] for row in rows)
+    assert by_source["domain"] == 30 and by_source["pile"] == 120
+    results = {r.source: r for r in report.sources}
+    damaged = results["cut"].counters
+    assert by_source["cut"] == damaged["documents"] > 0
+    assert damaged["quarantined_truncated_archive"] == 1
+    quarantine = lake.head(config.storage.lake("quarantine"))
+    reasons = Counter(r["reason"] for r in lake.read(quarantine, ("reason", "source")))
+    assert reasons == {"truncated_archive": 1}
+    first = next(row for row in rows if row["source"] == "pile")
+    meta = json.loads(first["meta"])
+    assert meta["corpus_file"].endswith("pile-00.jsonl.zst") and meta["corpus_record"] == 0
+    assert meta["meta"] == {"set": "first"} and first["kind"] == "corpus"
+    status = {row["source"]: row["documents"] for row in source_rows(report)}
+    assert status == {"domain": 30, "pile": 120, "cut": by_source["cut"]}
+
+    # The mix as the run report shows it, here over the raw table.
+    mix = {row["source"]: row["share"] for row in mix_rows(report.raw)}
+    assert mix["pile"] == round(120 / len(rows), 4)
+
+
+def test_the_next_nights_read_on_where_the_last_commit_stopped(tmp_path, files) -> None:
+    config = PipelineConfig.model_validate(
+        {"storage": {"data_root": str(tmp_path)}, "collect": {"corpora": sources(files)[:1]}}
+    )
+    source = config.collect.corpora[0]
+    taken = [corpus.collect(source, config.storage)[2] for _ in range(4)]
+    assert taken == [120, 120, 60, 0]  # two files of 150, 120 a night, then nothing new
+    raw = lake.head(config.storage.lake("raw"))
+    texts = [row["text"] for row in lake.read(raw, ("text",))]
+    assert len(texts) == len(set(texts)) == 300
+
+
+def test_a_crash_between_batches_repeats_nothing(tmp_path, files, monkeypatch) -> None:
+    config = PipelineConfig.model_validate(
+        {"storage": {"data_root": str(tmp_path)}, "collect": {"corpora": sources(files)[:1]}}
+    )
+    source: CorpusSource = config.collect.corpora[0].model_copy(update={"max_documents": None})
+    append = lake.append
+    calls = {"n": 0}
+
+    def crash_on_the_third_commit(path, rows, *args, **kwargs) -> LakeRef:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("the machine went down")
+        return append(path, rows, *args, **kwargs)
+
+    monkeypatch.setattr(lake, "append", crash_on_the_third_commit)
+    with pytest.raises(OSError):
+        corpus.collect(source, config.storage)
+    monkeypatch.setattr(lake, "append", append)
+    assert lake.head(config.storage.lake("raw")).rows == 100  # two batches committed
+    assert corpus.collect(source, config.storage)[2] == 200
+    raw = lake.head(config.storage.lake("raw"))
+    texts = [row["text"] for row in lake.read(raw, ("text",))]
+    assert len(texts) == len(set(texts)) == 300
