@@ -118,9 +118,17 @@ def locations(source: Any) -> list[str]:
         with open_location(source.paths_file) as raw:
             for line in decompressed(raw, source.paths_file):
                 entry = line.decode("utf-8").strip()
-                if entry and not entry.startswith("#"):
-                    is_url = "://" in entry or entry.startswith("/")
-                    found.append(entry if is_url else source.base_url.rstrip("/") + "/" + entry)
+                if not entry or entry.startswith("#"):
+                    continue
+                if "://" in entry or entry.startswith("/"):
+                    found.append(entry)
+                elif source.base_url:
+                    found.append(source.base_url.rstrip("/") + "/" + entry)
+                else:
+                    raise ValueError(
+                        f"corpus source '{source.name}': {source.paths_file} lists the relative "
+                        f"path {entry!r}; set base_url (e.g. https://data.commoncrawl.org/)"
+                    )
     return found
 
 

@@ -78,3 +78,32 @@ def test_the_position_is_read_back_from_the_newest_commit_message() -> None:
     messages = [other, newer, "collect api source 'x': 3 documents", older]
     assert last_position(iter(messages), "cc") == Position("b.warc.gz", 7)
     assert last_position(iter(messages), "none") == Position()
+
+
+def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
+    from tasks.config import CorpusSource
+    from tasks.corpus import locations
+
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(b"crawl-data/a.warc.gz\n\n/data/b.warc.gz\n"))
+    source = CorpusSource(
+        name="cc", format="warc", paths_file=str(listing), base_url="https://cc.example/"
+    )
+    assert locations(source) == ["https://cc.example/crawl-data/a.warc.gz", "/data/b.warc.gz"]
+    bare = source.model_copy(update={"base_url": None})
+    with pytest.raises(ValueError, match="set base_url"):
+        locations(bare)
+
+
+def test_a_file_is_streamed_from_a_url_as_stored() -> None:
+    from tasks.corpus import open_location
+    from tests.helpers import serve_routes
+
+    data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(20))))
+    headers = {"Content-Type": "application/gzip"}
+    with serve_routes({"/part.jsonl.gz": (200, headers, data)}) as base:
+        url = f"{base}/part.jsonl.gz"
+        with open_location(url) as stream:
+            items = list(jsonl_reader(PILE)(stream, url, 5))
+    assert [o for o, _ in items] == list(range(5, 20))
+    assert items[0][1].text == "record 5"
