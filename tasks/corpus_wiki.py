@@ -230,7 +230,9 @@ _DROPPED_TAGS = re.compile(
 )
 _NOWIKI = re.compile(r"<nowiki\s*/>|</?nowiki>", re.IGNORECASE)
 _BRACES = re.compile(r"\{\{\{|\}\}\}|\{\{|\}\}|^[ \t]*\{\||^[ \t]*\|\}", re.MULTILINE)
-_LINK = re.compile(r"\[\[([^\[\]]*)\]\]")
+# A caption may hold single brackets (an external link), never an unresolved [[...]].
+_LINK = re.compile(r"\[\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\]")
+_ARG_PIPE = re.compile(r"\|(?![^\[]*\]\])")  # a template's pipe, not a link's
 _EXTERNAL = re.compile(r"\[(?:https?:|ftp:|//)[^\s\]]*(?:\s+([^\]]*))?\]", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*\b[^<>]*?/?>")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -317,7 +319,7 @@ def _remove_braces(text: str) -> str:
 def _kept_template(body: str) -> str:
     if "{{" in body:
         return ""
-    parts = [p.strip() for p in body.split("|")]
+    parts = [p.strip() for p in _ARG_PIPE.split(body)]
     name = parts[0].lower().replace("_", " ").strip()
     args = [p for p in parts[1:] if "=" not in p]
     if name in ("convert", "cvt") and len(args) >= 2:

@@ -241,3 +241,11 @@ def test_a_utf16_export_reads_as_utf8_would():
     [(_, entry)] = read(text.encode("utf-16"), name="export.xml")
 
     assert entry.text == "The Analytiсal Engine was a computer design."
+
+
+def test_links_inside_kept_templates_and_brackets_inside_captions():
+    text = (
+        "Ki ({{lang|ja|[[wikt:気|気]]}}) means spirit."
+        "[[File:Ki.svg|thumb|The kanji [http://example.org before] 1946]]"
+    )
+    assert plain_text(text) == "Ki (気) means spirit."
