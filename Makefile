@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.language
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.normalize
+	$(BIN)/python -m bench.wikitext
 
 clean:
 	rm -rf .lmkiln

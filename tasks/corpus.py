@@ -66,6 +66,9 @@ READERS = {
     "wet": ("tasks.corpus_warc", "read_wet"),
     "wikipedia": ("tasks.corpus_wiki", "read_wikipedia"),
 }
+# Records that are fine but are no documents, by design: counted, not quarantined (a full
+# English Wikipedia dump holds over ten million redirects).
+SKIPS = frozenset({"redirect", "skipped_namespace", "skipped_type"})
 POSITION = " @ "  # a raw commit's message ends with where the source's reading stands
 
 
@@ -186,6 +189,9 @@ def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
             for ordinal, item in reader(stream, location, skip):
                 batch.then = Position(location, ordinal + 1)
                 batch.counters["records"] += 1
+                if isinstance(item, Damaged) and item.reason in SKIPS:
+                    batch.counters[f"skipped_{item.reason.removeprefix('skipped_')}"] += 1
+                    continue
                 if isinstance(item, Damaged):
                     batch.counters[f"quarantined_{item.reason}"] += 1
                     record = {"file": location, "record": ordinal, "detail": item.detail}

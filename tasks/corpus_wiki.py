@@ -7,8 +7,8 @@ page costs that page alone, and ordinals count `<page>` openings whatever their 
 MediaWiki escapes `<` in text, so these tags cannot occur inside an article.
 
 Pages outside the main namespace and redirects are yielded as `Damaged("skipped_namespace")`
-and `Damaged("redirect")` with an empty payload: named, counted outcomes that cost one small
-quarantine row, not the page's text.
+and `Damaged("redirect")` with an empty payload: named outcomes that the collection counts
+as skips (tasks/corpus.py's SKIPS), without a quarantine row.
 
 Wikitext becomes plain text with `plain_text`, lmkiln's own reducer: bench/wikitext.py chose
 it over mwparserfromhell and wikitextparser on real pages (bench/results/wikitext.md).

@@ -76,6 +76,7 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.dataset_source",
         "tasks.corpus",
         "tasks.corpus_jsonl",
+        "tasks.corpus_wiki",
     )
     return stage_key("fetch", params["source"], params["storage"], bucket, code)
 

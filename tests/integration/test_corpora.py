@@ -3,6 +3,7 @@ stopped, a damaged archive quarantined while the rest lands, and the mix in the 
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 from collections import Counter
@@ -16,6 +17,7 @@ from tasks import corpus, lake
 from tasks.config import CorpusSource, PipelineConfig
 from tasks.records import DOCUMENT_COLUMNS, LakeRef
 from tests.helpers import JSON, serve_routes
+from tests.unit.test_corpus_wiki import dump as wiki_dump
 
 pytestmark = [pytest.mark.integration]
 
@@ -129,3 +131,28 @@ def test_a_crash_between_batches_repeats_nothing(tmp_path, files, monkeypatch) -
     raw = lake.head(config.storage.lake("raw"))
     texts = [row["text"] for row in lake.read(raw, ("text",))]
     assert len(texts) == len(set(texts)) == 300
+
+
+def test_a_wikipedia_dump_gives_its_articles_and_counts_its_skips(tmp_path) -> None:
+    path = tmp_path / "enwiki-pages-articles1.xml.bz2"
+    path.write_bytes(bz2.compress(wiki_dump()))
+    config = PipelineConfig.model_validate(
+        {
+            "storage": {"data_root": str(tmp_path / "data")},
+            "collect": {"corpora": [{"name": "wiki", "format": "wikipedia", "paths": [str(path)]}]},
+        }
+    )
+    report = collect(config)
+    (result,) = report.sources
+    assert result.added == 3
+    assert result.counters == {
+        "records": 6,
+        "documents": 3,
+        "skipped_redirect": 1,
+        "skipped_namespace": 1,
+        "quarantined_empty_text": 1,
+        "files_done": 1,
+    }
+    rows = {row["title"]: row for row in lake.read(report.raw, DOCUMENT_COLUMNS)}
+    assert rows["Ada Lovelace"]["url"] == "https://en.wikipedia.org/wiki/Ada_Lovelace"
+    assert json.loads(rows["Charles Babbage"]["meta"])["wiki_page_id"] == 5

@@ -162,7 +162,7 @@ def test_dump_gives_articles_as_plain_text_and_names_every_skip():
         "wiki_timestamp": "2024-05-02T12:00:00Z",
         "wiki_namespace": 0,
     }
-    # Skips are small quarantine rows: a name, a detail, no page text.
+    # Skips carry a name and a detail, no page text; the collection counts them.
     assert "Ada Lovelace" in items[1][1].detail and items[1][1].payload == ""
     assert "namespace 1" in items[2][1].detail and items[2][1].payload == ""
 
