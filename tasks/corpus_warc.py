@@ -28,6 +28,7 @@ a record is handed on only once the next one has begun or the stream has ended c
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,17 +59,22 @@ class _Watched:
         self.cut = ""  # why the stream ended early; empty when it did not
         self.tail = b""
         self.position = 0
+        self.failed: OSError | None = None  # the file's own read error, raised as it is
 
     def read(self, size: int = -1) -> bytes:
         if self.cut:
             return b""
         try:
             data = self._read(size)
-        except (EOFError, zlib.error, OSError) as exc:
-            # gzip raises EOFError for a member cut short, BadGzipFile (an OSError) or
-            # zlib.error for bytes that are no deflate data: either way nothing more is usable.
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            # gzip raises EOFError for a member cut short, BadGzipFile or zlib.error for bytes
+            # that are no gzip: nothing more is usable. A failing read of the file itself (a
+            # network stream's OSError) is not damage and propagates, for the task to retry.
             self.cut = f"{type(exc).__name__}: {exc}"
             return b""
+        except OSError as exc:
+            self.failed = exc
+            raise
         if data:
             self.tail = (self.tail + data)[-len(RECORD_END) :]
             self.position += len(data)
@@ -124,6 +130,8 @@ def _read(stream, name, start, capture, to_item) -> Iterator[tuple[int, Item]]:
             if ordinal >= start:
                 pending = (ordinal, capture(record))
     except OSError as exc:
+        if watched.failed is not None:
+            raise watched.failed from exc
         # No record where one should start. The record before it was whole: the parser
         # had read past its end. After a cut, what failed to parse is the cut record;
         # otherwise the stream is lost from here, since nothing marks where the next begins.

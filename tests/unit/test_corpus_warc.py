@@ -252,3 +252,17 @@ def test_a_cut_wet_file_ends_with_truncated_archive() -> None:
         (3, "undecodable"),
         (4, "truncated_archive"),
     ]
+
+
+class _FailingStream(io.BytesIO):
+    """A download that breaks after its first bytes, as a network stream can."""
+
+    def read1(self, size: int = -1) -> bytes:
+        if self.tell() > 0:
+            raise ConnectionResetError("connection reset by peer")
+        return super().read1(size)
+
+
+def test_a_failing_read_of_the_file_is_raised_not_quarantined() -> None:
+    with pytest.raises(ConnectionResetError):
+        list(read_warc(_FailingStream(_warc(compressed=False).data), "crawl.warc", 0))
