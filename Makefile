@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pii
 	$(BIN)/python -m bench.normalize
 	$(BIN)/python -m bench.wikitext
+	$(BIN)/python -m bench.warc_memory
 
 clean:
 	rm -rf .lmkiln

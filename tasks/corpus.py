@@ -67,8 +67,15 @@ READERS = {
     "wikipedia": ("tasks.corpus_wiki", "read_wikipedia"),
 }
 # Records that are fine but are no documents, by design: counted, not quarantined (a full
-# English Wikipedia dump holds over ten million redirects).
+# English Wikipedia dump holds over ten million redirects; a Common Crawl segment, as many
+# redirects and errors as an http_<status>).
 SKIPS = frozenset({"redirect", "skipped_namespace", "skipped_type"})
+
+
+def skipped(reason: str) -> bool:
+    return reason in SKIPS or reason.startswith("http_")
+
+
 POSITION = " @ "  # a raw commit's message ends with where the source's reading stands
 
 
@@ -189,7 +196,7 @@ def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
             for ordinal, item in reader(stream, location, skip):
                 batch.then = Position(location, ordinal + 1)
                 batch.counters["records"] += 1
-                if isinstance(item, Damaged) and item.reason in SKIPS:
+                if isinstance(item, Damaged) and skipped(item.reason):
                     batch.counters[f"skipped_{item.reason.removeprefix('skipped_')}"] += 1
                     continue
                 if isinstance(item, Damaged):

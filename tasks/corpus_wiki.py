@@ -8,7 +8,7 @@ MediaWiki escapes `<` in text, so these tags cannot occur inside an article.
 
 Pages outside the main namespace and redirects are yielded as `Damaged("skipped_namespace")`
 and `Damaged("redirect")` with an empty payload: named outcomes that the collection counts
-as skips (tasks/corpus.py's SKIPS), without a quarantine row.
+as skips (tasks/corpus.py, `skipped`), without a quarantine row.
 
 Wikitext becomes plain text with `plain_text`, lmkiln's own reducer: bench/wikitext.py chose
 it over mwparserfromhell and wikitextparser on real pages (bench/results/wikitext.md).

@@ -77,6 +77,7 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.corpus",
         "tasks.corpus_jsonl",
         "tasks.corpus_wiki",
+        "tasks.corpus_warc",
     )
     return stage_key("fetch", params["source"], params["storage"], bucket, code)
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import json
 import random
 
 import pytest
 import zstandard
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from flows.nightly import nightly
 from flows.report import mix_rows
 from tasks import lake
 from tasks.config import PipelineConfig
 from tests.integration.test_nightly import TINY
+from tests.unit.test_corpus_warc import Archive
 from tests.unit.test_corpus_wiki import dump as wiki_dump
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,21 +43,13 @@ def prose(seed: int, sentences: int = 6) -> str:
 
 
 def warc_file(path, pages: int) -> None:
-    with path.open("wb") as out:
-        writer = WARCWriter(out, gzip=True)
-        for n in range(pages):
-            body = f"<html><head><title>Town {n}</title></head><body><main><h1>Town {n}</h1>"
-            body += f"<p>{prose(n)}</p><p>{prose(n + 100)}</p></main></body></html>"
-            http = StatusAndHeaders(
-                "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
-            )
-            record = writer.create_warc_record(
-                f"https://town{n}.example.org/history",
-                "response",
-                payload=io.BytesIO(body.encode()),
-                http_headers=http,
-            )
-            writer.write_record(record)
+    archive = Archive()
+    for n in range(pages):
+        body = f"<html><head><title>Town {n}</title></head><body><main><h1>Town {n}</h1>"
+        body += f"<p>{prose(n)}</p><p>{prose(n + 100)}</p></main></body></html>"
+        url = f"https://town{n}.example.org/history"
+        archive.response(url, body.encode(), "text/html; charset=utf-8")
+    path.write_bytes(archive.data)
 
 
 @pytest.fixture(scope="module")
