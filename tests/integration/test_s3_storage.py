@@ -5,6 +5,7 @@ credentials are missing."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -201,3 +202,27 @@ def test_missing_credentials_stop_the_run_before_any_work(aws, tmp_path, monkeyp
 def test_a_bad_s3_location_is_a_config_error(location: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         PipelineConfig.model_validate({"storage": {"lake_root": location}})
+
+
+def test_a_corpus_file_is_streamed_from_s3(aws: str) -> None:
+    import gzip
+
+    from tasks.config import CorpusSource
+    from tasks.corpus import Entry, locations, open_location, reader_for
+
+    client = boto3.client("s3", endpoint_url=aws)
+    client.create_bucket(
+        Bucket="corpora", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    lines = b"".join(json.dumps({"text": f"record {n}"}).encode() + b"\n" for n in range(30))
+    client.put_object(Bucket="corpora", Key="pile/part-00.jsonl.gz", Body=gzip.compress(lines))
+    client.put_object(Bucket="corpora", Key="pile.paths", Body=b"pile/part-00.jsonl.gz\n")
+    source = CorpusSource(
+        name="pile", format="jsonl", paths_file="s3://corpora/pile.paths", base_url="s3://corpora"
+    )
+    (location,) = locations(source)
+    assert location == "s3://corpora/pile/part-00.jsonl.gz"
+    with open_location(location) as stream:
+        items = list(reader_for(source)(stream, location, 10))
+    assert [o for o, _ in items] == list(range(10, 30))
+    assert items[0][1] == Entry("record 10")
