@@ -79,9 +79,13 @@ def skipped(reason: str) -> bool:
 POSITION = " @ "  # a raw commit's message ends with where the source's reading stands
 
 
+DONE = -1  # a position's ordinal once its file has been read to its end (or its damage)
+
+
 @dataclass(frozen=True)
 class Position:
-    """The next record to read: ordinal `ordinal` of file `file` (a path or URL)."""
+    """The next record to read: ordinal `ordinal` of file `file` (a path or URL); with
+    ordinal DONE, the file after `file`."""
 
     file: str = ""
     ordinal: int = 0
@@ -142,14 +146,46 @@ def locations(source: Any) -> list[str]:
     return found
 
 
-class _Closing:
-    """A binary stream that closes what it came from (a response, a file system)."""
+class Watched:
+    """A file's stream as stored, remembering a failure of its own reads (a reset
+    connection, an S3 error) so that it is not taken for a damaged archive: readers turn
+    any read error into `truncated_archive`, and the collection re-raises this one for the
+    task to retry."""
 
     def __init__(self, stream: IO[bytes], *owners: Any) -> None:
         self.stream, self.owners = stream, owners
+        self.failure: Exception | None = None
 
-    def __enter__(self) -> IO[bytes]:
-        return self.stream
+    def _watch(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.stream, method)(*args)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def read(self, size: int = -1) -> bytes:
+        return self._watch("read", size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._watch("read1", size) if hasattr(self.stream, "read1") else self.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._watch("readinto", buffer)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._watch("readline", size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def __enter__(self) -> Watched:
+        return self
 
     def __exit__(self, *_: object) -> None:
         self.stream.close()
@@ -157,7 +193,7 @@ class _Closing:
             owner.close()
 
 
-def open_location(location: str) -> _Closing:
+def open_location(location: str) -> Watched:
     """A file, an https:// URL (streamed, as stored) or an s3:// object (credentials from
     the environment), opened for reading as bytes."""
     if location.startswith(("http://", "https://")):
@@ -168,29 +204,42 @@ def open_location(location: str) -> _Closing:
         response = requests.get(
             location, stream=True, timeout=30, headers={"User-Agent": USER_AGENT}
         )
-        response.raise_for_status()
+        try:
+            response.raise_for_status()
+        except requests.HTTPError:
+            response.close()
+            raise
         response.raw.decode_content = False  # the file as stored: its own gzip stays
-        return _Closing(response.raw, response)
+        return Watched(response.raw, response)
     if location.startswith("s3://"):
         import s3fs
 
-        handle = s3fs.S3FileSystem().open(location, "rb")
-        return _Closing(handle)
-    return _Closing(open(location, "rb"))  # noqa: SIM115
+        return Watched(s3fs.S3FileSystem().open(location, "rb"))
+    return Watched(open(location, "rb"))  # noqa: SIM115
 
 
-def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
+def batches(source: Any, files: list[str], start: Position, taken: int = 0) -> Iterator[Batch]:
     """The source's documents from `start` on, `batch_documents` at a time (a file's end
-    also ends a batch), at most `max_documents` in all. Each batch says where the reading
-    stands once it is committed."""
+    also ends a batch, and so do as many quarantined records), until `max_documents` are
+    taken in all, `taken` of them already. Each batch says where the reading stands once
+    it is committed."""
     from tasks.quarantine import row as quarantine_row
     from tasks.records import Document
 
     reader = reader_for(source)
-    resumed = start.file in files
-    first, skip = (files.index(start.file), start.ordinal) if resumed else (0, 0)
-    taken = 0
-    for number, location in enumerate(files[first:], start=first):
+    if start.file and start.file not in files:
+        raise ValueError(
+            f"corpus source '{source.name}': its last commit read {start.file}, which its "
+            "paths no longer list; list it again, or rename the source to start over"
+        )
+    first = files.index(start.file) if start.file else 0
+    skip = start.ordinal
+    if skip == DONE:
+        first, skip = first + 1, 0
+    limit = source.max_documents
+    if limit is not None and taken >= limit:
+        return
+    for location in files[first:]:
         batch = Batch([], [], Position(location, skip), Counter())
         with open_location(location) as stream:
             for ordinal, item in reader(stream, location, skip):
@@ -200,6 +249,8 @@ def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
                     batch.counters[f"skipped_{item.reason.removeprefix('skipped_')}"] += 1
                     continue
                 if isinstance(item, Damaged):
+                    if item.reason == "truncated_archive" and stream.failure is not None:
+                        raise stream.failure  # the read failed, not the archive
                     batch.counters[f"quarantined_{item.reason}"] += 1
                     record = {"file": location, "record": ordinal, "detail": item.detail}
                     record |= {"payload": item.payload} if item.payload else {}
@@ -209,6 +260,9 @@ def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
                     )
                     if item.reason == "truncated_archive":
                         break  # nothing after the damage can be read
+                    if len(batch.quarantined) >= source.batch_documents:
+                        yield batch
+                        batch = Batch([], [], batch.then, Counter())
                     continue
                 meta = item.meta | {"corpus_file": location, "corpus_record": ordinal}
                 url = item.url or f"{location}#{ordinal}"
@@ -216,58 +270,107 @@ def batches(source: Any, files: list[str], start: Position) -> Iterator[Batch]:
                 batch.documents.append(document)
                 batch.counters["documents"] += 1
                 taken += 1
-                if taken == source.max_documents:
+                if taken == limit:
                     yield batch
                     return
                 if len(batch.documents) >= source.batch_documents:
                     yield batch
                     batch = Batch([], [], batch.then, Counter())
         batch.counters["files_done"] += 1
-        if number + 1 < len(files):  # a finished file hands over to the next
-            batch.then = Position(files[number + 1], 0)
+        batch.then = Position(location, DONE)  # a damaged file is not read again either
         yield batch
         skip = 0
 
 
-def last_position(messages: Iterator[str], name: str) -> Position:
-    """Where the source's reading stands, from the raw table's commit messages (newest
-    first): the position its latest commit recorded, or the start."""
+@dataclass(frozen=True)
+class Progress:
+    """Where a source's reading stands, and what it has taken in the current bucket."""
+
+    position: Position = Position()
+    bucket: str = ""
+    taken: int = 0
+
+
+def _progress(saved: dict[str, Any]) -> Progress:
+    position = Position(saved["file"], saved["ordinal"])
+    return Progress(position, saved.get("bucket", ""), saved.get("taken", 0))
+
+
+def _saved(progress: Progress) -> str:
+    import json
+
+    where = progress.position
+    fields = {"file": where.file, "ordinal": where.ordinal}
+    return json.dumps(fields | {"bucket": progress.bucket, "taken": progress.taken})
+
+
+def newest_commit(commits: Iterator[tuple[str, str]], name: str) -> tuple[str, Progress]:
+    """The source's newest position commit in the raw table (`commits`: (id, message),
+    newest first): its id and what it recorded; ("", start) when there is none."""
     import json
 
     prefix = f"collect corpus source '{name}':"
-    for message in messages:
-        if message.startswith(prefix) and POSITION in message:
-            saved = json.loads(message.rpartition(POSITION)[2])
-            return Position(saved["file"], saved["ordinal"])
-    return Position()
+    for commit, message in commits:
+        if message.startswith(prefix) and POSITION + "{" in message:
+            saved = "{" + message.partition(POSITION + "{")[2]
+            return commit, _progress(json.loads(saved))
+    return "", Progress()
 
 
-def commit_message(name: str, documents: int, position: Position) -> str:
+def commit_message(name: str, documents: int, progress: Progress) -> str:
+    return f"collect corpus source '{name}': {documents} documents{POSITION}{_saved(progress)}"
+
+
+def resume(storage: Any, name: str) -> tuple[str, Progress]:
+    """Where to read on: the state file, written after every batch, when no position commit
+    landed after it; else that commit (a run killed between a commit and its state file).
+    The state file also carries batches that committed no document (skips, damage)."""
     import json
 
-    where = json.dumps({"file": position.file, "ordinal": position.ordinal})
-    return f"collect corpus source '{name}': {documents} documents{POSITION}{where}"
+    from tasks import lake
+
+    commit, committed = newest_commit(lake.commits(storage.lake("raw")), name)
+    path = state_file(storage, name)
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved["after"] == commit:
+            return commit, _progress(saved)
+    return commit, committed
 
 
-def collect(source: Any, storage: Any) -> tuple[Any, dict[str, int], int]:
-    """Read the source on from where its last commit left it, committing each batch to the
-    raw table with the position it reached (quarantined records first: they are kept once
-    each, so a batch redone after a crash adds none twice). Returns the raw table's head,
-    the night's counters and the documents added."""
+def state_file(storage: Any, name: str) -> Any:
+    return storage.root / "state" / "corpus" / f"{name}.json"
+
+
+def collect(source: Any, storage: Any, bucket: str) -> tuple[Any, dict[str, int], int]:
+    """Read the source on from where it stands, committing each batch to the raw table with
+    the position it reached (quarantined records first: they are kept once each, so a batch
+    redone after a crash adds none twice), then the state file. `bucket` names the night:
+    max_documents counts what the source took in it, retries included. Returns the raw
+    table's head, the night's counters and the documents added."""
+    import json
+
     from tasks import lake, quarantine
 
     raw, state = storage.lake("raw"), storage.lake_state("raw")
-    with lake.exclusive(raw, state):
-        start = last_position(lake.messages(raw), source.name)
+    commit, progress = resume(storage, source.name)
+    taken = progress.taken if progress.bucket == bucket else 0
     files = locations(source)
+    known = quarantine.known(storage, source.name)
     counters: Counter[str] = Counter()
     added = 0
     head = lake.head(raw)
-    for batch in batches(source, files, start):
-        quarantine.store(storage, source.name, batch.quarantined)
+    for batch in batches(source, files, progress.position, taken):
+        quarantine.store(storage, source.name, batch.quarantined, known)
         rows = [document.to_row() for document in batch.documents]
-        message = commit_message(source.name, len(rows), batch.then)
-        head = lake.append(raw, rows, lake.DOCUMENT_TABLE, message, state)
+        taken += len(rows)
+        progress = Progress(batch.then, bucket, taken)
+        if rows:
+            message = commit_message(source.name, len(rows), progress)
+            head = lake.append(raw, rows, lake.DOCUMENT_TABLE, message, state)
+            commit = head.commit
+        saved = json.loads(_saved(progress)) | {"after": commit}
+        lake.write_json_atomic(state_file(storage, source.name), saved)
         counters.update(batch.counters)
         added += len(rows)
     return head, dict(counters), added

@@ -28,8 +28,14 @@ def jsonl_reader(fields: FieldMap) -> Reader:
                 if not raw.strip():
                     continue  # blank lines are no records: they take no ordinal
                 ordinal += 1
-                if ordinal >= start:
-                    yield ordinal, _item(raw, fields)
+                if ordinal < start:
+                    continue
+                item = _item(raw, fields)
+                if not raw.endswith(b"\n") and isinstance(item, Damaged):
+                    # A last line that does not parse and has no newline: the file was cut
+                    # (a cut .zst frame, or a download that stopped, ends without an error).
+                    item = Damaged("truncated_archive", f"record {ordinal} is cut short")
+                yield ordinal, item
         except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:  # cut or corrupt
             yield ordinal + 1, Damaged("truncated_archive", f"after record {ordinal}: {exc}")
 

@@ -196,7 +196,12 @@ def _page_item(data: bytes, site: Site) -> Item:
     except etree.XMLSyntaxError as exc:
         return Damaged("broken_record", f"page XML does not parse: {exc}", text)
     title = (page.findtext("title") or "").strip()
-    ns = int((page.findtext("ns") or "0").strip() or 0)
+    try:
+        ns = int((page.findtext("ns") or "0").strip() or 0)
+        page_id = int(page.findtext("id") or 0)
+        revision_ids = [int(r.findtext("id") or 0) for r in page.findall("revision")]
+    except ValueError as exc:
+        return Damaged("broken_record", f"{title!r}: a number that is not one ({exc})", text)
     if ns != 0:
         return Damaged("skipped_namespace", f"{title!r} is in namespace {ns}")
     redirect = page.find("redirect")
@@ -211,8 +216,8 @@ def _page_item(data: bytes, site: Site) -> Item:
     if not plain:
         return Damaged("empty_text", f"{title!r} has no text once its markup is removed", wikitext)
     meta = {
-        "wiki_page_id": int(page.findtext("id") or 0),
-        "wiki_revision_id": int(revision.findtext("id") or 0) if revision is not None else 0,
+        "wiki_page_id": page_id,
+        "wiki_revision_id": revision_ids[-1] if revision_ids else 0,
         "wiki_timestamp": (revision.findtext("timestamp") or "") if revision is not None else "",
         "wiki_namespace": ns,
     }

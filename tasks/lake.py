@@ -210,12 +210,12 @@ def ids_committed_with(path: str, marker: str) -> set[str]:
     return ids
 
 
-def messages(path: str) -> Iterator[str]:
-    """A table's commit messages, newest first."""
+def commits(path: str) -> Iterator[tuple[str, str]]:
+    """A table's commits as (id, message), newest first."""
     if not exists(path):
         return
     history = open_read_only(path).history
-    yield from reversed([version.message or "" for version in history])
+    yield from reversed([(version.id, version.message or "") for version in history])
 
 
 def head(path: str) -> LakeRef | None:

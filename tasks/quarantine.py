@@ -54,14 +54,21 @@ def store_all(storage: StorageConfig, rows: Sequence[dict[str, str]]) -> int:
     return sum(store(storage, name, group) for name, group in sorted(by_source.items()))
 
 
-def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str]]) -> int:
-    """Append the rows this source has not quarantined before; returns how many were new."""
+def store(
+    storage: StorageConfig,
+    source_name: str,
+    rows: Sequence[dict[str, str]],
+    known: set[tuple[str, str]] | None = None,
+) -> int:
+    """Append the rows this source has not quarantined before; returns how many were new.
+    `known` (from `known`, kept up to date here) saves reading the table again, for a
+    writer that stores many batches and is the source's only writer meanwhile."""
     if not rows:
         return 0
     path, state = storage.lake("quarantine"), storage.lake_state("quarantine")
     # Held from reading what is there to appending, so two writers cannot both add a row.
     with lake.exclusive(path, state):
-        known = _known(path, source_name)
+        known = _known(path, source_name) if known is None else known
         fresh = []
         for candidate in rows:
             key = (candidate["reason"], candidate["payload_sha256"])
@@ -72,6 +79,13 @@ def store(storage: StorageConfig, source_name: str, rows: Sequence[dict[str, str
             message = f"quarantine source '{source_name}': {len(fresh)} records"
             lake.append(path, fresh, lake.QUARANTINE_TABLE, message, state)
     return len(fresh)
+
+
+def known(storage: StorageConfig, source_name: str) -> set[tuple[str, str]]:
+    """(reason, payload digest) of every row the source has quarantined."""
+    path, state = storage.lake("quarantine"), storage.lake_state("quarantine")
+    with lake.exclusive(path, state):
+        return _known(path, source_name)
 
 
 def _known(path: str, source_name: str) -> set[tuple[str, str]]:

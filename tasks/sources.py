@@ -170,8 +170,9 @@ def read_corpus(source: CorpusSource, storage: StorageConfig, bucket_hours: int)
     from tasks import corpus
 
     # A second run of this source waits, then reads on from where this one stopped.
+    bucket = bucket_start(bucket_hours).isoformat()
     with lake.file_lock(storage.root / "state" / "corpus" / f"{source.name}.lock"):
-        head, counters, added = corpus.collect(source, storage)
+        head, counters, added = corpus.collect(source, storage, bucket)
     get_run_logger().info("corpus source '%s': %d documents %s", source.name, added, counters)
     return SourceResult(source.name, "corpus", head, added, counters)
 

@@ -308,6 +308,8 @@ def train_model(
             and run_alive(client, state["run_id"])
         ):
             logger.info("training %s already finished in MLflow run %s", key, state["run_id"])
+            if progress is not None:
+                progress(config.max_steps)
             return RunRef(state["run_id"], str(folder / "final"), state["metrics"], corpus)
 
         # Everything that can reject the corpus runs before an MLflow run exists.

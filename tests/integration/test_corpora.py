@@ -101,8 +101,11 @@ def test_the_next_nights_read_on_where_the_last_commit_stopped(tmp_path, files) 
         {"storage": {"data_root": str(tmp_path)}, "collect": {"corpora": sources(files)[:1]}}
     )
     source = config.collect.corpora[0]
-    taken = [corpus.collect(source, config.storage)[2] for _ in range(4)]
+    nights = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    taken = [corpus.collect(source, config.storage, night)[2] for night in nights]
     assert taken == [120, 120, 60, 0]  # two files of 150, 120 a night, then nothing new
+    # A rerun within a night (a task retry) takes nothing past the night's cap.
+    assert corpus.collect(source, config.storage, "2026-11-02")[2] == 0
     raw = lake.head(config.storage.lake("raw"))
     texts = [row["text"] for row in lake.read(raw, ("text",))]
     assert len(texts) == len(set(texts)) == 300
@@ -124,10 +127,10 @@ def test_a_crash_between_batches_repeats_nothing(tmp_path, files, monkeypatch) -
 
     monkeypatch.setattr(lake, "append", crash_on_the_third_commit)
     with pytest.raises(OSError):
-        corpus.collect(source, config.storage)
+        corpus.collect(source, config.storage, "night")
     monkeypatch.setattr(lake, "append", append)
     assert lake.head(config.storage.lake("raw")).rows == 100  # two batches committed
-    assert corpus.collect(source, config.storage)[2] == 200
+    assert corpus.collect(source, config.storage, "night")[2] == 200
     raw = lake.head(config.storage.lake("raw"))
     texts = [row["text"] for row in lake.read(raw, ("text",))]
     assert len(texts) == len(set(texts)) == 300

@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from tasks.config import FieldMap
-from tasks.corpus import Damaged, Entry, Position, commit_message, last_position
+from tasks.corpus import Damaged, Entry, Position, Progress, commit_message, newest_commit
 from tasks.corpus_jsonl import jsonl_reader
 
 PILE = FieldMap(text_field="text", meta_fields=["meta"])
@@ -72,12 +72,28 @@ def test_a_cut_archive_yields_what_came_before_then_its_damage() -> None:
 
 
 def test_the_position_is_read_back_from_the_newest_commit_message() -> None:
-    older = commit_message("cc", 1000, Position("a.warc.gz", 1200))
-    newer = commit_message("cc", 10, Position("b.warc.gz", 7))
-    other = commit_message("wiki", 5, Position("w.xml.bz2", 3))
-    messages = [other, newer, "collect api source 'x': 3 documents", older]
-    assert last_position(iter(messages), "cc") == Position("b.warc.gz", 7)
-    assert last_position(iter(messages), "none") == Position()
+    def commit(name, file, ordinal, path_note=""):
+        return commit_message(name, 1, Progress(Position(file + path_note, ordinal), "b", 9))
+
+    older = ("v1", commit("cc", "a.warc.gz", 1200))
+    newer = ("v3", commit("cc", "b @ {odd}.warc.gz", 7))
+    other = ("v4", commit("wiki", "w.xml.bz2", 3))
+    commits = [other, newer, ("v2", "collect api source 'x': 3 documents"), older]
+    found = newest_commit(iter(commits), "cc")
+    assert found == ("v3", Progress(Position("b @ {odd}.warc.gz", 7), "b", 9))
+    assert newest_commit(iter(commits), "none") == ("", Progress())
+
+
+def test_a_cut_last_line_is_a_truncated_archive_even_where_no_error_says_so() -> None:
+    # Large enough for several zstd blocks, so a cut frame still decodes its first ones.
+    records = ({"text": f"record {n} " + "x" * (n % 97)} for n in range(20_000))
+    data = zstandard.ZstdCompressor().compress(lines(*records))
+    items = read(data[: len(data) // 2], "cut.jsonl.zst")
+    *good, (_, last) = items
+    assert all(isinstance(item, Entry) for _, item in good)
+    assert isinstance(last, Damaged) and last.reason == "truncated_archive"
+    whole = read(lines({"text": "no newline at the end"})[:-1], "fine.jsonl")
+    assert whole == [(0, Entry("no newline at the end"))]
 
 
 def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
@@ -107,3 +123,42 @@ def test_a_file_is_streamed_from_a_url_as_stored() -> None:
             items = list(jsonl_reader(PILE)(stream, url, 5))
     assert [o for o, _ in items] == list(range(5, 20))
     assert items[0][1].text == "record 5"
+
+
+def test_a_broken_download_is_raised_for_a_retry_not_taken_for_damage() -> None:
+    from urllib3.exceptions import HTTPError
+
+    from tasks.config import CorpusSource
+    from tasks.corpus import batches
+    from tests.helpers import serve_routes
+
+    data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(2000))))
+    # The server promises the whole file and closes the connection halfway.
+    cut = (200, {"Content-Length": str(len(data))}, data[: len(data) // 2])
+    with serve_routes({"/part.jsonl.gz": cut}) as base:
+        url = f"{base}/part.jsonl.gz"
+        source = CorpusSource(name="pile", format="jsonl", paths=[url])
+        with pytest.raises(HTTPError):
+            list(batches(source, [url], Position()))
+
+
+def test_a_finished_file_is_not_opened_again(tmp_path, monkeypatch) -> None:
+    from tasks import corpus
+    from tasks.config import PipelineConfig
+
+    (tmp_path / "a.jsonl").write_bytes(lines(*({"text": f"a {n}"} for n in range(5))))
+    (tmp_path / "b.jsonl").write_bytes(lines({"text": "only bad"}, b"{oops"))
+    config = PipelineConfig.model_validate(
+        {
+            "storage": {"data_root": str(tmp_path / "data")},
+            "collect": {
+                "corpora": [{"name": "c", "format": "jsonl", "paths": [str(tmp_path / "*.jsonl")]}]
+            },
+        }
+    )
+    source = config.collect.corpora[0]
+    assert corpus.collect(source, config.storage, "night 1")[2] == 6
+    opened = []
+    monkeypatch.setattr(corpus, "open_location", lambda where: opened.append(where))
+    assert corpus.collect(source, config.storage, "night 2")[2] == 0
+    assert opened == []  # b.jsonl ended in a batch with no document: its end is still known
