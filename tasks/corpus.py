@@ -173,7 +173,8 @@ class Watched:
         return self._watch("readinto", buffer)
 
     def readline(self, size: int = -1) -> bytes:
-        return self._watch("readline", size)
+        # s3fs's files take no size.
+        return self._watch("readline") if size == -1 else self._watch("readline", size)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.readline, b"")

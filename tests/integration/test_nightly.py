@@ -195,19 +195,22 @@ def test_a_corpus_commit_is_announced_as_a_prefect_event(config, first):
     import time
 
     from prefect.client.orchestration import get_client
-    from prefect.events.filters import EventFilter, EventNameFilter
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     from tasks.split import CORPUS_COMMITTED, corpus_resource
 
     report, _ = first
-    wanted = EventFilter(event=EventNameFilter(name=[CORPUS_COMMITTED]))
     # Commit ids count up per table: other tests' corpora have the same ones.
     resource = corpus_resource(report.corpus.lake.path)["prefect.resource.id"]
+    wanted = EventFilter(
+        event=EventNameFilter(name=[CORPUS_COMMITTED]),
+        resource=EventResourceFilter(id=[resource]),
+    )
     deadline = time.monotonic() + 30  # the server stores events a moment after they arrive
     while True:
         with get_client(sync_client=True) as client:
-            events = client.read_events(wanted, limit=200).events
-        commits = {e.payload["commit"]: e for e in events if e.resource.id == resource}
+            events = client.read_events(wanted, limit=50).events
+        commits = {e.payload["commit"]: e for e in events}
         if report.corpus.lake.commit in commits or time.monotonic() > deadline:
             break
         time.sleep(0.5)
