@@ -89,7 +89,7 @@ def run(config: ConfigOption = DEFAULT_CONFIG, port: PortOption = 4200) -> None:
     for row in source_rows(report.collected):
         table.add_row(*(str(row[k]) for k in ("source", "kind", "status", "documents", "detail")))
     console.print(table)
-    console.print(report.summary)
+    console.print(report.summary, markup=False)  # its links are [text](url)
 
 
 @app.command()
