@@ -22,13 +22,15 @@ run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
 # Debian packages the tests use, installed only when missing: PostgreSQL (tests/postgres.py
-# starts throwaway clusters from /usr/lib/postgresql/<major>/bin) and Chromium with a font
+# starts throwaway clusters from /usr/lib/postgresql/<major>/bin), Chromium with a font
 # for the screenshots (tests/integration/test_ui_browser.py; Playwright drives it, and
-# `playwright install` would download a browser build, which fails here).
+# `playwright install` would download a browser build, which fails here), and faketime
+# (libfaketime), which moves the clock of the calendar tests' second pass.
 system:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	test -x $(CHROMIUM) || missing="$$missing chromium fonts-liberation"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "missing Debian packages:$$missing; installing them needs root: sudo make system" >&2; \
@@ -38,8 +40,12 @@ system:
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Then the tests marked `calendar` (tests/conftest.py) again, with the calendar of pytest and
+# everything it starts a year ahead (tests/faketime/run): a test that fixes a date while the
+# code reads the real clock fails today instead of on some later day.
 test: $(STAMP) lint system
 	$(BIN)/pytest -q
+	tests/faketime/run $(BIN)/pytest -q -p no:cacheprovider -m calendar
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -78,13 +78,14 @@ def collect(config: PipelineConfig) -> CollectReport:
     logger = get_run_logger()
     c, storage = config.collect, config.storage
     s3.check(storage)
-    since = bucket_start(c.bucket_hours)
+    tonight = bucket_start(c.bucket_hours)  # read once: every source belongs to this night
     generators = {
-        s.name: choose_generator(s, storage, config.registry.model_name, since) for s in c.synthetic
+        s.name: choose_generator(s, storage, config.registry.model_name, tonight)
+        for s in c.synthetic
     }
     corpus = lake.head(storage.lake("corpus"))  # grounds synthetic sources' templates
     with demo_servers(demo_names(_demo_urls(config))) as base_urls:
-        fetch = dict(storage=storage, bucket_hours=c.bucket_hours, base_urls=base_urls)
+        fetch = dict(storage=storage, bucket=tonight, base_urls=base_urls)
         futures = {
             **{s.name: scrape_site.submit(s, **fetch) for s in c.web},
             **{s.name: fetch_api.submit(s, **fetch) for s in c.api},
@@ -93,15 +94,15 @@ def collect(config: PipelineConfig) -> CollectReport:
                     s,
                     generators[s.name],
                     storage,
-                    c.bucket_hours,
+                    tonight,
                     corpus if s.grounded else None,
                     base_urls,
                 )
                 for s in c.synthetic
             },
-            **{s.name: read_files.submit(s, storage, c.bucket_hours) for s in c.files},
-            **{s.name: read_dataset.submit(s, storage, c.bucket_hours) for s in c.datasets},
-            **{s.name: read_corpus.submit(s, storage, c.bucket_hours) for s in c.corpora},
+            **{s.name: read_files.submit(s, storage, tonight) for s in c.files},
+            **{s.name: read_dataset.submit(s, storage, tonight) for s in c.datasets},
+            **{s.name: read_corpus.submit(s, storage, tonight) for s in c.corpora},
         }
         for future in futures.values():
             future.wait()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+
+from tasks import clock
 
 
 def dated(flow_name: str) -> Callable[[], str]:
     """`nightly-2026-11-26-0200`: Prefect calls this when it creates the run."""
-    return lambda: f"{flow_name}-{datetime.now(UTC):%Y-%m-%d-%H%M}"
+    return lambda: f"{flow_name}-{clock.now():%Y-%m-%d-%H%M}"

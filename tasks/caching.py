@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tasks import clock
+
 # Shared by every stage: a change to the record layout or lake access invalidates all keys.
 _SHARED_MODULES = ("tasks.records", "tasks.lake", "tasks.caching")
 
@@ -44,8 +46,9 @@ def stage_key(stage: str, *parts: Any) -> str:
 
 
 def bucket_start(hours: int, now: datetime | None = None) -> datetime:
-    """Start of the UTC time bucket `now` falls in; buckets of 24 h start at midnight UTC."""
-    now = now or datetime.now(UTC)
+    """Start of the UTC time bucket `now` (by default the clock's) falls in; buckets of 24 h
+    start at midnight UTC."""
+    now = now or clock.now()
     epoch_hours = int(now.timestamp() // 3600)
     return datetime.fromtimestamp((epoch_hours - epoch_hours % hours) * 3600, UTC)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
+
+from tasks import clock
 
 DocumentKind = Literal["web", "api", "synthetic", "file", "dataset", "corpus"]
 
@@ -32,7 +33,7 @@ def is_storable(*texts: str) -> bool:
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return clock.iso_now()
 
 
 @dataclass(frozen=True)

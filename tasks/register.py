@@ -14,6 +14,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks import clock
 from tasks.config import RegisterConfig, StorageConfig
 from tasks.models import (
     CHAMPION,
@@ -301,7 +302,7 @@ def promote_version(storage: StorageConfig, name: str, version: str) -> str:
     client.set_registered_model_alias(name, CHAMPION, version)
     if CHALLENGER in client.get_model_version(name, version).aliases:
         client.delete_registered_model_alias(name, CHALLENGER)
-    client.set_model_version_tag(name, version, "promoted_by_hand", _now())
+    client.set_model_version_tag(name, version, "promoted_by_hand", clock.iso_now())
     before = f"v{current[0]} is now {PREVIOUS_CHAMPION}" if current else "first champion"
     return f"{name} v{version} is champion; {before}"
 
@@ -324,14 +325,8 @@ def rollback(storage: StorageConfig, name: str) -> str:
     # it, which a rerun reports as nothing to roll back to.
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current[0])
-    client.set_model_version_tag(name, current[0], "rolled_back", _now())
+    client.set_model_version_tag(name, current[0], "rolled_back", clock.iso_now())
     return f"{name} v{previous} is champion again; v{current[0]} is now {PREVIOUS_CHAMPION}"
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @task(name="register", task_run_name="register", cache_policy=NO_CACHE, retries=2)

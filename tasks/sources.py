@@ -2,21 +2,24 @@
 
 Each source is its own task, so one that fails after its retries fails alone. Results are
 cached per source config and collection bucket: a rerun within the night costs nothing and
-tomorrow's run fetches again. Synthetic sources also cache each generation on its own
-(tasks/synth.py), so tomorrow's run pays only for what is new.
+tomorrow's run fetches again. The bucket (`bucket`, its start) is read from the clock once,
+by the collect flow, and handed to every task: a night that runs past midnight, or a task
+retried after it, stays in the night it began in. Synthetic sources also cache each
+generation on its own (tasks/synth.py), so tomorrow's run pays only for what is new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from tasks import failpoints, lake
-from tasks.caching import bucket_start, code_version, is_transient, stage_key
+from tasks.caching import code_version, is_transient, stage_key
 from tasks.config import (
     ApiSource,
     CorpusSource,
@@ -57,7 +60,7 @@ def _store(
 
 
 def fetch_key(_context: object, params: dict) -> str:
-    bucket = bucket_start(params["bucket_hours"]).isoformat()
+    bucket = params["bucket"].isoformat()
     code = code_version(
         "tasks.sources",
         "tasks.http",
@@ -94,14 +97,14 @@ _FETCH_RETRIES = dict(
 
 @task(name="scrape_site", task_run_name="scrape-{source.name}", **_FETCH_RETRIES)
 def scrape_site(
-    source: WebSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
+    source: WebSource, storage: StorageConfig, bucket: datetime, base_urls: Mapping[str, str]
 ) -> SourceResult:
     from tasks import pages
     from tasks.scrape import crawl
 
     pages_path = storage.lake("pages")
     crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
-    key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+    key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
     result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
     # After the documents: see tasks/pages.py for why this order loses nothing.
     message = f"crawl '{source.name}': {len(crawled.pages)} pages"
@@ -111,7 +114,7 @@ def scrape_site(
 
 @task(name="fetch_api", task_run_name="api-{source.name}", **_FETCH_RETRIES)
 def fetch_api(
-    source: ApiSource, storage: StorageConfig, bucket_hours: int, base_urls: Mapping[str, str]
+    source: ApiSource, storage: StorageConfig, bucket: datetime, base_urls: Mapping[str, str]
 ) -> SourceResult:
     from tasks import quarantine, watermark
     from tasks.api import SchemaChanged, read_api
@@ -125,7 +128,7 @@ def fetch_api(
         except SchemaChanged as exc:
             quarantine.store(storage, source.name, exc.quarantined)
             raise
-        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
         result = _store(source.name, "api", read.documents, read.counters, storage, key)
         # Kept once per record whatever the retries (tasks/quarantine.py), so order is free.
         quarantine.store(storage, source.name, read.quarantined)
@@ -136,13 +139,13 @@ def fetch_api(
 
 
 @task(name="read_files", task_run_name="files-{source.name}", **_FETCH_RETRIES)
-def read_files(source: FileSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+def read_files(source: FileSource, storage: StorageConfig, bucket: datetime) -> SourceResult:
     from tasks import files, quarantine
 
     # From load to save: a second run of this source waits, then sees the files as read.
     with files.locked(storage, source.name):
         read = files.read_files(source, files.load_marks(storage, source))
-        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
         result = _store(source.name, "file", read.documents, read.counters, storage, key)
         quarantine.store(storage, source.name, read.quarantined)
         files.save_marks(storage, source, read.marks)  # only after the commit
@@ -150,13 +153,13 @@ def read_files(source: FileSource, storage: StorageConfig, bucket_hours: int) ->
 
 
 @task(name="read_dataset", task_run_name="dataset-{source.name}", **_FETCH_RETRIES)
-def read_dataset(source: DatasetSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+def read_dataset(source: DatasetSource, storage: StorageConfig, bucket: datetime) -> SourceResult:
     from tasks import dataset_source, quarantine
 
     with dataset_source.locked(storage, source.name):
         last = dataset_source.load_version(storage, source.name)
         read = dataset_source.read_dataset(source, last)
-        key = fetch_key(None, {"source": source, "storage": storage, "bucket_hours": bucket_hours})
+        key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
         result = _store(source.name, "dataset", read.documents, read.counters, storage, key)
         quarantine.store(storage, source.name, read.quarantined)
         dataset_source.save_version(storage, source.name, read.version)  # after the commit
@@ -164,22 +167,21 @@ def read_dataset(source: DatasetSource, storage: StorageConfig, bucket_hours: in
 
 
 @task(name="read_corpus", task_run_name="corpus-{source.name}", **_FETCH_RETRIES)
-def read_corpus(source: CorpusSource, storage: StorageConfig, bucket_hours: int) -> SourceResult:
+def read_corpus(source: CorpusSource, storage: StorageConfig, bucket: datetime) -> SourceResult:
     """Read a public corpus's files on from where the source's last raw commit stopped, one
     commit per batch, up to the night's max_documents."""
     from tasks import corpus
 
     # A second run of this source waits, then reads on from where this one stopped.
-    bucket = bucket_start(bucket_hours).isoformat()
     with lake.file_lock(storage.root / "state" / "corpus" / f"{source.name}.lock"):
-        head, counters, added = corpus.collect(source, storage, bucket)
+        head, counters, added = corpus.collect(source, storage, bucket.isoformat())
     get_run_logger().info("corpus source '%s': %d documents %s", source.name, added, counters)
     return SourceResult(source.name, "corpus", head, added, counters)
 
 
 def synth_key(_context: object, params: dict) -> str:
     code = code_version("tasks.sources", "tasks.synth", "tasks.llm", "tasks.models")
-    bucket = bucket_start(params["bucket_hours"]).isoformat()
+    bucket = params["bucket"].isoformat()
     # The pinned generator, not the skip reason: its wording changes while nothing else does.
     generator = params["generator"].uri
     parts = (params["spec"], generator, params["corpus"], params["storage"], bucket, code)
@@ -199,7 +201,7 @@ def synthesize(
     spec: SynthSpec,
     generator: GeneratorChoice,
     storage: StorageConfig,
-    bucket_hours: int,
+    bucket: datetime,
     corpus: LakeRef | None = None,
     base_urls: Mapping[str, str] | None = None,
 ) -> SourceResult:
@@ -228,9 +230,9 @@ def synthesize(
         requests = synth.plan(spec, synth.seed_documents(spec, corpus))
         cache = synth.GenerationCache.of(storage)
         stack.callback(cache.close)
-        read = synth.generate_all(spec, backend, requests, cache, bucket_start(bucket_hours))
+        read = synth.generate_all(spec, backend, requests, cache, bucket)
         params = dict(spec=spec, generator=generator, corpus=corpus, storage=storage)
-        key = synth_key(None, params | {"bucket_hours": bucket_hours})
+        key = synth_key(None, params | {"bucket": bucket})
         result = _store(spec.name, "synthetic", read.documents, read.counters, storage, key)
         quarantine.store(storage, spec.name, read.quarantined)
         cache.mark_collected(read.keys)  # after the commit: a crash before it appends again

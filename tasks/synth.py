@@ -14,7 +14,8 @@ again but does not append it again.
 
 The budget counts the requests and tokens this source spent in the current collection
 bucket (from the cache), so reruns within a night share it; once spent, the rest of the plan
-waits for the next night (`over_budget`) and the source completes.
+waits for the next night (`over_budget`) and the source completes. The cache stamps what it
+pays for with lmkiln's clock (tasks/clock.py), the clock the night's bucket is read from.
 
 The output of each generation is checked: `empty_output`, `truncated` (the server stopped
 at max_new_tokens: only for chat answers; a model that continues its prompt is cut there
@@ -47,6 +48,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tasks import clock as clocks
 from tasks.config import StorageConfig, SynthSpec
 from tasks.llm import Backend, Completion, Sampling, endpoint_identity
 from tasks.quarantine import row as quarantine_row
@@ -154,9 +156,11 @@ def seed_documents(spec: SynthSpec, corpus: LakeRef | None) -> list[Document]:
 
 class GenerationCache:
     """Generations by key, with when they were paid for and whether they were collected.
-    Thread-safe: one connection, one lock."""
+    Paid-for times come from `clock`, lmkiln's clock unless one is given. Thread-safe: one
+    connection, one lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: clocks.Clock | None = None) -> None:
+        self._clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -193,7 +197,7 @@ class GenerationCache:
                     generator,
                     json.dumps(asdict(completion)),
                     completion.tokens,
-                    time.time(),
+                    (self._clock or clocks.current()).now().timestamp(),
                 ),
             )
 

@@ -108,6 +108,7 @@ CACHE_DAYS = 7  # a split's Arrow files and blocks unused this long are removed
 def prune_datasets(cache: Path, days: float = CACHE_DAYS) -> list[Path]:
     """Remove the cached splits (texts and their packed blocks) no training has used for
     `days`: the cache would otherwise grow by a corpus copy each night. Returns what went."""
+    # The system clock, not lmkiln's (tasks/clock.py): it is the clock that stamps mtimes.
     cutoff = time.time() - days * 86400
     gone = []
     for folder in sorted((cache / "generator").glob("*/")):

@@ -1,11 +1,16 @@
 """Test environment: Prefect, MLflow and Hugging Face state in a temporary folder.
 
 Set at import time, before any test module imports Prefect, which reads its settings once.
+
+Tests that touch the calendar are marked `calendar`, and `make test` runs them a second time
+with the whole process tree's clock a year ahead (faketime): a test that fixes a date while
+the code reads the real clock then fails on the day it is written, not on a later one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,3 +42,21 @@ os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_STATE, ignore_errors=True)
+
+
+# What marks a test module as one that touches the calendar: dates written out, date
+# arithmetic, lmkiln's clock, file times, HTTP date validators.
+CALENDAR = re.compile(
+    r"\bdatetime\b|\btimedelta\b|\bbucket_start\b|\bclock\b|\btime\.time\(|\butime\b|mtime"
+    r"|\b(?:19|20)\d\d-[01]\d-[0-3]\d|Last-Modified|If-Modified-Since|Retry-After"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    touches: dict[Path, bool] = {}
+    for item in items:
+        path = Path(item.path)
+        if path not in touches:
+            touches[path] = bool(CALENDAR.search(path.read_text(encoding="utf-8")))
+        if touches[path]:
+            item.add_marker(pytest.mark.calendar)

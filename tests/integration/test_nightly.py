@@ -159,7 +159,7 @@ def test_next_bucket_generates_synthetic_text_with_the_champion(config, first):
     choice = choose_generator(spec, config.storage, model_name, tomorrow)
     assert choice.uri == f"models:/{model_name}/1"  # pinned, so the cache key is exact
     raw_before = lake.head(config.storage.lake("raw"))
-    result = synthesize(spec, choice, config.storage, 1)  # the task itself, outside a flow
+    result = synthesize(spec, choice, config.storage, tomorrow)  # the task, outside a flow
     assert result.added == len(spec.prompts) * spec.samples_per_prompt
     (doc,) = [Document.from_row(r) for r in lake.read(result.lake, lake.DOCUMENT_TABLE)][-1:]
     assert result.lake.rows == raw_before.rows + result.added

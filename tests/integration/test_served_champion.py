@@ -12,6 +12,7 @@ import yaml
 
 from flows.nightly import nightly
 from tasks import lake
+from tasks.caching import bucket_start
 from tasks.config import PipelineConfig, SynthBudget
 from tasks.records import Document
 from tasks.sources import synthesize
@@ -62,6 +63,7 @@ def test_the_next_night_generates_through_the_served_champion(tmp_path) -> None:
         update={"budget": SynthBudget(max_requests=100)}
     )
     choice = GeneratorChoice(uri=uri, served="models:/lmkiln/1")
-    again = synthesize(budgeted, choice, config.storage, config.collect.bucket_hours)
+    tonight = bucket_start(config.collect.bucket_hours)
+    again = synthesize(budgeted, choice, config.storage, tonight)
     assert again.added == 0 and again.counters["collected_before"] == ASKED
     assert log.read_text().count("POST /v1/completions") == ASKED

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tasks.caching import bucket_start
+from tasks.clock import ManualClock
 from tasks.config import SynthSpec
 from tasks.http import SourceUnavailable
 from tasks.llm import EndpointBackend, GenerationRefused
@@ -14,7 +16,17 @@ from tasks.records import Document
 from tasks.synth import GenerationCache, generate_all, plan
 from tests.openai_fake import FakeOpenAI, serve_openai
 
-TONIGHT = datetime(2026, 11, 27, tzinfo=UTC)
+TONIGHT = datetime(2026, 11, 27, 2, tzinfo=UTC)  # the night is judged by `clock`, as it is paid
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(TONIGHT)
+
+
+@pytest.fixture
+def cache(tmp_path, clock) -> GenerationCache:
+    return GenerationCache(tmp_path / "cache.sqlite", clock)
 
 
 def spec(base_url: str, **overrides) -> SynthSpec:
@@ -30,19 +42,21 @@ def spec(base_url: str, **overrides) -> SynthSpec:
     return SynthSpec.model_validate(settings | overrides)
 
 
-def run(source: SynthSpec, cache: GenerationCache, since: datetime = TONIGHT):
+def run(source: SynthSpec, cache: GenerationCache, clock: ManualClock):
+    """The source's night as the collect flow runs it: tonight's bucket read from the clock
+    that stamps what the cache pays for."""
     backend = EndpointBackend(source.endpoint, source.name)
-    return generate_all(source, backend, plan(source), cache, since)
+    return generate_all(source, backend, plan(source), cache, bucket_start(24, clock.now()))
 
 
-def test_topics_are_generated_once_and_a_rerun_sends_nothing(tmp_path) -> None:
+def test_topics_are_generated_once_and_a_rerun_sends_nothing(cache, clock) -> None:
     fake = FakeOpenAI()
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
         source = spec(base)
-        first = run(source, cache)
+        first = run(source, cache, clock)
         cache.mark_collected(first.keys)
-        again = run(source, cache, TONIGHT + timedelta(days=1))
+        clock.advance(timedelta(days=1))
+        again = run(source, cache, clock)
 
     assert len(fake.requests) == 6 and first.counters["requested"] == 6
     assert [r["seed"] for r in fake.requests].count(5) == 3  # sample s: seed + s
@@ -56,17 +70,17 @@ def test_topics_are_generated_once_and_a_rerun_sends_nothing(tmp_path) -> None:
     assert (again.counters["collected_before"], again.documents) == (6, [])
 
 
-def test_the_budget_stops_the_night_and_the_next_night_goes_on(tmp_path) -> None:
+def test_the_budget_stops_the_night_and_the_next_night_goes_on(cache, clock) -> None:
     fake = FakeOpenAI()
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
         source = spec(base, budget={"max_requests": 4})
-        night = run(source, cache)
-        rerun = run(source, cache)  # the same night: the budget is spent
+        night = run(source, cache, clock)
+        rerun = run(source, cache, clock)  # the same night: the budget is spent
         cache.mark_collected(night.keys)
-        next_night = run(source, cache, TONIGHT + timedelta(days=1))
+        clock.advance(timedelta(days=1))
+        next_night = run(source, cache, clock)
         other = spec(base, name="other", topics=["canals", "locks"], budget={"max_tokens": 1})
-        by_tokens = run(other, cache)
+        by_tokens = run(other, cache, clock)
 
     assert (night.counters["requested"], night.counters["over_budget"]) == (4, 2)
     assert len(night.documents) == 4
@@ -75,27 +89,25 @@ def test_the_budget_stops_the_night_and_the_next_night_goes_on(tmp_path) -> None
     assert by_tokens.counters["requested"] == 1  # the first request spends the tokens
 
 
-def test_rate_limits_and_server_errors_are_retried_and_a_wrong_model_stops(tmp_path) -> None:
+def test_rate_limits_and_server_errors_are_retried_and_a_wrong_model_stops(cache, clock) -> None:
     fake = FakeOpenAI(faults=[(429, {"Retry-After": "0"}), (503, {})])
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
-        done = run(spec(base, topics=["rivers"], samples_per_prompt=1), cache)
+        done = run(spec(base, topics=["rivers"], samples_per_prompt=1), cache, clock)
         assert fake.statuses == [429, 503, 200] and len(done.documents) == 1
 
         fake.faults = [(503, {})] * 4
         with pytest.raises(SourceUnavailable, match="HTTP 503"):
-            run(spec(base, topics=["harbours"], samples_per_prompt=1), cache)
+            run(spec(base, topics=["harbours"], samples_per_prompt=1), cache, clock)
         wrong = spec(base, endpoint={"base_url": base, "model": "gpt-9"})
         with pytest.raises(GenerationRefused, match="HTTP 404.*check endpoint.model"):
-            run(wrong, cache)
+            run(wrong, cache, clock)
 
 
-def test_refused_empty_echoed_and_cut_answers_are_quarantined(tmp_path) -> None:
+def test_refused_empty_echoed_and_cut_answers_are_quarantined(cache, clock) -> None:
     fake = FakeOpenAI()
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     topics = ["REFUSE this", "EMPTY", "ECHO " + "words " * 12, "LONG answers", "canals"]
     with serve_openai(fake) as base:
-        read = run(spec(base, topics=topics, samples_per_prompt=1), cache)
+        read = run(spec(base, topics=topics, samples_per_prompt=1), cache, clock)
 
     assert [doc.meta["topic"] for doc in read.documents] == ["canals"]
     reasons = [row["reason"] for row in read.quarantined]
@@ -104,20 +116,21 @@ def test_refused_empty_echoed_and_cut_answers_are_quarantined(tmp_path) -> None:
     assert read.counters["requested"] == 5 == read.counters["documents"] + len(reasons)
 
 
-def test_the_api_key_comes_from_the_environment_and_is_never_shown(tmp_path, monkeypatch) -> None:
+def test_the_api_key_comes_from_the_environment_and_is_never_shown(
+    cache, clock, monkeypatch
+) -> None:
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-7f3a9c")
     fake = FakeOpenAI(api_key="sk-test-7f3a9c")
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
         auth = {"scheme": "bearer", "env": "FAKE_OPENAI_KEY"}
         source = spec(base, endpoint={"base_url": base, "model": "fake-model", "auth": auth})
-        read = run(source, cache)
+        read = run(source, cache, clock)
         assert len(read.documents) == 6
         assert "sk-test" not in repr(read) and "sk-test" not in source.model_dump_json()
         monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-wrong-1")
         with pytest.raises(GenerationRefused, match="HTTP 401") as refused:
             other = {"name": "other", "topics": ["locks"], "endpoint": source.endpoint.model_dump()}
-            run(spec(base, **other), cache)
+            run(spec(base, **other), cache, clock)
         assert "sk-wrong" not in str(refused.value)
 
 
@@ -170,15 +183,14 @@ def test_seed_documents_are_train_documents_drawn_per_corpus_commit(tmp_path) ->
     assert seed_documents(source, None) == []
 
 
-def test_requests_are_paced_across_threads(tmp_path) -> None:
+def test_requests_are_paced_across_threads(cache, clock) -> None:
     import time
 
     fake = FakeOpenAI()
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
         endpoint = {"base_url": base, "model": "fake-model", "requests_per_second": 20}
         started = time.monotonic()
-        run(spec(base, endpoint=endpoint | {"concurrency": 4}), cache)
+        run(spec(base, endpoint=endpoint | {"concurrency": 4}), cache, clock)
         spent = time.monotonic() - started
     assert len(fake.requests) == 6 and spent >= 5 / 20 * 0.9  # 6 starts, 5 intervals
 
@@ -195,14 +207,13 @@ def test_an_echo_is_the_prompt_again_not_a_short_answer() -> None:
     assert _echo_share(long, "Something else entirely, about bridges and ferries.") == 0.0
 
 
-def test_a_failed_request_stops_the_rest_of_the_plan(tmp_path) -> None:
+def test_a_failed_request_stops_the_rest_of_the_plan(cache, clock) -> None:
     fake = FakeOpenAI(api_key="right")
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     with serve_openai(fake) as base:
         topics = [f"topic {i}" for i in range(40)]
         endpoint = {"base_url": base, "model": "fake-model", "concurrency": 2}
         with pytest.raises(GenerationRefused, match="HTTP 401"):
-            run(spec(base, topics=topics, endpoint=endpoint), cache)
+            run(spec(base, topics=topics, endpoint=endpoint), cache, clock)
     assert len(fake.statuses) <= 4  # the requests in flight, not the 80 planned
 
 
@@ -213,16 +224,17 @@ def test_a_key_in_the_endpoint_url_is_refused() -> None:
         )
 
 
-def test_a_key_in_a_query_parameter_is_sent_and_never_shown(tmp_path, monkeypatch, caplog) -> None:
+def test_a_key_in_a_query_parameter_is_sent_and_never_shown(
+    cache, clock, monkeypatch, caplog
+) -> None:
     import logging
 
     monkeypatch.setenv("FAKE_QUERY_KEY", "qk-5d2e71")
     fake = FakeOpenAI(api_key="qk-5d2e71", api_key_param="key")
-    cache = GenerationCache(tmp_path / "cache.sqlite")
     caplog.set_level(logging.DEBUG, logger="urllib3")
     with serve_openai(fake) as base:
         auth = {"scheme": "query", "param": "key", "env": "FAKE_QUERY_KEY"}
         source = spec(base, endpoint={"base_url": base, "model": "fake-model", "auth": auth})
-        read = run(source, cache)
+        read = run(source, cache, clock)
     assert len(read.documents) == 6 and fake.statuses == [200] * 6
     assert "qk-5d2e71" not in caplog.text and "qk-5d2e71" not in repr(read)

@@ -404,8 +404,11 @@ def test_cached_splits_unused_for_a_week_are_pruned(
     _, ref = corpus
     splits = [corpus_dataset(ref, split, tmp_path) for split in ("train", "validation")]
     folders = [Path(d.cache_files[0]["filename"]).parents[1] for d in splits]
-    week_ago = time.time() - 8 * 86400
-    os.utime(folders[0] / USED, (week_ago, week_ago))
+    # Both ages from the clock prune_datasets reads, not the file system's own stamps: the
+    # test then holds under a shifted clock too (faketime does not shift file times).
+    now = time.time()
+    os.utime(folders[0] / USED, (now - 8 * 86400, now - 8 * 86400))
+    os.utime(folders[1] / USED, (now, now))
 
     assert prune_datasets(tmp_path) == [folders[0]]
     assert not folders[0].exists() and folders[1].is_dir()

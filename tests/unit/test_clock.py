@@ -1,0 +1,51 @@
+"""lmkiln's clock: the one place its code reads the date from, which a test can set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from flows.naming import dated
+from tasks import clock
+from tasks.caching import bucket_start
+from tasks.clock import ManualClock
+from tasks.llm import Completion
+from tasks.records import Document
+from tasks.synth import GenerationCache
+
+NIGHT = datetime(2031, 2, 3, 2, 30, tzinfo=UTC)
+
+
+def test_a_manual_clock_stands_still_until_moved_and_speaks_utc() -> None:
+    manual = ManualClock(datetime(2031, 2, 3, 11, 30, tzinfo=timezone(timedelta(hours=9))))
+    assert manual.now() == NIGHT and manual.now().tzinfo == UTC
+    manual.advance(timedelta(days=1))
+    assert manual.now() == NIGHT + timedelta(days=1)
+    with pytest.raises(ValueError, match="has no timezone"):
+        ManualClock(datetime(2031, 2, 3))
+
+
+def test_every_calendar_reader_of_lmkiln_sees_the_clock_it_is_given() -> None:
+    with clock.using(ManualClock(NIGHT)):
+        assert bucket_start(24) == datetime(2031, 2, 3, tzinfo=UTC)
+        assert Document(text="t", kind="web", source="s").fetched_at == "2031-02-03T02:30:00+00:00"
+        assert dated("nightly")() == "nightly-2031-02-03-0230"
+    assert clock.current() is clock.SYSTEM
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_the_generation_cache_stamps_with_its_clock_or_lmkiln_s(tmp_path) -> None:
+    paid = Completion(text="x", finish_reason="stop", prompt_tokens=2, completion_tokens=3)
+    manual = ManualClock(NIGHT)
+    given = GenerationCache(tmp_path / "given.sqlite", manual)
+    given.put("k1", "s", "g", paid)
+    assert given.spent_since("s", NIGHT) == (1, paid.tokens)
+    assert given.spent_since("s", NIGHT + timedelta(seconds=1)) == (0, 0)
+
+    default = GenerationCache(tmp_path / "default.sqlite")
+    with clock.using(ManualClock(NIGHT + timedelta(days=400))):
+        default.put("k2", "s", "g", paid)
+    assert default.spent_since("s", NIGHT + timedelta(days=400)) == (1, paid.tokens)
+    given.close()
+    default.close()
