@@ -18,6 +18,7 @@ import requests
 
 from tasks import lake, watermark
 from tasks.api import ApiRead, read_api
+from tasks.caching import bucket_start
 from tasks.config import ApiSource, ConfigError, StorageConfig
 from tests.helpers import JSON, WithHeaders, serve_routes, unused_port
 
@@ -199,9 +200,9 @@ def test_the_fetch_task_quarantines_commits_and_then_moves_the_watermark(
     source = items_source(datasette.base_url)
     fetch = fetch_api.with_options(refresh_cache=True)  # each call a new night
 
-    first = fetch(source, storage, 24, {})
+    first = fetch(source, storage, bucket_start(24), {})
     datasette.execute("UPDATE items SET body = 'fixed', updated_at = '2024-03-10' WHERE id = 5")
-    second = fetch(source, storage, 24, {})
+    second = fetch(source, storage, bucket_start(24), {})
 
     assert first.added == 22 and first.counters["quarantined_missing_text"] == 1
     quarantine = lake.head(storage.lake("quarantine"))
@@ -226,13 +227,14 @@ def test_two_fetch_tasks_of_one_source_at_once_commit_each_record_once(tmp_path)
 
     storage = StorageConfig(data_root=str(tmp_path / "data"))
     fetch = fetch_api.with_options(refresh_cache=True, retries=0)
+    tonight = bucket_start(24)
     results = []
     with serve_routes({"/things": route}) as base:
         source = ApiSource(
             name="things", url=base + "/things", updated_at_field="updated_at", retries=0
         )
         threads = [
-            threading.Thread(target=lambda: results.append(fetch(source, storage, 24, {})))
+            threading.Thread(target=lambda: results.append(fetch(source, storage, tonight, {})))
             for _ in range(2)
         ]
         for thread in threads:
