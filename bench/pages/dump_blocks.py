@@ -2,7 +2,8 @@
 
 Nothing is judged here: every block of <body> is printed, page furniture included, so the gold
 text is chosen by reading, not shaped by an extractor. A block ends at each block-level element
-and at each <br>; its whitespace is collapsed as a browser would show it.
+and at each <br>; its whitespace is collapsed as a browser would show it, soft hyphens are
+dropped and the text is NFC.
 
     python bench/pages/dump_blocks.py bench/pages/intl-xx/page.html.gz           # numbered list
     python bench/pages/dump_blocks.py PAGE --pick 12-30,33 > bench/pages/intl-xx/gold.txt
@@ -12,6 +13,7 @@ import argparse
 import gzip
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import lxml.html
@@ -84,7 +86,8 @@ def blocks(html: str) -> list[tuple[str, str]]:
     in_pre = [0]
 
     def flush() -> None:
-        text = "".join(parts)
+        # A soft hyphen is invisible unless a line breaks there, and NFD and NFC text look the same.
+        text = unicodedata.normalize("NFC", "".join(parts).replace("\xad", ""))
         text = text.strip() if in_pre[0] else SPACE_RE.sub(" ", text).strip()
         if text:
             found.append((where[0], text))
