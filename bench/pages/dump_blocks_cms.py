@@ -13,7 +13,7 @@ Whatever a stylesheet hides is still listed, so it has to be judged by reading.
 
 The second form prints the picked blocks as gold text: one block per paragraph, blank lines
 between, whitespace collapsed except inside <pre>. Whatever the dump split or merged wrongly is
-then fixed by hand in gold.txt.
+then fixed by hand in gold.txt. Soft hyphens are dropped: a reader never sees them mid-line.
 """
 
 import argparse
@@ -36,6 +36,7 @@ BLOCK_TAGS = {
 CELL_TAGS = {"td", "th"}
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+SOFT_HYPHEN = "\u00ad"  # shown only where a line breaks, so never part of the text read
 SPACE = re.compile(r"\s+")
 XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
@@ -93,7 +94,7 @@ class Walker:
         self.owner: etree._Element | None = None
 
     def flush(self) -> None:
-        text = SPACE.sub(" ", "".join(self.parts)).strip()
+        text = SPACE.sub(" ", "".join(self.parts).replace(SOFT_HYPHEN, "")).strip()
         if text and self.owner is not None:
             self.blocks.append(Block(text, where(self.owner), preformatted=False))
         self.parts = []
