@@ -37,6 +37,7 @@ CELL_TAGS = {"td", "th"}
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 SOFT_HYPHEN = "\u00ad"  # shown only where a line breaks, so never part of the text read
+BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)*")
 SPACE = re.compile(r"\s+")
 XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
@@ -169,7 +170,9 @@ def main() -> None:
             print(f"[{number}] ({block.where}) {text}")
         return
     picked = [blocks[number] for number in parse_picks(args.pick)]
-    sys.stdout.write("\n\n".join(block.text for block in picked) + "\n")
+    # a blank line is the block separator, so runs of them inside code collapse to one
+    text = BLANK_LINES.sub("\n\n", "\n\n".join(block.text for block in picked))
+    sys.stdout.write(text + "\n")
 
 
 if __name__ == "__main__":
