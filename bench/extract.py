@@ -1,60 +1,76 @@
-"""Extraction benchmark (issue 3): lmkiln's `tasks.extract.extract` against trafilatura, in
-bag-of-tokens precision, recall and F1 and in documents per second, on the annotated dev set
-of bench/devset.py (Sphinx pages whose gold text is rebuilt from their `_sources/`).
+"""Extraction benchmark (issue 16): main-text extractors on several development sets, each
+split once into a tuning half and a test half, in word-level and shingle F1 and in documents
+per CPU-second, all extractors in one run.
 
-    .venv/bin/python -m bench.extract                 # 219 pages, 3 variants: about a minute
-    .venv/bin/python -m bench.extract --per-site 20   # a quick look
+    .venv/bin/python -m bench.extract       # every set, extractor and half; writes the results
+    .venv/bin/python -m bench.extract --sets zyte,own --extractors lmkiln,trafilatura
+    .venv/bin/python -m bench.extract --sets zyte --worst 10
+    .venv/bin/python -m bench.extract --sets readability --half test
 
-Every page is scored three times: as published; with its main landmark removed (`<main>`,
-`<article>` and `role="main"` made plain `<div>`s), the usual case on the open web where an
-extractor has to find the content by itself; and as plain markup, with all ARIA roles gone
-too and `<nav>`, `<aside>`, `<header>`, `<footer>` made `<div>`s, like a page from before
-HTML5, where only class names, ids and link density are left to tell furniture from text.
+The sets and their split are in bench/extract_sets.py (the halves are recorded in
+bench/extract_split.json), the scores in bench/extract_metrics.py. Tune on the tuning half
+only: a run given any of --sets, --extractors or --worst scores the tuning half unless told
+`--half test`, and --worst, the tuning loop's view of where lmkiln loses most F1 against
+trafilatura (with the words it adds and misses), refuses the test half. Only the full run
+(every set, every extractor, both halves) writes bench/results/extract.md, and beside it
+extract_pages.json, every page's scores for error analysis.
 
-Scores, per page then averaged over pages (macro) and over tokens (micro):
-- precision, recall, F1: overlap of the multisets of lowercased word tokens of the output
-  and of the gold text; punctuation and markup do not count, repeated words do.
-- snippets found: share of up to 5 runs of 8 gold tokens per page found verbatim in the
-  output, the trafilatura evaluation's "with" check (order and block integrity).
-- furniture kept: share of up to 5 text runs per page from outside the page's main landmark
-  (menus, sidebars, footers; 3+ tokens, not in the gold) found in the output.
+Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in
+memory, and the page's URL where known:
+- lmkiln: `tasks.extract.extract(html, url).text`, which also collects the title and links;
+- trafilatura with TRAFILATURA_SETTINGS: text output, tables kept, no formatting markup, no
+  comment section, no links or images, no deduplication across pages (it would penalise pages
+  of one site that share text), its fallback extractors on (its default); then the same with
+  `favor_precision` and with `favor_recall`;
+- resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS: like
+  trafilatura's, no comment section, no alt texts, links or form fields, no `<noscript>`
+  content, no list bullets (markup, not text); article metadata kept (its default);
+- BeautifulSoup's `get_text("\\n")` of the whole `<body>` (lxml's parser): every piece of
+  text the page has, script and style left out; the floor any extractor must beat.
 
-Speed is the time of the extraction calls only, over HTML already in memory (parsing
-included, no I/O), summed over pages; extractors take turns page by page so that load from
-other processes falls on all of them alike. lmkiln's `extract` also collects title and links.
-trafilatura runs with the settings in TRAFILATURA_SETTINGS: text output, tables kept, no
-formatting markup, no comments section, no links or images, no deduplication across pages
-(it would penalise pages of one site that share text), its fallback extractors on (default).
-Results go to bench/results/extract.md and stdout.
+Speed: `time.process_time()` and wall time around each call, parsing included, no I/O; per
+set, documents / summed CPU seconds. Extractors take turns page by page (the order rotates)
+so that load from the other work on the shared machine falls on all of them alike; each runs
+once on one page before timing starts, to pay for imports and caches. Compare speeds as
+ratios to trafilatura within one run, not across runs. An extractor that raises on a page
+scores it as an empty output; the report counts such failures.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import platform
-import re
-import statistics
+import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lxml import etree
-from lxml import html as lxml_html
+import trafilatura
+from bs4 import BeautifulSoup
+from resiliparse.extract.html2text import extract_plain_text
 
 from bench.debian_docs import publish
-from bench.devset import PAGES_PER_SITE, DevPage, load
+from bench.extract_metrics import (
+    Overlap,
+    Shingles,
+    excess,
+    micro_scores,
+    overlap,
+    shingle_scores,
+    shingles,
+    tokens,
+    word_scores,
+)
+from bench.extract_sets import HALVES, SETS, Page, SetMissing, split
 from tasks.extract import extract
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.md"
-SNIPPETS_PER_PAGE = 5
-SNIPPET_TOKENS = 8  # long enough to be unique in a page, short enough to fit one paragraph
-SNIPPET_STRIDE = 40  # tokens between candidate runs in a block
-FURNITURE_MIN_TOKENS = 3  # "Quick search", "Navigation" alone would match body words
+PAGE_SCORES = RESULTS.with_name("extract_pages.json")
 TRAFILATURA_SETTINGS = {
     "output_format": "txt",
     "include_tables": True,
@@ -64,272 +80,310 @@ TRAFILATURA_SETTINGS = {
     "include_images": False,
     "deduplicate": False,
 }
-TOKEN = re.compile(r"\w+")
-LANDMARK = re.compile(r"<(/?)(main|article)\b|\srole=[\"']?main[\"']?", re.IGNORECASE)
-ROLE = re.compile(r"\srole=(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.IGNORECASE)
-SECTIONING = re.compile(r"<(/?)(nav|aside|header|footer)\b", re.IGNORECASE)
+RESILIPARSE_SETTINGS = {
+    "main_content": True,
+    "comments": False,
+    "alt_texts": False,
+    "links": False,
+    "form_fields": False,
+    "noscript": False,
+    "list_bullets": False,
+}
+BASELINE = "trafilatura"  # speeds are reported as ratios to it
+OURS = "lmkiln"
+WORST_LINES = 4  # lines of added and of missing text shown per page by --worst
+WORST_WORDS = 12
 
-Extractor = Callable[[str], str]
-
-
-def tokens(text: str) -> list[str]:
-    """Lowercased word tokens; punctuation separates them and is not one."""
-    return TOKEN.findall(text.lower())
-
-
-@dataclass(frozen=True)
-class Overlap:
-    matched: int  # tokens in both, counted with multiplicity
-    predicted: int
-    gold: int
-
-    @property
-    def precision(self) -> float:
-        return self.matched / self.predicted if self.predicted else float(not self.gold)
-
-    @property
-    def recall(self) -> float:
-        return self.matched / self.gold if self.gold else 1.0
-
-    @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
-
-    def __add__(self, other: Overlap) -> Overlap:
-        return Overlap(
-            self.matched + other.matched, self.predicted + other.predicted, self.gold + other.gold
-        )
+Extractor = Callable[[str, str | None], str]
 
 
-def overlap(predicted: str, gold: str) -> Overlap:
-    """Bag-of-tokens overlap of an extractor's output with the gold text."""
-    predicted_bag, gold_bag = Counter(tokens(predicted)), Counter(tokens(gold))
-    matched = sum((predicted_bag & gold_bag).values())
-    return Overlap(matched, sum(predicted_bag.values()), sum(gold_bag.values()))
+def _trafilatura(**options: bool) -> Extractor:
+    def run(html: str, url: str | None) -> str:
+        return trafilatura.extract(html, url=url, **TRAFILATURA_SETTINGS, **options) or ""
+
+    return run
 
 
-def spread(items: Sequence[str], count: int) -> list[str]:
-    """`count` items evenly spaced through `items` (all of them when there are fewer)."""
-    if len(items) <= count:
-        return list(items)
-    return [items[i * len(items) // count] for i in range(count)]
+def _get_text(html: str, url: str | None) -> str:
+    soup = BeautifulSoup(html, "lxml")
+    return (soup.body or soup).get_text("\n")
 
 
-def gold_snippets(gold: str) -> list[str]:
-    """Runs of SNIPPET_TOKENS tokens, each from within one gold block."""
-    runs = []
-    for block in gold.split("\n\n"):
-        words = tokens(block)
-        starts = range(0, len(words), SNIPPET_STRIDE)
-        runs += [" ".join(words[i : i + SNIPPET_TOKENS]) for i in starts]
-    return spread([run for run in runs if run.count(" ") == SNIPPET_TOKENS - 1], SNIPPETS_PER_PAGE)
-
-
-def furniture_snippets(html: str, gold: str) -> list[str]:
-    """Text runs that the page shows outside its main landmark and the gold does not have."""
-    root = lxml_html.document_fromstring(html)
-    main = root.xpath('//*[@role="main"] | //main')
-    inside = set(main[0].iter()) if main else set()
-    # Numbers left out of the comparison: section numbers and |release| are not in the gold.
-    gold_words = f" {' '.join(_words(tokens(gold)))} "
-    found = []
-    for element in root.iter(etree.Element):
-        if element in inside or element.tag in ("script", "style", "head", "title"):
-            continue
-        for text in (element.text, element.tail):
-            run = tokens(text or "")
-            if len(run) >= FURNITURE_MIN_TOKENS and f" {' '.join(_words(run))} " not in gold_words:
-                found.append(" ".join(run))
-    return spread(sorted(set(found), key=found.index), SNIPPETS_PER_PAGE)
-
-
-def _words(run: list[str]) -> list[str]:
-    return [token for token in run if not token.isdigit()]
-
-
-def contains(text_tokens: str, run: str) -> bool:
-    return f" {run} " in text_tokens
-
-
-def strip_landmarks(html: str) -> str:
-    """The page with no `<main>`, `<article>` or `role="main"`: content must be found."""
-    return LANDMARK.sub(lambda m: f"<{m.group(1)}div" if m.group(2) else "", html)
-
-
-def plain_markup(html: str) -> str:
-    """The page with no landmarks, no roles and no HTML5 sectioning tags."""
-    return SECTIONING.sub(r"<\1div", ROLE.sub("", strip_landmarks(html)))
-
-
-VARIANTS: dict[str, Callable[[str], str]] = {
-    "as published": lambda html: html,
-    "landmarks removed": strip_landmarks,
-    "plain markup": plain_markup,
+EXTRACTORS: dict[str, Extractor] = {
+    "lmkiln": lambda html, url: extract(html, url or "").text,
+    "trafilatura": _trafilatura(),
+    "trafilatura precision": _trafilatura(favor_precision=True),
+    "trafilatura recall": _trafilatura(favor_recall=True),
+    "resiliparse": lambda html, url: extract_plain_text(html, **RESILIPARSE_SETTINGS),
+    "bs4 get_text": _get_text,
 }
 
 
-@dataclass
-class Tally:
-    """One extractor's scores on a set of pages."""
+@dataclass(frozen=True)
+class Result:
+    """One extractor on one page."""
 
-    pages: list[Overlap]
-    snippets: list[bool]
-    furniture: list[bool]
-    seconds: float = 0.0
-
-    def macro(self, measure: str) -> float:
-        return statistics.fmean(getattr(page, measure) for page in self.pages)
-
-    def micro(self) -> Overlap:
-        return sum(self.pages, Overlap(0, 0, 0))
-
-
-def extractors() -> dict[str, Extractor]:
-    import trafilatura  # a bench extra, not a pipeline dependency
-
-    def lmkiln(html: str) -> str:
-        return extract(html, "http://docs.test/page.html").text
-
-    def trafilatura_default(html: str) -> str:
-        return trafilatura.extract(html, **TRAFILATURA_SETTINGS) or ""
-
-    def trafilatura_recall(html: str) -> str:
-        return trafilatura.extract(html, favor_recall=True, **TRAFILATURA_SETTINGS) or ""
-
-    return {
-        "lmkiln": lmkiln,
-        "trafilatura": trafilatura_default,
-        "trafilatura, favor_recall": trafilatura_recall,
-    }
+    page: Page
+    half: str
+    extractor: str
+    text: str
+    words: Overlap
+    shingles: Shingles
+    cpu_s: float
+    wall_s: float
+    error: str | None
 
 
-def run(pages: Sequence[DevPage], variant: str, chosen: dict[str, Extractor]) -> dict:
-    """Scores of every extractor on every page: {(site, extractor): Tally}."""
-    tallies: dict[tuple[str, str], Tally] = {}
+def measure(name: str, page: Page, half: str) -> Result:
+    cpu_s, wall_s = time.process_time(), time.perf_counter()
+    try:
+        text, error = EXTRACTORS[name](page.html, page.url), None
+    except Exception as exc:  # one page's failure is a score of that page, not of the run
+        text, error = "", f"{type(exc).__name__}: {exc}"
+    cpu_s, wall_s = time.process_time() - cpu_s, time.perf_counter() - wall_s
+    return Result(
+        page,
+        half,
+        name,
+        text,
+        overlap(text, page.gold),
+        shingles(text, page.gold),
+        cpu_s,
+        wall_s,
+        error,
+    )
+
+
+def run(pages: Sequence[Page], sides: dict[tuple[str, str], str], names: list[str]) -> list[Result]:
+    """Every extractor on every page, taking turns."""
+    for name in names:  # first calls pay for imports and caches
+        EXTRACTORS[name](pages[0].html, pages[0].url)
+    results: list[Result] = []
     for index, page in enumerate(pages):
-        html = VARIANTS[variant](page.html)
-        with_runs = gold_snippets(page.gold)
-        without_runs = furniture_snippets(page.html, page.gold)
-        names = list(chosen)
-        names = names[index % len(names) :] + names[: index % len(names)]  # take turns first
-        for name in names:
-            started = time.perf_counter()
-            text = chosen[name](html)
-            elapsed = time.perf_counter() - started
-            text_tokens = f" {' '.join(tokens(text))} "
-            for key in ((page.site, name), ("all", name)):
-                tally = tallies.setdefault(key, Tally([], [], []))
-                tally.pages.append(overlap(text, page.gold))
-                tally.snippets += [contains(text_tokens, run) for run in with_runs]
-                tally.furniture += [contains(text_tokens, run) for run in without_runs]
-                tally.seconds += elapsed
-    return tallies
+        turn = index % len(names)
+        for name in names[turn:] + names[:turn]:
+            results.append(measure(name, page, sides[(page.set, page.id)]))
+    return results
 
 
-def _percent(flags: Iterable[bool]) -> str:
-    flags = list(flags)
-    return f"{100 * sum(flags) / len(flags):.0f}%" if flags else "-"
+def _select(results: Sequence[Result], **match: str) -> list[Result]:
+    return [r for r in results if all(getattr(r, key) == value for key, value in match.items())]
 
 
-def summary(results: dict[str, dict], names: list[str]) -> list[str]:
-    lines = [
-        "| variant | extractor | P | R | F1 | F1 micro | snippets found | furniture kept "
-        "| docs/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for variant, tallies in results.items():
-        for name in names:
-            tally = tallies[("all", name)]
-            lines.append(
-                f"| {variant} | {name} | {tally.macro('precision'):.3f} "
-                f"| {tally.macro('recall'):.3f} | **{tally.macro('f1'):.3f}** "
-                f"| {tally.micro().f1:.3f} | {_percent(tally.snippets)} "
-                f"| {_percent(tally.furniture)} | {len(tally.pages) / tally.seconds:.1f} |"
-            )
+def _of_set(results: Sequence[Result], set_name: str) -> list[Result]:
+    return [result for result in results if result.page.set == set_name]
+
+
+def speed(results: Sequence[Result]) -> float:
+    """Documents per CPU-second."""
+    cpu_s = sum(result.cpu_s for result in results)
+    return len(results) / cpu_s if cpu_s else float("inf")
+
+
+def _ratio(results: Sequence[Result], name: str) -> str:
+    baseline = speed(_select(results, extractor=BASELINE))
+    return f"{speed(_select(results, extractor=name)) / baseline:.2f}x" if baseline else "-"
+
+
+def set_table(results: Sequence[Result], halves: list[str], names: list[str]) -> list[str]:
+    """One row per extractor: P, R, F1 per half; micro and shingle F1 of the last half."""
+    last = halves[-1]
+    header = [f"{half} {column}" for half in halves for column in ("P", "R", "F1")]
+    header += [f"{last} F1 micro", f"{last} shingle F1", "docs/CPU-s", "speed vs trafilatura"]
+    header += ["docs/s wall"]
+    lines = [f"| extractor | {' | '.join(header)} |", "|---|" + "---:|" * len(header)]
+    for name in names:
+        mine = _select(results, extractor=name)
+        cells = []
+        for half in halves:
+            scores = word_scores([r.words for r in _select(mine, half=half)])
+            cells += [f"{scores.precision:.3f}", f"{scores.recall:.3f}", f"**{scores.f1:.3f}**"]
+        in_last = _select(mine, half=last)
+        cells.append(f"{micro_scores([r.words for r in in_last]).f1:.3f}")
+        cells.append(f"{shingle_scores([r.shingles for r in in_last]).f1:.3f}")
+        cells.append(f"{speed(mine):.1f}")
+        cells.append(_ratio(results, name) if BASELINE in names else "-")
+        cells.append(f"{len(mine) / sum(r.wall_s for r in mine):.1f}")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return lines
 
 
-def per_site(results: dict[str, dict], sites: list[str], names: list[str]) -> list[str]:
-    lines = [
-        "| variant | site | "
-        + " | ".join(f"F1 {name}" for name in names)
-        + " | "
-        + " | ".join(f"docs/s {name}" for name in names)
-        + " |",
-        "|---|---|" + "---:|" * 2 * len(names),
-    ]
-    for variant, tallies in results.items():
-        for site in sites:
-            row = [tallies[(site, name)] for name in names]
-            f1 = [f"{tally.macro('f1'):.3f}" for tally in row]
-            rate = [f"{len(tally.pages) / tally.seconds:.0f}" for tally in row]
-            lines.append(f"| {variant} | {site} | " + " | ".join(f1 + rate) + " |")
+def summary(results: Sequence[Result], sets: list[str], half: str, names: list[str]) -> list[str]:
+    header = [f"{set_name} F1" for set_name in sets] + ["docs/CPU-s", "speed vs trafilatura"]
+    lines = [f"| extractor | {' | '.join(header)} |", "|---|" + "---:|" * len(header)]
+    for name in names:
+        mine = _select(results, extractor=name, half=half)
+        cells = [f"{word_scores([r.words for r in _of_set(mine, s)]).f1:.3f}" for s in sets]
+        cells += [f"{speed(_select(results, extractor=name)):.1f}"]
+        cells += [_ratio(results, name) if BASELINE in names else "-"]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return lines
 
 
-def landmark_text(html: str) -> str:
-    """The plain text of the page's main landmark: what the gold should match."""
-    root = lxml_html.document_fromstring(html)
-    main = root.xpath('//*[@role="main"] | //main')[0]
-    for permalink in main.xpath('.//a[contains(@class, "headerlink")]'):
-        permalink.drop_tree()
-    return main.text_content()
+def failures(results: Sequence[Result]) -> list[str]:
+    failed = [result for result in results if result.error]
+    return [f"- {r.extractor} failed on {r.page.set} {r.page.id}: {r.error}" for r in failed]
 
 
-def title_share(pages: Sequence[DevPage]) -> float:
-    """Share of pages whose `extract` title holds the page's first heading."""
-    found = 0
-    for page in pages:
-        title = f" {' '.join(tokens(extract(page.html, 'http://docs.test/').title))} "
-        found += f" {' '.join(tokens(page.title))} " in title
-    return found / len(pages)
-
-
-def report(results: dict[str, dict], pages: Sequence[DevPage], names: list[str]) -> str:
-    sites = sorted({page.site for page in pages})
-    composition = Counter(page.site for page in pages)
+def report(
+    results: Sequence[Result],
+    sets: list[str],
+    halves: list[str],
+    names: list[str],
+    notes: list[str],
+    command: str,
+) -> str:
     versions = ", ".join(
         f"{package} {importlib.metadata.version(package)}"
-        for package in ("beautifulsoup4", "lxml", "trafilatura")
+        for package in ("trafilatura", "resiliparse", "beautifulsoup4", "lxml")
     )
+    counts = []
+    for set_name in sets:
+        mine = _select(_of_set(results, set_name), extractor=names[0])
+        by_half = ", ".join(f"{len(_select(mine, half=half))} {half}" for half in halves)
+        counts.append(f"{set_name} {len(mine)} ({by_half})")
+    half = halves[-1]
     lines = [
         "# Extraction benchmark",
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), one process, shared with other work; "
-        f"Python {platform.python_version()}, {versions}. "
-        "Made by `.venv/bin/python -m bench.extract`: method, settings and metrics in its "
-        "docstring, the gold text and its biases in bench/devset.py.",
+        f"Python {platform.python_version()}, {versions}. Made by `{command}`: method, "
+        "settings and extractors in bench/extract.py's docstring, the sets and their gold "
+        "texts in bench/extract_sets.py, the metrics in bench/extract_metrics.py.",
         "",
-        "Dev set: " + ", ".join(f"{site} {composition[site]}" for site in sites) + " pages "
-        f"({len(pages)}; up to {PAGES_PER_SITE} a site, a fixed sample). "
-        "P, R, F1: bag-of-tokens, mean over pages; F1 micro: over all tokens.",
+        "Pages: " + "; ".join(counts) + ". " + " ".join(notes),
         "",
-        *summary(results, names),
+        f"Word-level F1 on the {half} half (bag of lowercased words, mean over pages), and "
+        "documents per CPU-second over all pages of all sets:",
         "",
-        f"lmkiln's title holds the page's first heading on {100 * title_share(pages):.0f}% "
-        "of pages. The gold against the plain text of each page's main landmark: F1 "
-        f"{statistics.fmean(overlap(landmark_text(p.html), p.gold).f1 for p in pages):.3f} "
-        "(its own noise). Per site:",
-        "",
-        *per_site(results, sites, names),
+        *summary(results, sets, half, names),
     ]
+    for set_name in sets:
+        lines += ["", f"## {set_name}", "", *set_table(_of_set(results, set_name), halves, names)]
+    if failed := failures(results):
+        lines += ["", "Failures, scored as empty outputs:", "", *failed]
     return "\n".join(lines) + "\n"
+
+
+def page_scores(results: Sequence[Result]) -> list[dict]:
+    return [
+        {
+            "set": r.page.set,
+            "id": r.page.id,
+            "half": r.half,
+            "language": r.page.language,
+            "url": r.page.url,
+            "extractor": r.extractor,
+            "precision": round(r.words.precision, 4),
+            "recall": round(r.words.recall, 4),
+            "f1": round(r.words.f1, 4),
+            "tokens": [r.words.matched, r.words.predicted, r.words.gold],
+            "shingles": [round(r.shingles.tp, 4), round(r.shingles.fp, 4), round(r.shingles.fn, 4)],
+            "cpu_s": round(r.cpu_s, 5),
+            "wall_s": round(r.wall_s, 5),
+            "error": r.error,
+        }
+        for r in results
+    ]
+
+
+def _lines_apart(text: str, other: str) -> list[str]:
+    """Lines of `text` (3+ words) with most of their words absent from `other`."""
+    vocabulary = set(tokens(other))
+    found = []
+    for line in text.splitlines():
+        words = tokens(line)
+        if len(words) >= 3 and sum(word in vocabulary for word in words) < len(words) / 2:
+            found.append(line.strip()[:110])
+    return found
+
+
+def worst(results: Sequence[Result], count: int) -> str:
+    """The tuning pages where lmkiln's F1 falls furthest below trafilatura's, and why."""
+    ours = {(r.page.set, r.page.id): r for r in _select(results, extractor=OURS)}
+    theirs = {(r.page.set, r.page.id): r for r in _select(results, extractor=BASELINE)}
+    losses = sorted(ours, key=lambda key: ours[key].words.f1 - theirs[key].words.f1)
+    lines = []
+    for key in losses[:count]:
+        mine, peer = ours[key], theirs[key]
+        extra, missing = excess(mine.text, mine.page.gold)
+        lines += [
+            f"{key[0]} {key[1]} ({mine.page.url or '-'}): {OURS} F1 {mine.words.f1:.3f} "
+            f"(P {mine.words.precision:.3f} R {mine.words.recall:.3f}), {BASELINE} F1 "
+            f"{peer.words.f1:.3f} (P {peer.words.precision:.3f} R {peer.words.recall:.3f})",
+            f"  extra {extra.total()} words: "
+            + " ".join(word for word, _ in extra.most_common(WORST_WORDS)),
+            *(f"    + {line}" for line in _lines_apart(mine.text, mine.page.gold)[:WORST_LINES]),
+            f"  missing {missing.total()} words: "
+            + " ".join(word for word, _ in missing.most_common(WORST_WORDS)),
+            *(f"    - {line}" for line in _lines_apart(mine.page.gold, mine.text)[:WORST_LINES]),
+        ]
+    return "\n".join(lines)
+
+
+def _names(value: str | None, known: Sequence[str], what: str) -> list[str]:
+    if value is None:
+        return list(known)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in known]:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-site", type=int, default=PAGES_PER_SITE)
+    parser.add_argument("--sets", help=f"comma-separated, of {', '.join(SETS)} (default all)")
+    parser.add_argument("--extractors", help=f"comma-separated, of {', '.join(EXTRACTORS)}")
+    parser.add_argument(
+        "--half",
+        choices=(*HALVES, "both"),
+        help="default: both for the full run, tuning once --sets, --extractors or --worst is given",
+    )
+    parser.add_argument(
+        "--worst",
+        type=int,
+        metavar="N",
+        help=f"the N tuning pages where {OURS} loses most F1 against {BASELINE}",
+    )
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args(argv)
-    pages = load(args.per_site)
-    chosen = extractors()
-    for extractor in chosen.values():  # first calls pay for imports and caches
-        extractor(pages[0].html)
-    results = {variant: run(pages, variant, chosen) for variant in VARIANTS}
-    text = report(results, pages, list(chosen))
-    publish(text, RESULTS, write=not args.no_write)
+    tuning_loop = args.sets is not None or args.extractors is not None or args.worst is not None
+    half = args.half or ("tuning" if tuning_loop else "both")
+    if args.worst is not None and half != "tuning":
+        parser.error("--worst looks at the tuning half only; tune on it, publish the test half")
+    set_names = _names(args.sets, list(SETS), "set")
+    names = _names(args.extractors, list(EXTRACTORS), "extractor")
+    if args.worst is not None:
+        names += [name for name in (OURS, BASELINE) if name not in names]
+    halves = list(HALVES) if half == "both" else [half]
+
+    pages: list[Page] = []
+    notes: list[str] = []
+    for set_name in list(set_names):
+        try:
+            pages += SETS[set_name]()
+        except SetMissing as missing:
+            if args.sets is not None:  # asked for by name
+                sys.exit(str(missing))
+            print(f"skipped: {missing}", file=sys.stderr)
+            notes.append(f"Not run: {missing}.")
+            set_names.remove(set_name)
+    sides = split(pages)
+    pages = [page for page in pages if sides[(page.set, page.id)] in halves]
+    if not pages:
+        sys.exit(f"no pages in the {half} half of {', '.join(set_names) or 'any set'}")
+    results = run(pages, sides, names)
+
+    if args.worst is not None:
+        print(worst(results, args.worst))
+        return
+    command = "python -m bench.extract" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+    text = report(results, set_names, halves, names, notes, command)
+    full = not tuning_loop and half == "both"
+    publish(text, RESULTS, write=full and not args.no_write)
+    if full and not args.no_write:
+        PAGE_SCORES.write_text(json.dumps(page_scores(results), indent=0) + "\n", "utf-8")
 
 
 if __name__ == "__main__":

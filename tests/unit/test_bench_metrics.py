@@ -3,14 +3,15 @@ from __future__ import annotations
 import pytest
 
 from bench.devset import gold_text
-from bench.extract import (
+from bench.extract_metrics import (
     Overlap,
-    furniture_snippets,
-    gold_snippets,
+    Shingles,
+    micro_scores,
     overlap,
-    plain_markup,
-    strip_landmarks,
+    shingle_scores,
+    shingles,
     tokens,
+    word_scores,
 )
 
 
@@ -20,11 +21,34 @@ def test_tokens_are_lowercased_words_split_at_punctuation() -> None:
     assert tokens("Use os.urandom(16) — it's ¶ FAST!") == words
 
 
+def test_unspaced_scripts_are_one_token_per_character() -> None:
+    assert tokens("東京は2024年に、Kiln窯。") == [
+        "東",
+        "京",
+        "は",
+        "2024",
+        "年",
+        "に",
+        "kiln",
+        "窯",
+    ]
+    assert tokens("ภาษาไทย ok") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย", "ok"]
+    assert tokens("한국어 텍스트") == ["한", "국", "어", "텍", "스", "트"]
+    assert tokens("カタカナー ｶﾅ") == ["カ", "タ", "カ", "ナ", "ー", "ｶ", "ﾅ"]
+
+
 def test_overlap_counts_repeated_words_once_per_occurrence() -> None:
     score = overlap("the kiln the kiln menu", "The kiln heats the clay.")
 
     assert score == Overlap(matched=3, predicted=5, gold=5)  # "the" twice, "kiln" once
     assert (score.precision, score.recall, score.f1) == (0.6, 0.6, pytest.approx(0.6))
+
+
+def test_overlap_of_japanese_counts_characters() -> None:
+    score = overlap("東京の窯。ログイン", "東京で窯を焼く。")
+
+    # output: 東 京 の 窯 ロ グ イ ン (8), gold: 東 京 で 窯 を 焼 く (7); 東 京 窯 in both
+    assert score == Overlap(matched=3, predicted=8, gold=7)
 
 
 @pytest.mark.parametrize(
@@ -44,42 +68,40 @@ def test_overlap_edge_cases(
     assert (score.precision, score.recall, score.f1) == (precision, recall, f1)
 
 
-def test_micro_average_adds_token_counts() -> None:
+def test_word_scores_average_pages_and_micro_scores_add_tokens() -> None:
+    pages = [Overlap(1, 2, 2), Overlap(4, 4, 4)]  # F1 0.5 and 1.0
+
+    assert word_scores(pages).f1 == 0.75
+    assert micro_scores(pages).f1 == pytest.approx(5 / 6)
     assert Overlap(1, 2, 4) + Overlap(3, 3, 4) == Overlap(4, 5, 8)
 
 
-def test_gold_snippets_are_eight_token_runs_within_one_block() -> None:
-    gold = "one two three\n\n" + " ".join(f"w{i}" for i in range(85))
+def test_shingles_are_four_token_runs_shared_as_shares_of_all() -> None:
+    score = shingles("a b c d e", "a b c d f")  # (a b c d) in both, (b c d e), (b c d f) not
 
-    assert gold_snippets(gold) == [  # a run every 40 tokens; a short block has none
-        "w0 w1 w2 w3 w4 w5 w6 w7",
-        "w40 w41 w42 w43 w44 w45 w46 w47",
-    ]
+    assert (score.tp, score.fp, score.fn) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert (score.precision, score.recall) == pytest.approx((0.5, 0.5))
 
 
-def test_furniture_snippets_come_from_outside_the_main_landmark_and_not_the_gold() -> None:
-    html = (
-        "<html><body><div>Quick search box here</div><div>the kiln heats clay</div>"
-        "<div role='main'><p>The kiln heats clay slowly.</p></div>"
-        "<div>Copyright 2024 the authors</div></body></html>"
-    )
-
-    assert furniture_snippets(html, "The kiln heats clay slowly.") == [
-        "quick search box here",
-        "copyright 2024 the authors",
-    ]
+def test_shingles_keep_case_and_short_texts_are_one_shingle() -> None:
+    assert shingles("Kiln fired", "Kiln fired") == Shingles(1.0, 0.0, 0.0)
+    assert shingles("the kiln", "The kiln") == Shingles(0.0, 0.5, 0.5)  # as in evaluate.py
+    assert shingles("窯を焼く", "窯を焼く") == Shingles(1.0, 0.0, 0.0)  # 窯 を 焼 く
 
 
-def test_strip_landmarks_leaves_plain_divs() -> None:
-    html = '<main id="m"><article><div role="main" class="body">x</div></article></main>'
+def test_shingle_scores_follow_the_zyte_evaluation() -> None:
+    matched = shingles("a b c d", "a b c d")
+    no_output = shingles("", "a b c d")  # costs recall only
+    both_empty = shingles("", "")  # counts for neither
+    invented = shingles("a b c d", "")  # costs precision only
 
-    assert strip_landmarks(html) == '<div id="m"><div><div class="body">x</div></div></div>'
-
-
-def test_plain_markup_has_no_roles_or_sectioning_tags() -> None:
-    html = "<nav role=navigation>a</nav><div role='search'>b</div><footer>c</FOOTER>"
-
-    assert plain_markup(html) == "<div>a</div><div>b</div><div>c</div>"
+    assert (no_output.precision, no_output.recall) == (0.0, 0.0)
+    assert (both_empty.precision, both_empty.recall) == (1.0, 1.0)
+    scores = shingle_scores([matched, no_output, both_empty])
+    assert (scores.precision, scores.recall) == (1.0, 0.5)
+    assert scores.f1 == pytest.approx(2 / 3)
+    assert shingle_scores([matched, invented]).precision == 0.5
+    assert shingle_scores([no_output]).precision == 0.0
 
 
 SOURCE = """\
