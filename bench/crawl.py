@@ -55,6 +55,7 @@ MEASURED = (
     "tasks/scrape.py",
     "tasks/politeness.py",
     "tasks/extract.py",
+    "tasks/layout.py",
     "tasks/markup.py",
     "tasks/http.py",
 )
@@ -80,7 +81,10 @@ STAGES = {
         ("tasks.extract", "BeautifulSoup"),
     ],
     "  links (urljoin, canonical_url)": [("tasks.extract", "_links")],
-    "  main landmark": [("tasks.extract:_Survey", "content"), ("tasks.extract", "_landmark")],
+    "  furniture, landmark, main block": [
+        ("tasks.extract", "find_content"),
+        ("tasks.extract", "_landmark"),
+    ],
     "  text": [("tasks.extract:_Renderer", "render"), ("tasks.extract", "_render")],
     "robots.txt (fetched once, can_fetch per URL)": [
         ("tasks.politeness:SitePolicy", "allowed"),
