@@ -42,20 +42,24 @@ DROP_ROLES = frozenset(
     "navigation banner contentinfo complementary search menu menubar toolbar dialog "
     "alertdialog tooltip".split()
 )
-# Words in a class or id that mark furniture wherever it is ("comments-area", "byline").
-# Not "comment", "toc", "caption": documentation uses them on content ("toc-backref").
-FURNITURE_WORDS = frozenset(
-    "comments commentlist disqus respond related recommended trending byline dateline author "
-    "date meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
+# Words in a class or id that mark furniture wherever it is ("comments-area", "byline"),
+# some in the languages of the sites most class names are not English on. Not "comment",
+# "toc", "caption": documentation uses them on content ("toc-backref").
+COMMENT_WORDS = frozenset(
+    "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
+    "reactions".split()
+)
+FURNITURE_WORDS = COMMENT_WORDS | frozenset(
+    "related recommended trending byline dateline author autor auteur autore date fecha datum "
+    "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
     "modal breadcrumb breadcrumbs pagination pager skip".split()
 )
-COMMENT_WORDS = frozenset("comments commentlist disqus respond".split())
 # Layout words: furniture too ("site-footer", "nav_menu"), but also in the class of a wrapper
 # of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
 LAYOUT_WORDS = frozenset(
     "nav navbar navigation menu menubar sidebar footer masthead banner widget widgets share "
-    "sharing social toolbar".split()
+    "sharing social toolbar compartir partager teilen".split()
 )
 # A photo's caption or credit; documentation captions code and tables too, so these words
 # mark only an element beside an image.
@@ -66,6 +70,7 @@ CAPTION_WORDS = frozenset("caption credit credits".split())
 # "menuselection", "share" in "shared").
 FURNITURE_COMPOUNDS = (
     "comments", "commentlist", "commentform", "commentrespond", "commentarea", "disqus",
+    "commentaire", "comentario", "kommentar", "commenti",
     "related", "byline", "postmeta", "entrymeta", "articlemeta", "catlinks", "taglinks",
     "tagcloud", "posttags", "breadcrumb", "consent", "cookie", "newsletter", "subscribe",
     "paywall", "infobox", "readmore", "morestories",
