@@ -93,6 +93,7 @@ PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())  # "headerlink" anchors 
 SKIP_LINK = re.compile(r"^\s*(skip|jump) to\b", re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # "cookieBanner" -> cookie, Banner
+SLUG_WORD = re.compile(r"[^\W\d_]+")
 # Links to the page's neighbours ("Prev | Up | Home | Next"), as rel or accesskey say, and
 # to its tags and categories.
 NAV_RELS = frozenset("prev previous next up home index contents start first last".split())
@@ -121,6 +122,9 @@ LAYOUT_WEIGHT = 0.5
 MAIN_SHARE = 0.7
 LEAD_MAX_CHARS = 50
 AFTER_MAX_CHARS = 80
+# A landmark without the best block bounds the text still if it holds this share of it: the
+# prose elsewhere may be a pop-up's that no class or style marks.
+LANDMARK_MIN_SHARE = 0.2
 # Content structures the main block never goes inside: a definition list is one API entry.
 WHOLE_TAGS = frozenset("p pre ul ol dl dd dt li blockquote figure details table".split())
 
@@ -196,7 +200,7 @@ class Content:
             return True
         if self.landmark or element in self.protected:
             return False
-        return self.survey.sizes[element].is_menu()
+        return self.survey.sizes.get(element, NO_TEXT).is_menu()
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:
@@ -209,7 +213,8 @@ class Content:
                     continue
                 for heading in sibling.iter(*HEADING_TAGS):
                     path = [heading, *heading.iterancestors()]
-                    if not any(self.drops(e) for e in path[: path.index(sibling)]):
+                    # From the sibling down: what is inside dropped blocks was not surveyed.
+                    if not any(self.drops(e) for e in reversed(path[: path.index(sibling)])):
                         headings.append(heading)
             if headings:
                 return headings
@@ -221,7 +226,7 @@ def find_content(body: etree._Element) -> Content:
     """The landmark or body that bounds a page's text, its main block, and its furniture."""
     survey = _survey(body)
     best = _best(survey)
-    landmark = _landmark(survey, best)
+    landmark = _landmark(survey, body, best)
     root = body if landmark is None else landmark
     content = Content(survey, root, landmark is not None)
     if best is None:
@@ -270,7 +275,9 @@ def _survey(root: etree._Element) -> _Survey:
                 tag_lines.add(parent)
         elif tag == "pre":  # code: thousands of highlighting spans, all text
             chars = len("".join(element.itertext()).strip())
-            survey.sizes[element] = Size(chars, 0, 0, 0, chars, 0)
+            # Code is never a byline or a footer: left beside the main block, it holds it back.
+            widest = max(chars, AFTER_MAX_CHARS) if chars else 0
+            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0)
             weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
             survey.prose.append((element, weight))
         else:
@@ -336,7 +343,7 @@ def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
     if (ids := get("id")) and (by_id := _words_mark(ids, is_class=False)) > mark:
         # Ids of blocks that open with a heading are often that heading's slug ("cookies",
         # "comments" in a language reference); a comment section holds comments or a form.
-        if not _opens_with_heading(element) or (by_id == COMMENTS and _holds_comments(element)):
+        if not _slug_of_heading(ids, element) or (by_id == COMMENTS and _holds_comments(element)):
             mark = by_id
     if tag == "figcaption":
         mark = max(mark, CAPTION)
@@ -363,10 +370,12 @@ def _words_mark(value: str, is_class: bool = True) -> int:
     return LAYOUT if not is_class and "header" in words else NONE  # id="header": the banner
 
 
-def _opens_with_heading(element: etree._Element) -> bool:
+def _slug_of_heading(ids: str, element: etree._Element) -> bool:
+    """Whether the block opens with a heading that has every word of its id."""
     for child in element:
         if child.tag in HEADING_TAGS:
-            return True
+            heading = "".join(child.itertext()).lower()
+            return set(SLUG_WORD.findall(ids.lower())) <= set(SLUG_WORD.findall(heading))
         if child.text or len(child):  # empty ones are link targets: <span id="label">
             return False
     return False
@@ -462,13 +471,25 @@ def _best(survey: _Survey) -> etree._Element | None:
     return max(scores, key=scores.__getitem__) if scores else None
 
 
-def _landmark(survey: _Survey, best: etree._Element | None) -> etree._Element | None:
-    """The first landmark that holds the best block; without one, the first with any text."""
+def _landmark(
+    survey: _Survey, body: etree._Element, best: etree._Element | None
+) -> etree._Element | None:
+    """The first landmark that holds the best block, else the first that holds a fair share
+    of the page's text: not an empty one, nor a hero banner while the text is elsewhere. Where
+    all the prose is in furniture (a help pop-up), the first landmark with any text."""
     candidates = survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
-    if best is None:
-        return next((c for c in candidates if survey.sizes[c].chars), None)
-    around = {best, *best.iterancestors()}
-    return next((c for c in candidates if c in around), None)
+    sizes = survey.sizes
+    if best is not None:
+        around = {best, *best.iterancestors()}
+        if (holder := next((c for c in candidates if c in around), None)) is not None:
+            return holder
+        if around.isdisjoint(survey.furniture):
+            page = sizes[body]
+            least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))
+            return next(
+                (c for c in candidates if sizes[c].chars - sizes[c].link_chars >= least), None
+            )
+    return next((c for c in candidates if sizes[c].chars), None)
 
 
 def _main_block(content: Content) -> etree._Element:

@@ -400,11 +400,12 @@ def test_share_newsletter_ad_and_paywall_blocks_are_dropped(block: str) -> None:
 
 
 def test_a_page_header_and_footer_without_landmarks_are_dropped() -> None:
-    # The post's title is a level up from its text, with its date.
+    # The post's title is a level up from its text, with its date and a menu.
     body = (
         '<div id="header"><div class="logo"><a href="/">Kiln Blog</a></div>'
         "<p>Notes from a potter who fires with wood and gas since 1998</p></div>"
-        '<div id="main-column"><div class="head"><h1>Mixing a glaze</h1><p>3 March 2024</p>'
+        '<div id="main-column"><div class="head"><nav><h2>Menu</h2></nav>'
+        "<h1>Mixing a glaze</h1><p>3 March 2024</p>"
         f'</div><div class="text"><div class="inner">{POST_HTML}</div></div></div>'
         '<div id="bottom"><p>All text and photos by Jane Doe, who lives in the hills.</p>'
         "<p>Hosted on a small server in the studio, powered by the sun.</p></div>"
