@@ -488,6 +488,29 @@ def test_an_empty_or_tiny_first_landmark_is_passed_over(first: str) -> None:
     assert text_of(body) == POST_TEXT
 
 
+def test_a_landmark_with_little_text_is_kept_when_the_other_prose_is_a_pop_ups() -> None:
+    # The pop-up's id is no heading's slug: "popup" marks it.
+    body = (
+        '<div id="help-popup"><h2>Keyboard shortcuts</h2><p>Press S or / to search the '
+        "book, and ? to show this help.</p></div>"
+        '<main><h1><a href="#flags">Compiler flags</a></h1></main>'
+    )
+
+    assert text_of(body) == "Compiler flags"
+
+
+def test_code_before_the_text_of_a_page_is_kept() -> None:
+    # The description holds most of the text; the declaration above it is no byline.
+    body = (
+        "<main><h1>Type alias blksize_t</h1><pre>pub type blksize_t = u64;</pre>"
+        f'<div class="docblock"><p>{POST[0]}</p><p>{POST[1]}</p></div></main>'
+    )
+
+    assert text_of(body) == (
+        f"Type alias blksize_t\n\npub type blksize_t = u64;\n\n{POST[0]}\n\n{POST[1]}"
+    )
+
+
 def test_a_page_wrapped_whole_in_a_header_keeps_its_text() -> None:
     body = (
         '<header class="page"><h1>Mixing a glaze</h1><nav><a href="/">Home</a></nav>'
