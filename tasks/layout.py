@@ -15,7 +15,7 @@ position), not rules for one site:
    `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
    content, whatever their marks say.
 3. The page's landmark (`<main>`, `role="main"`, or its one `<article>`) bounds the text when
-   it holds the best block; an empty or stray one does not.
+   it holds the best block or a fair share of the text; an empty one or a banner does not.
 4. The main block: from there, down into the wrapper that holds most of the text, as long as
    it leaves no prose behind. What it leaves is a title, byline and date before it, tags,
    teasers, info boxes and footers after it; the headings just before it stay, as its title.
@@ -42,9 +42,9 @@ DROP_ROLES = frozenset(
     "navigation banner contentinfo complementary search menu menubar toolbar dialog "
     "alertdialog tooltip".split()
 )
-# Words in a class or id that mark furniture wherever it is ("comments-area", "byline"),
-# some in the languages of the sites most class names are not English on. Not "comment",
-# "toc", "caption": documentation uses them on content ("toc-backref").
+# Words in a class or id that mark furniture wherever it is ("comments-area", "byline"), a
+# few in French, Spanish, Italian, German or Dutch. Not "comment", "toc", "caption":
+# documentation uses them on content ("toc-backref").
 COMMENT_WORDS = frozenset(
     "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
     "reactions".split()
