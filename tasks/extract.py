@@ -52,7 +52,7 @@ def extract(html: str, url: str) -> Page:
 
 
 def _normal(text: str) -> str:
-    """Soft hyphens out of words, and accents composed: "Ka\u00adffee", "cafe\u0301"."""
+    """Soft hyphens (U+00AD) out of words, and accents composed (NFC): "cafe" and U+0301."""
     text = text.replace("\u00ad", "")
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
