@@ -51,7 +51,14 @@ SETTINGS = ((1, 0), (4, 0), (1, 50))
 DEFAULT_PAGES = 200
 MAX_DEPTH = 50  # no limit in practice: every page is within 3 hops of index.html
 REPEATS = 3
-MEASURED = ("tasks/scrape.py", "tasks/politeness.py", "tasks/extract.py", "tasks/http.py")
+MEASURED = (
+    "tasks/scrape.py",
+    "tasks/politeness.py",
+    "tasks/extract.py",
+    "tasks/layout.py",
+    "tasks/markup.py",
+    "tasks/http.py",
+)
 WORKER_TIMEOUT_S = 300
 LMKILN_WORKER = "bench.crawl"  # this module, by name: run as a script it is __main__
 CRAWLERS = {
@@ -68,9 +75,16 @@ STAGES = {
     "body: read and gunzip (_read_capped)": [("tasks.scrape", "_read_capped")],
     "decode (UnicodeDammit)": [("tasks.scrape", "decode")],
     "extract": [("tasks.scrape", "extract")],
-    "  parse the HTML": [("tasks.extract", "_parse"), ("tasks.extract", "BeautifulSoup")],
+    "  parse the HTML": [
+        ("tasks.extract", "parse"),
+        ("tasks.extract", "_parse"),
+        ("tasks.extract", "BeautifulSoup"),
+    ],
     "  links (urljoin, canonical_url)": [("tasks.extract", "_links")],
-    "  main landmark": [("tasks.extract", "_landmark")],
+    "  furniture, landmark, main block": [
+        ("tasks.extract", "find_content"),
+        ("tasks.extract", "_landmark"),
+    ],
     "  text": [("tasks.extract:_Renderer", "render"), ("tasks.extract", "_render")],
     "robots.txt (fetched once, can_fetch per URL)": [
         ("tasks.politeness:SitePolicy", "allowed"),

@@ -68,6 +68,8 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.politeness",
         "tasks.pages",
         "tasks.extract",
+        "tasks.layout",
+        "tasks.markup",
         "tasks.api",
         "tasks.api_reader",
         "tasks.quarantine",

@@ -185,6 +185,371 @@ def test_an_xml_declaration_or_a_nul_in_the_text_does_no_harm() -> None:
     assert extract(html, URL).text == "café\ufffd au lait"
 
 
+POST = (
+    "A glaze is glass that melts onto clay. Weigh every ingredient, then sieve it twice so "
+    "that no lump of oxide is left to speckle the pot.",
+    "Dip the pot for a count of three. Too thin a coat fires dry and rough; too thick a coat "
+    "runs down the sides and glues the pot to the shelf.",
+    "Fire slowly through 573 C, where quartz changes size and cold pots crack, then hold the "
+    "top temperature for ten minutes to heal pinholes.",
+)
+POST_HTML = "".join(f"<p>{paragraph}</p>" for paragraph in POST)
+POST_TEXT = "\n\n".join(("Mixing a glaze", *POST))
+
+
+def wordpress(content: str = "", after: str = "", header: str = "", footer: str = "") -> str:
+    """A post as a WordPress theme lays it out; `content` goes inside the post's text."""
+    return (
+        '<html><body><div id="page" class="site"><div class="site-branding">'
+        '<p class="site-title"><a href="/">Kiln Blog</a></p>'
+        '<p class="site-description">Notes from a potter who fires with wood and gas</p></div>'
+        '<div id="content" class="site-content"><div id="primary" class="content-area">'
+        '<main id="main" class="site-main"><article class="post type-post tag-cookies">'
+        f'<header class="entry-header"><h1 class="entry-title">Mixing a glaze</h1>{header}'
+        f'</header><div class="entry-content"><p>{POST[0]}</p>{content}<p>{POST[1]}</p>'
+        f"<p>{POST[2]}</p></div>"
+        f'<footer class="entry-footer">{footer}</footer></article>{after}</main></div>'
+        '<aside id="secondary" class="widget-area"><section class="widget">'
+        "<h2>About</h2><p>I have fired kilns for thirty years, mostly stoneware.</p></section>"
+        "</aside></div></div></body></html>"
+    )
+
+
+COMMENTS = (
+    "<h2>2 thoughts on Mixing a glaze</h2>"
+    '<ol class="comment-list"><li class="comment"><article class="comment-body">'
+    "<footer>Ann says:</footer><p>I sieve mine three times and it still crawls on the rim.</p>"
+    '</article></li><li class="comment"><article class="comment-body">'
+    "<p>Try a little bentonite in the bucket, it keeps the glaze in suspension.</p>"
+    "</article></li></ol>"
+)
+COMMENT_FORM = (
+    '<h3 id="reply-title">Leave a Reply</h3><form id="commentform">'
+    "<p>Your email address will not be published. Required fields are marked.</p>"
+    '<p><label>Comment</label><textarea name="comment"></textarea></p>'
+    '<p><input type="submit" value="Post Comment"></p></form>'
+)
+
+
+@pytest.mark.parametrize(
+    "comments",
+    [
+        f'<div id="comments" class="comments-area">{COMMENTS}'
+        f'<div id="respond" class="comment-respond">{COMMENT_FORM}</div></div>',
+        f'<section id="comments">{COMMENTS}</section>',  # an id alone, opening with a heading
+        f'<div id="disqus_thread"><p>{COMMENTS}</p></div>',
+        f'<div class="bloc-commentaires">{COMMENTS}</div>',  # in French
+        COMMENT_FORM,  # a form where readers write, with nothing around it
+    ],
+)
+def test_comment_sections_and_comment_forms_are_dropped(comments: str) -> None:
+    assert extract(wordpress(after=comments), URL).text == POST_TEXT
+
+
+def test_comment_sections_are_dropped_without_a_landmark_too() -> None:
+    page = wordpress(after=f'<div class="comments-area">{COMMENTS}</div>')
+
+    text = extract(page.replace("<main", "<div").replace("</main>", "</div>"), URL).text
+
+    assert text == POST_TEXT
+
+
+def test_comment_in_documentation_is_content() -> None:
+    # A language reference's section on comments, and code that styles its comments.
+    body = (
+        '<main><section id="comments"><h3>2.1.3. Comments</h3>'
+        "<p>A comment starts with a hash character that is not part of a string literal.</p>"
+        '<div class="comment"><p>Comments are ignored by the syntax.</p></div>'
+        '<p><code><span class="comment"># fire slowly</span></code> is one.</p></section></main>'
+    )
+
+    assert text_of(body) == (
+        "2.1.3. Comments\n\n"
+        "A comment starts with a hash character that is not part of a string literal.\n\n"
+        "Comments are ignored by the syntax.\n\n# fire slowly is one."
+    )
+
+
+@pytest.mark.parametrize(
+    "teasers",
+    [
+        '<div class="jp-relatedposts"><h3>Related</h3><p><a href="/raku">Raku firing</a> '
+        "In our series on firing, the second part tells how to pull pots out glowing.</p></div>",
+        '<section class="more-stories"><h2>More stories</h2><ul>'
+        '<li><a href="/a">Cone 6 glazes</a></li><li><a href="/b">A wood kiln</a></li></ul>'
+        "</section>",
+        '<div class="recommended"><h3>You may also like</h3><p>A guide to raku firing for '
+        "people who have never fired a pot before in their lives.</p></div>",
+    ],
+)
+def test_related_and_more_teasers_are_dropped(teasers: str) -> None:
+    assert extract(wordpress(after=teasers), URL).text == POST_TEXT
+    assert extract(wordpress(content=teasers), URL).text == POST_TEXT
+
+
+def test_teasers_after_the_post_are_dropped_by_position_alone() -> None:
+    # No class says what they are; they come after the post's text, outside it.
+    teasers = (
+        "<div><h3>Read next</h3><div><h4><a href='/a'>Cone 6 glazes</a></h4>"
+        "<p>Why a middle fire is kind to the planet and to your electricity bill.</p></div></div>"
+    )
+
+    assert extract(wordpress(after=teasers), URL).text == POST_TEXT
+
+
+def test_bylines_dates_tags_and_categories_are_dropped() -> None:
+    header = (
+        '<div class="entry-meta"><span class="byline">By <a rel="author" href="/jane">Jane'
+        '</a></span> <time datetime="2024-03-03">March 3, 2024</time></div>'
+    )
+    footer = (
+        '<span class="cat-links">Posted in <a rel="category tag" href="/c">Glazes</a></span>'
+        '<span class="tags-links">Tags: <a rel="tag" href="/t/r">raku</a>, '
+        '<a rel="tag" href="/t/k">kiln</a></span>'
+    )
+    # And inside the post's text, with no class: a tag line and a byline.
+    content = (
+        '<p>Tags: <a rel="tag" href="/t/r">raku</a>, <a rel="tag" href="/t/k">kiln</a></p>'
+        '<div class="post-meta">Posted by Jane on 3 March 2024 in Glazes</div>'
+    )
+
+    page = wordpress(content=content, header=header, footer=footer)
+
+    assert extract(page, URL).text == POST_TEXT
+
+
+def test_a_time_and_byline_outside_the_posts_text_are_dropped() -> None:
+    body = (
+        "<div><h1>Mixing a glaze</h1><p>By Jane Doe, our potter in residence</p>"
+        f"<time>3 March 2024</time><div>{POST_HTML}</div></div>"
+    )
+
+    assert text_of(body) == POST_TEXT
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        '<figure><img src="k.jpg" alt=""><figcaption>The kiln at 1200 C. Photo: Jane Doe'
+        "</figcaption></figure>",
+        '<div class="wp-caption"><img src="k.jpg"><p class="wp-caption-text">The kiln at '
+        "1200 C, seen through the spy hole</p></div>",
+        '<div class="image"><img src="k.jpg"><span class="credit">Photo: Jane Doe / Kiln '
+        "Blog</span></div>",
+    ],
+)
+def test_photo_captions_and_credits_are_dropped(figure: str) -> None:
+    assert extract(wordpress(content=figure), URL).text == POST_TEXT
+
+
+def test_captions_of_code_tables_and_numbered_figures_are_content() -> None:
+    body = (
+        '<main><div class="code-block-caption"><span class="caption-text">fire.py</span></div>'
+        "<pre>fire(kiln)</pre><table><caption>Cones</caption><tr><td>6</td></tr></table>"
+        '<figure id="fig-1"><img src="k.png"><figcaption><p>Figure 1: the kiln'
+        '<a class="headerlink" href="#fig-1">¶</a></p></figcaption></figure></main>'
+    )
+
+    assert text_of(body) == "fire.py\n\nfire(kiln)\n\nCones\n6\n\nFigure 1: the kiln"
+
+
+INFO_BOX = (
+    '<table class="infobox"><tr><th>Kiln</th><td>Gas, 1300 C, built 1998 by hand</td></tr></table>'
+)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        INFO_BOX,
+        '<div class="sidebar"><h3>About me</h3><p>I have fired kilns for thirty years.</p></div>',
+    ],
+)
+def test_sidebars_and_info_boxes_in_the_posts_text_are_dropped(box: str) -> None:
+    assert extract(wordpress(content=box), URL).text == POST_TEXT
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        INFO_BOX,
+        # an <aside> in <main> but outside the article: the page's, not the post's
+        "<aside><p>Popular: a guide to raku firing for beginners and the curious.</p></aside>",
+        # no word for it: a line beside the post (a paragraph of prose there would stay)
+        '<div class="about-box"><p>Jane has fired kilns for thirty years.</p></div>',
+    ],
+)
+def test_sidebars_and_info_boxes_beside_the_post_are_dropped(box: str) -> None:
+    assert extract(wordpress(after=box), URL).text == POST_TEXT
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        '<div class="sharedaddy sd-sharing-enabled"><h3>Share this:</h3><ul><li>'
+        '<a href="https://x.test/s">Share on X</a></li></ul></div>',
+        '<div class="newsletter-signup"><p>Get a glaze recipe every Friday in our newsletter.'
+        '</p><form><input type="email"><button>Sign up</button></form></div>',
+        '<div class="ad-slot"><p>Advertisement: the best kiln shelves money can buy today</p>'
+        "</div>",
+        '<div class="paywall"><p>Subscribe to keep reading this and every other story.</p></div>',
+    ],
+)
+def test_share_newsletter_ad_and_paywall_blocks_are_dropped(block: str) -> None:
+    assert extract(wordpress(content=block), URL).text == POST_TEXT
+
+
+def test_a_page_header_and_footer_without_landmarks_are_dropped() -> None:
+    # The post's title is a level up from its text, with its date and a menu.
+    body = (
+        '<div id="header"><div class="logo"><a href="/">Kiln Blog</a></div>'
+        "<p>Notes from a potter who fires with wood and gas since 1998</p></div>"
+        '<div id="main-column"><div class="head"><nav><h2>Menu</h2></nav>'
+        "<h1>Mixing a glaze</h1><p>3 March 2024</p>"
+        f'</div><div class="text"><div class="inner">{POST_HTML}</div></div></div>'
+        '<div id="bottom"><p>All text and photos by Jane Doe, who lives in the hills.</p>'
+        "<p>Hosted on a small server in the studio, powered by the sun.</p></div>"
+    )
+
+    assert text_of(body) == POST_TEXT
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # DocBook, with access keys
+        '<table class="navheader"><tr><td><a accesskey="p" href="1.html">Prev</a></td>'
+        '<td><a accesskey="u" href="i.html">Up</a></td><td><a accesskey="h" href="/">Home</a>'
+        '</td><td><a accesskey="n" href="3.html">Next</a></td></tr></table>',
+        # Texinfo, with rel
+        '<div class="nav-panel"><p>Next: <a href="3.html" rel="next">Firing</a>, Previous: '
+        '<a href="1.html" rel="prev">Clay</a>, Up: <a href="i.html" rel="up">Top</a></p></div>',
+    ],
+)
+def test_prev_up_home_next_lines_are_dropped_even_inside_the_landmark(line: str) -> None:
+    body = f"<main>{line}<h1>Mixing a glaze</h1>{POST_HTML}{line}</main>"
+
+    assert text_of(body) == POST_TEXT
+
+
+BLOGGER = (
+    '<div class="main section" id="main"><div class="widget Blog" id="Blog1">'
+    '<div class="blog-posts"><div class="post-outer"><div class="post hentry">'
+    '<h3 class="post-title">Mixing a glaze</h3><div class="post-header">Posted by Jane</div>'
+    f'<div class="post-body entry-content">{"<br><br>".join(POST)}</div>'
+    '<div class="post-footer">Labels: <a href="/l/glaze">glaze</a></div></div></div></div>'
+    '<div class="comments" id="comments"><h4>No comments:</h4><div class="comment-form">'
+    "<p>Note: only a member of this blog may post a comment, so sign in to write one here.</p>"
+    "</div></div></div></div>"
+    '<div class="sidebar section"><div class="widget HTML"><p>Blog archive, 2009 to now.</p>'
+    "</div></div>"
+    '<div class="footer"><p>Simple theme. Powered by Blogger, a service of a large company.</p>'
+    "</div>"
+)
+ELEMENTOR = (
+    '<div class="elementor-section"><div class="elementor-widget-wrap">'
+    '<div class="elementor-element elementor-widget elementor-widget-heading">'
+    '<div class="elementor-widget-container"><h2>Mixing a glaze</h2></div></div>'
+    '<div class="elementor-element elementor-widget elementor-widget-text-editor">'
+    f'<div class="elementor-widget-container"><p>{POST[0]}</p></div></div>'
+    '<div class="elementor-element elementor-widget elementor-widget-share-buttons">'
+    '<div class="elementor-widget-container"><a href="https://x.test/s">Share on X</a> '
+    '<a href="https://y.test/s">Share by email</a></div></div>'
+    '<div class="elementor-element elementor-widget elementor-widget-text-editor">'
+    f'<div class="elementor-widget-container"><p>{POST[1]}</p><p>{POST[2]}</p></div></div>'
+    "</div></div>"
+    '<footer class="elementor-location-footer"><p>Kiln Blog is made in a shed by the sea.</p>'
+    "</footer>"
+)
+SHARE_WRAPPER = (
+    '<div class="content-wrap share-enabled"><h1>Mixing a glaze</h1>'
+    f"{POST_HTML}</div>"
+    '<div class="share-bar"><a href="https://x.test/s">Share</a></div>'
+    "<div><p>Kiln Blog is made in a shed by the sea, with love and clay dust.</p></div>"
+)
+
+
+@pytest.mark.parametrize("body", [BLOGGER, ELEMENTOR, SHARE_WRAPPER])
+def test_a_content_wrapper_whose_class_holds_a_furniture_word_is_kept(body: str) -> None:
+    assert text_of(body).replace("\n\n", "\n") == POST_TEXT.replace("\n\n", "\n")
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "<main></main>",
+        "<main><p>Welcome!</p></main>",
+        '<article><a href="/x">Sign in</a></article>',
+    ],
+)
+def test_an_empty_or_tiny_first_landmark_is_passed_over(first: str) -> None:
+    body = f"{first}<div class='post'><h1>Mixing a glaze</h1>{POST_HTML}</div>"
+
+    assert text_of(body) == POST_TEXT
+
+
+def test_a_landmark_with_little_text_is_kept_when_the_other_prose_is_a_pop_ups() -> None:
+    # The pop-up's id is no heading's slug: "popup" marks it.
+    body = (
+        '<div id="help-popup"><h2>Keyboard shortcuts</h2><p>Press S or / to search the '
+        "book, and ? to show this help.</p></div>"
+        '<main><h1><a href="#flags">Compiler flags</a></h1></main>'
+    )
+
+    assert text_of(body) == "Compiler flags"
+
+
+def test_code_before_the_text_of_a_page_is_kept() -> None:
+    # The description holds most of the text; the declaration above it is no byline.
+    body = (
+        "<main><h1>Type alias blksize_t</h1><pre>pub type blksize_t = u64;</pre>"
+        f'<div class="docblock"><p>{POST[0]}</p><p>{POST[1]}</p></div></main>'
+    )
+
+    assert text_of(body) == (
+        f"Type alias blksize_t\n\npub type blksize_t = u64;\n\n{POST[0]}\n\n{POST[1]}"
+    )
+
+
+def test_a_page_wrapped_whole_in_a_header_keeps_its_text() -> None:
+    body = (
+        '<header class="page"><h1>Mixing a glaze</h1><nav><a href="/">Home</a></nav>'
+        f'<div class="text">{POST_HTML}</div></header>'
+        "<div><p>Copyright 2024 Kiln Blog, all rights reserved.</p></div>"
+    )
+
+    assert text_of(body) == POST_TEXT
+
+
+def test_text_only_in_noscript_is_kept_and_a_noscript_notice_is_not() -> None:
+    body = (
+        '<div id="app"></div><noscript><p>You need to enable JavaScript to run this app.</p>'
+        f"</noscript><noscript><h1>Mixing a glaze</h1>{POST_HTML}"
+        "</noscript>"
+    )
+
+    assert text_of(body) == POST_TEXT
+    assert (
+        "JavaScript"
+        not in extract(wordpress(after="<noscript>Enable JavaScript</noscript>"), URL).text
+    )
+
+
+def test_soft_hyphens_go_accents_compose_and_ruby_keeps_its_base_text() -> None:
+    body = (
+        "<main><h1>Ke\u00adra\u00admik</h1><p>Cafe\u0301 au lait, cre\u0300me bru\u0302le\u0301e."
+        "</p><p><ruby>\u6f22<rp>(</rp><rt>\u304b\u3093</rt><rp>)</rp>\u5b57<rt>\u3058</rt>"
+        "</ruby>\u3092\u8aad\u3080\u3002</p></main>"
+    )
+
+    page = extract(f"<title>Ke\u00adra\u00admik</title>{body}", URL)
+
+    assert page.title == "Keramik"
+    assert page.text == (
+        "Keramik\n\nCafé au lait, crème brûlée.\n\n\u6f22\u5b57\u3092\u8aad\u3080\u3002"
+    )
+
+
 UTF8 = "text/html; charset=utf-8"
 
 

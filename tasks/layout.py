@@ -1,0 +1,573 @@
+"""Where the main text of a parsed page is: its furniture, its landmark and its main block.
+
+General signals (HTML5 semantics, ARIA roles, class and id words, link and text density,
+position), not rules for one site:
+1. One walk over the body (`_survey`) sets aside what is never text (scripts, navigation,
+   ARIA roles of furniture, permalinks, tag links, "Prev | Up | Home | Next" lines) and marks
+   what is furniture unless it turns out to hold the content: hidden elements, page-level
+   headers, footers and asides, comment forms, photo captions, and class and id words of two
+   strengths. Furniture words ("comments", "related", "byline", "newsletter") mark a block
+   wherever it is; layout words ("sidebar", "widget", "share") also name wrappers of the real
+   content ("has-sidebar", "elementor-widget-container"), so they mark nothing the content
+   itself wears on that page.
+2. The best block: the element with the most prose in its child blocks, prose in marked
+   blocks counting for less. It may be all the prose there is (a page wrapped whole in a
+   `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
+   content, whatever their marks say.
+3. The page's landmark (`<main>`, `role="main"`, or its one `<article>`) bounds the text when
+   it holds the best block or a fair share of the text; an empty one or a banner does not.
+4. The main block: from there, down into the wrapper that holds most of the text, as long as
+   it leaves no prose behind. What it leaves is a title, byline and date before it, tags,
+   teasers, info boxes and footers after it; the headings just before it stay, as its title.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
+
+from lxml import etree
+
+# Never text: code, styling, embedded objects, form controls, ruby annotations (the reading
+# of the base text, which stays), the head's metadata (libxml2 puts a page with no <body> tag
+# in the <head> once it meets an HTML5 element).
+DROP_TAGS = frozenset(
+    "script style template svg canvas iframe object embed button input select textarea option "
+    "datalist dialog menu nav rt rp title meta link base".split()
+)
+# Page furniture by ARIA role; "dialog" covers cookie and newsletter pop-ups.
+DROP_ROLES = frozenset(
+    "navigation banner contentinfo complementary search menu menubar toolbar dialog "
+    "alertdialog tooltip".split()
+)
+# Words in a class or id that mark furniture wherever it is ("comments-area", "byline"), a
+# few in French, Spanish, Italian, German or Dutch. Not "comment", "toc", "caption":
+# documentation uses them on content ("toc-backref").
+COMMENT_WORDS = frozenset(
+    "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
+    "reactions".split()
+)
+FURNITURE_WORDS = COMMENT_WORDS | frozenset(
+    "related recommended trending byline dateline author autor auteur autore date fecha datum "
+    "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
+    "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
+    "modal breadcrumb breadcrumbs pagination pager skip".split()
+)
+# Layout words: furniture too ("site-footer", "nav_menu"), but also in the class of a wrapper
+# of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
+LAYOUT_WORDS = frozenset(
+    "nav navbar navigation menu menubar sidebar footer masthead banner widget widgets share "
+    "sharing social toolbar compartir partager teilen".split()
+)
+# A photo's caption or credit; documentation captions code and tables too, so these words
+# mark only an element beside an image.
+CAPTION_WORDS = frozenset("caption credit credits".split())
+# Words also found inside compound class names ("sitefooter", "commentlist",
+# "jp-relatedposts"), looked for in each class with "-" and "_" taken out; not in ids, which
+# are often made from a heading's text, and not short or common words ("menu" is in
+# "menuselection", "share" in "shared").
+FURNITURE_COMPOUNDS = (
+    "comments", "commentlist", "commentform", "commentrespond", "commentarea", "disqus",
+    "commentaire", "comentario", "kommentar", "commenti",
+    "related", "byline", "postmeta", "entrymeta", "articlemeta", "catlinks", "taglinks",
+    "tagcloud", "posttags", "breadcrumb", "consent", "cookie", "newsletter", "subscribe",
+    "paywall", "infobox", "readmore", "morestories",
+)  # fmt: skip
+LAYOUT_COMPOUNDS = ("sidebar", "navbar", "navigation", "footer", "masthead", "sharing", "social")
+CAPTION_COMPOUNDS = ("caption", "credit")
+TAXONOMY_CLASSES = ("tag-", "category-")  # a post's own tags, on its wrapper: "tag-cookies"
+NONE, LAYOUT, CAPTION, COMMENTS, FURNITURE = range(5)  # marks by words; the strongest wins
+# Containers that class and id words may mark; inline elements and headings keep their text.
+CONTAINER_TAGS = frozenset(
+    "div section aside ul ol dl table form header footer p span figure figcaption".split()
+)
+# A header or aside belongs to the page when not inside an article or section (the HTML-AAM
+# mapping), a header not inside <main> either: an article's own header holds its title, a
+# section's aside a footnote.
+SECTIONING_TAGS = frozenset("article section".split())
+HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+IMAGE_TAGS = ("img", "picture", "video")
+PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())  # "headerlink" anchors after headings
+SKIP_LINK = re.compile(r"^\s*(skip|jump) to\b", re.IGNORECASE)
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # "cookieBanner" -> cookie, Banner
+SLUG_WORD = re.compile(r"[^\W\d_]+")
+# Links to the page's neighbours ("Prev | Up | Home | Next"), as rel or accesskey say, and
+# to its tags and categories.
+NAV_RELS = frozenset("prev previous next up home index contents start first last".split())
+TAG_RELS = frozenset("tag category".split())
+TAG_LABEL_MAX_CHARS = 30  # a block left with no more once its tag links are gone: "Tags:"
+# Without a landmark, a block of several links whose text is mostly link text, with little
+# else between the links ("Home | Docs", "Previous: X"), is a menu.
+MENU_MIN_LINKS = 3  # one or two links in a short paragraph are part of the prose
+MENU_LINK_SHARE = 0.5
+MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of content
+# Prose: text outside links in these blocks, or in the own text of any block ("post-body"
+# divs of text and <br>s), when there is this much of it.
+PROSE_TAGS = frozenset("p pre li dd td blockquote".split())
+INLINE_TAGS = frozenset(
+    "a abbr b bdi bdo big cite code data dfn em font i kbd label mark nobr q s samp small span "
+    "strike strong sub sup time tt u var h1 h2 h3 h4 h5 h6".split()
+)
+PROSE_MIN_CHARS = 25
+# Prose inside marked blocks counts this much towards the best block: a comment thread holds
+# more prose than most posts, but a page wrapped whole in a <header> has no other.
+FURNITURE_WEIGHT = 0.1
+LAYOUT_WEIGHT = 0.5
+# The main block is a wrapper holding this share of its parent's text (outside links and
+# furniture) that leaves behind no prose block this long: a title, byline and date before
+# it, a footer line or a teaser's blurb after it. A sentence before it is its lead.
+MAIN_SHARE = 0.7
+LEAD_MAX_CHARS = 50
+AFTER_MAX_CHARS = 80
+# A landmark without the best block bounds the text still if it holds this share of it: the
+# prose elsewhere may be a pop-up's that no class or style marks.
+LANDMARK_MIN_SHARE = 0.2
+# Content structures the main block never goes inside: a definition list is one API entry.
+WHOLE_TAGS = frozenset("p pre ul ol dl dd dt li blockquote figure details table".split())
+
+
+class Size(NamedTuple):
+    chars: int  # text characters, whitespace at the ends of text nodes left out
+    link_chars: int
+    links: int
+    marks: int  # marked elements inside, itself included
+    widest: int  # text outside links of the longest prose block inside
+    own: int  # text in no child element, when that much is prose
+
+    def is_menu(self) -> bool:
+        """Several links, most of the text, little between them: "Home | Docs | Blog"."""
+        return self.links >= MENU_MIN_LINKS and self.is_links()
+
+    def is_links(self) -> bool:
+        plain = self.chars - self.link_chars
+        return (
+            self.link_chars >= MENU_LINK_SHARE * self.chars
+            and plain < MENU_PLAIN_CHARS_PER_LINK * self.links
+        )
+
+
+NO_TEXT = Size(0, 0, 0, 0, 0, 0)
+
+
+@dataclass
+class _Survey:
+    """One walk over the tree: what is never text (dropped), furniture and layout marks, the
+    size of every element kept, prose blocks and landmarks."""
+
+    dropped: set[etree._Element] = field(default_factory=set)
+    furniture: set[etree._Element] = field(default_factory=set)
+    layout: set[etree._Element] = field(default_factory=set)
+    sizes: dict[etree._Element, Size] = field(default_factory=dict)
+    prose: list[tuple[etree._Element, float]] = field(default_factory=list)  # with a weight
+    landmarks: list[etree._Element] = field(default_factory=list)  # main, role="main"
+    articles: list[etree._Element] = field(default_factory=list)
+    nav_links: list[etree._Element] = field(default_factory=list)
+
+
+@dataclass
+class Content:
+    """Where a page's text is, and what in it to leave out."""
+
+    survey: _Survey
+    root: etree._Element  # the landmark, else the body
+    landmark: bool
+    protected: frozenset[etree._Element] = frozenset()  # the best block, the blocks around it
+    worn: frozenset[str] = frozenset()  # layout classes the content wears: no marks here
+    main: etree._Element | None = None  # the main block; None where the page has no prose
+    _marking: dict[str, bool] = field(default_factory=dict)  # per class value
+
+    def marked(self, element: etree._Element) -> bool:
+        """Furniture by its marks: those of layout only where the content does not wear them."""
+        if element in self.protected:
+            return False
+        if element in self.survey.furniture:
+            return True
+        if element not in self.survey.layout:
+            return False
+        classes = element.get("class", "")
+        if (marking := self._marking.get(classes)) is None:
+            marking = self._marking[classes] = not _worn(classes, self.worn)
+        return marking
+
+    def drops(self, element: etree._Element) -> bool:
+        """Whether the text leaves this element out; without a landmark, menus too."""
+        if element in self.survey.dropped or not isinstance(element.tag, str):
+            return True
+        if self.marked(element):
+            return True
+        if self.landmark or element in self.protected:
+            return False
+        return self.survey.sizes.get(element, NO_TEXT).is_menu()
+
+    def title(self) -> list[etree._Element]:
+        """The nearest headings before the main block, beside it or beside a wrapper of it:
+        its title, the post's name."""
+        element = self.main
+        while element is not None and element is not self.root:
+            headings = []
+            for sibling in reversed(list(element.itersiblings(preceding=True))):
+                if self.drops(sibling):
+                    continue
+                for heading in sibling.iter(*HEADING_TAGS):
+                    path = [heading, *heading.iterancestors()]
+                    # From the sibling down: what is inside dropped blocks was not surveyed.
+                    if not any(self.drops(e) for e in reversed(path[: path.index(sibling)])):
+                        headings.append(heading)
+            if headings:
+                return headings
+            element = element.getparent()
+        return []
+
+
+def find_content(body: etree._Element) -> Content:
+    """The landmark or body that bounds a page's text, its main block, and its furniture."""
+    survey = _survey(body)
+    best = _best(survey)
+    landmark = _landmark(survey, body, best)
+    root = body if landmark is None else landmark
+    content = Content(survey, root, landmark is not None)
+    if best is None:
+        return content
+    chain = [best, *best.iterancestors()]
+    content.protected = frozenset(chain[: chain.index(root) + 1] if root in chain else [root])
+    content.worn = frozenset(
+        name
+        for element in content.protected & survey.layout
+        for name in element.get("class", "").split()
+        if _words_mark(name) == LAYOUT
+    )
+    content.main = _main_block(content)
+    return content
+
+
+def _survey(root: etree._Element) -> _Survey:
+    survey = _Survey()
+    sectioned = mains = 0  # open sectioning elements, open <main>s
+    furniture = layout = 0  # open marked elements
+    tag_lines: set[etree._Element] = set()  # blocks that held a tag link
+    # An explicit stack, not recursion: junk HTML nests deeper than Python's stack.
+    stack: list[tuple[etree._Element, bool]] = [(root, False)]
+    while stack:
+        element, leaving = stack.pop()
+        tag = element.tag
+        if leaving:
+            sectioned -= tag in SECTIONING_TAGS
+            mains -= tag == "main"
+            in_furniture = element in survey.furniture
+            in_layout = not in_furniture and element in survey.layout
+            size = survey.sizes[element] = _size(element, survey.sizes, in_furniture or in_layout)
+            if tag in PROSE_TAGS or (size.own and tag not in INLINE_TAGS):
+                weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
+                survey.prose.append((element, weight))
+            furniture -= in_furniture
+            layout -= in_layout
+            if element in tag_lines and size.chars <= TAG_LABEL_MAX_CHARS and not size.links:
+                survey.dropped.add(element)
+        elif not isinstance(tag, str):  # an entity or stray node
+            continue
+        elif element is not root and _never_text(element):
+            survey.dropped.add(element)
+            parent = element.getparent()
+            if tag == "a" and _rel(element, TAG_RELS) and parent is not None:
+                tag_lines.add(parent)
+        elif tag == "pre":  # code: thousands of highlighting spans, all text
+            chars = len("".join(element.itertext()).strip())
+            # Code is never a byline or a footer: left beside the main block, it holds it back.
+            widest = max(chars, AFTER_MAX_CHARS) if chars else 0
+            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0)
+            weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
+            survey.prose.append((element, weight))
+        else:
+            sectioned += tag in SECTIONING_TAGS
+            mains += tag == "main"
+            if element is not root:
+                mark = _mark(element, sectioned > 0, mains > 0)
+                if mark == FURNITURE:
+                    survey.furniture.add(element)
+                    furniture += 1
+                elif mark == LAYOUT:
+                    survey.layout.add(element)
+                    layout += 1
+            if tag == "main" or element.get("role") == "main":
+                survey.landmarks.append(element)
+            elif tag == "article":
+                survey.articles.append(element)
+            elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
+                survey.nav_links.append(element)
+            stack.append((element, True))
+            stack.extend((child, False) for child in reversed(element))
+    survey.dropped.update(_nav_lines(survey, root))
+    return survey
+
+
+def _never_text(element: etree._Element) -> bool:
+    """By tag or role, or as a permalink, tag link or skip link."""
+    tag = element.tag
+    if tag in DROP_TAGS or element.get("role") in DROP_ROLES:
+        return True
+    if tag == "a":
+        if not len(element) and (element.text or "").strip() in PERMALINK_MARKS:
+            return True
+        if _rel(element, TAG_RELS):
+            return True  # "Tags: kilns, glazes"
+        within_page = element.get("href", "").startswith("#")
+        return within_page and bool(SKIP_LINK.match("".join(element.itertext())))
+    return False
+
+
+def _rel(link: etree._Element, kinds: frozenset[str]) -> bool:
+    return bool((rel := link.get("rel")) and not kinds.isdisjoint(rel.lower().split()))
+
+
+def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
+    """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, a comment
+    form, a photo caption, or by class and id words."""
+    tag, get = element.tag, element.get
+    if get("role") != "tabpanel":  # a hidden tab is content the reader opens with one click
+        if get("hidden") is not None or get("aria-hidden") == "true":
+            return FURNITURE
+        if (style := get("style")) and HIDDEN_STYLE.search(style):
+            return FURNITURE
+    if tag == "footer" or tag == "noscript" or (tag == "aside" and not sectioned):
+        return FURNITURE
+    if tag == "header" and not sectioned and not in_main:
+        return LAYOUT  # a banner holds no prose, unless it wraps the whole page
+    if tag not in CONTAINER_TAGS:
+        return NONE
+    if tag == "form" and next(element.iter("textarea"), None) is not None:
+        return FURNITURE  # where readers write: a comment or contact form
+    mark = _words_mark(classes) if (classes := get("class")) else NONE
+    if (ids := get("id")) and (by_id := _words_mark(ids, is_class=False)) > mark:
+        # Ids of blocks that open with a heading are often that heading's slug ("cookies",
+        # "comments" in a language reference); a comment section holds comments or a form.
+        if not _slug_of_heading(ids, element) or (by_id == COMMENTS and _holds_comments(element)):
+            mark = by_id
+    if tag == "figcaption":
+        mark = max(mark, CAPTION)
+    if mark == CAPTION:
+        return FURNITURE if _photo_caption(element) else NONE
+    return FURNITURE if mark == COMMENTS else mark
+
+
+@lru_cache(maxsize=4096)
+def _words_mark(value: str, is_class: bool = True) -> int:
+    """The strongest mark the words of a class or id value make: "site-footer" is LAYOUT."""
+    if is_class:
+        value = " ".join(name for name in value.split() if not name.startswith(TAXONOMY_CLASSES))
+    words = {word.lower() for word in WORD.findall(value)}
+    if words & COMMENT_WORDS:
+        return COMMENTS
+    squashed = value.lower().replace("-", "").replace("_", "") if is_class else ""
+    if words & FURNITURE_WORDS or any(part in squashed for part in FURNITURE_COMPOUNDS):
+        return FURNITURE
+    if words & CAPTION_WORDS or any(part in squashed for part in CAPTION_COMPOUNDS):
+        return CAPTION
+    if words & LAYOUT_WORDS or any(part in squashed for part in LAYOUT_COMPOUNDS):
+        return LAYOUT
+    return LAYOUT if not is_class and "header" in words else NONE  # id="header": the banner
+
+
+def _slug_of_heading(ids: str, element: etree._Element) -> bool:
+    """Whether the block opens with a heading that has every word of its id."""
+    for child in element:
+        if child.tag in HEADING_TAGS:
+            heading = "".join(child.itertext()).lower()
+            return set(SLUG_WORD.findall(ids.lower())) <= set(SLUG_WORD.findall(heading))
+        if child.text or len(child):  # empty ones are link targets: <span id="label">
+            return False
+    return False
+
+
+def _holds_comments(element: etree._Element) -> bool:
+    return bool(element.xpath("boolean(.//form | .//*[contains(@class, 'comment')])"))
+
+
+def _photo_caption(caption: etree._Element) -> bool:
+    """A caption beside an image, unless it has a permalink: documentation numbers and links
+    its figures as it does its headings."""
+    if (parent := caption.getparent()) is None:
+        return False
+    # The image is the caption's sibling, or a sibling's one child (<a><img></a>).
+    if not any(
+        sibling.tag in IMAGE_TAGS or (len(sibling) == 1 and sibling[0].tag in IMAGE_TAGS)
+        for sibling in parent
+    ):
+        return False
+    return not any((a.text or "").strip() in PERMALINK_MARKS for a in caption.iter("a"))
+
+
+def _worn(classes: str, worn: frozenset[str]) -> bool:
+    """Whether every class that makes a layout mark is one the content wears, or a variant of
+    one that adds no layout word: "elementor-widget-heading" beside "elementor-widget"."""
+    marking = [name for name in classes.split() if _words_mark(name) == LAYOUT]
+    return bool(marking) and all(
+        name in worn
+        or any(
+            name.startswith(f"{wrapper}-") and _words_mark(name[len(wrapper) + 1 :]) == NONE
+            for wrapper in worn
+        )
+        for name in marking
+    )
+
+
+def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bool) -> Size:
+    """Size of an element from its children's; dropped children count only by their tail."""
+    tag, text = element.tag, element.text
+    own = len(text.strip()) if text else 0
+    chars = link_chars = links = widest = 0
+    marks = int(marked)
+    for child in element:  # written out: this runs once for every element of every page
+        if tail := child.tail:
+            own += len(tail.strip())
+        if (size := sizes.get(child)) is not None:
+            chars += size[0]
+            link_chars += size[1]
+            links += size[2]
+            marks += size[3]
+            if size[4] > widest:
+                widest = size[4]
+    chars += own
+    if own < PROSE_MIN_CHARS:
+        own = 0
+    if tag == "a":
+        return Size(chars, chars, links + 1, marks, widest, 0)
+    if tag in PROSE_TAGS:
+        widest = max(widest, chars - link_chars)
+    elif own > widest and tag not in INLINE_TAGS:
+        widest = own
+    return Size(chars, link_chars, links, marks, widest, own)
+
+
+def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
+    """The widest block around each link to a neighbouring page that holds only such links:
+    "Prev | Up | Home | Next", "Next: Glazes, Previous: Clay"."""
+    lines = set()
+    for link in survey.nav_links:
+        line = None
+        for element in link.iterancestors():
+            if element is root or not survey.sizes.get(element, NO_TEXT).is_links():
+                break
+            line = element
+        if line is not None:
+            lines.add(line)
+    return lines
+
+
+def _best(survey: _Survey) -> etree._Element | None:
+    """The element with most prose in its child blocks (grandchildren count half)."""
+    scores: dict[etree._Element, float] = {}
+    for block, weight in survey.prose:
+        size = survey.sizes[block]
+        prose = size.chars - size.link_chars if block.tag in PROSE_TAGS else size.own
+        if prose < PROSE_MIN_CHARS:
+            continue
+        if (parent := block.getparent()) is not None:
+            scores[parent] = scores.get(parent, 0) + prose * weight
+            if (grandparent := parent.getparent()) is not None:
+                scores[grandparent] = scores.get(grandparent, 0) + prose * weight / 2
+    return max(scores, key=scores.__getitem__) if scores else None
+
+
+def _landmark(
+    survey: _Survey, body: etree._Element, best: etree._Element | None
+) -> etree._Element | None:
+    """The first landmark that holds the best block, else the first that holds a fair share
+    of the page's text: not an empty one, nor a hero banner while the text is elsewhere. Where
+    all the prose is in furniture (a help pop-up), the first landmark with any text."""
+    candidates = survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
+    sizes = survey.sizes
+    if best is not None:
+        around = {best, *best.iterancestors()}
+        if (holder := next((c for c in candidates if c in around), None)) is not None:
+            return holder
+        if around.isdisjoint(survey.furniture):
+            page = sizes[body]
+            least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))
+            return next(
+                (c for c in candidates if sizes[c].chars - sizes[c].link_chars >= least), None
+            )
+    return next((c for c in candidates if sizes[c].chars), None)
+
+
+def _main_block(content: Content) -> etree._Element:
+    """From the root down into the wrapper that holds most of the text outside links and
+    furniture, as long as it leaves no prose behind; never into a list or a table."""
+    survey = content.survey
+    measures, walked = _measure(content)
+
+    def inner(element: etree._Element) -> dict[etree._Element, tuple[int, int]]:
+        if element in walked:
+            return {child: measures[child] for child in element if child in measures}
+        # Nothing inside is marked: sizes will do.
+        sizes = survey.sizes
+        return {
+            child: (size.chars - size.link_chars, size.widest)
+            for child in element
+            if child.tag != "a" and child not in survey.dropped and (size := sizes.get(child))
+        }
+
+    main, (text, _) = content.root, measures[content.root]
+    while text:
+        children = inner(main)
+        widest = max(children, key=lambda child: children[child][0], default=None)
+        if widest is None or _one_block(widest) or children[widest][0] < MAIN_SHARE * text:
+            break
+        order = list(children)
+        at = order.index(widest)
+        before = max((children[child][1] for child in order[:at]), default=0)
+        after = max((children[child][1] for child in order[at + 1 :]), default=0)
+        if before >= LEAD_MAX_CHARS or after >= AFTER_MAX_CHARS:
+            break
+        main, (text, _) = widest, children[widest]
+    return main
+
+
+def _one_block(element: etree._Element) -> bool:
+    """A list, table, paragraph or heading, or a wrapper of just one: a code block's."""
+    while element.tag not in WHOLE_TAGS and element.tag not in HEADING_TAGS:
+        if len(element) != 1 or (element.text or "").strip() or (element[0].tail or "").strip():
+            return False
+        element = element[0]
+    return True
+
+
+def _measure(
+    content: Content,
+) -> tuple[dict[etree._Element, tuple[int, int]], set[etree._Element]]:
+    """Text outside links and furniture, and the longest prose block, of the elements that
+    hold marked ones (walked), and of their children that hold none (from their size)."""
+    survey = content.survey
+    measures: dict[etree._Element, tuple[int, int]] = {}
+    walked: set[etree._Element] = set()
+    stack: list[tuple[etree._Element, bool]] = [(content.root, False)]
+    while stack:
+        element, leaving = stack.pop()
+        if leaving:
+            own, text, widest = len((element.text or "").strip()), 0, 0
+            for child in element:
+                own += len((child.tail or "").strip())
+                if (measure := measures.get(child)) is not None:
+                    text += measure[0]
+                    widest = max(widest, measure[1])
+            text += own
+            if element.tag in PROSE_TAGS:
+                widest = max(widest, text)
+            elif element.tag not in INLINE_TAGS and own >= PROSE_MIN_CHARS:
+                widest = max(widest, own)
+            measures[element] = (text, widest)
+            continue
+        if not isinstance(element.tag, str) or element.tag == "a":
+            continue
+        if element in survey.dropped or content.marked(element):
+            continue
+        size = survey.sizes[element]
+        if not size.marks:
+            measures[element] = (size.chars - size.link_chars, size.widest)
+            continue
+        walked.add(element)
+        stack.append((element, True))
+        stack.extend((child, False) for child in reversed(element))
+    return measures, walked
