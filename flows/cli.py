@@ -1,4 +1,5 @@
-"""`lmkiln`: run the nightly pipeline, serve its deployments, and use and move the registered model.
+"""`lmkiln`: run the nightly pipeline, serve its deployments, use and move the registered
+model, and show what a web source keeps of a page.
 
 Heavy libraries are imported inside the commands, after `tasks.environment.configure` has
 pointed Prefect, MLflow and Hugging Face at the data root, so `--help` stays fast.
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.config import ConfigError, PipelineConfig, load_config
+from tasks.extractors import ExtractorName
 
 app = typer.Typer(
     help="lmkiln: collect text, clean it, version it, train a language model, register it.",
@@ -212,6 +214,60 @@ def generate(
             err.print(f"[red]error:[/red] cannot load {uri}: {exc}\nrun `lmkiln run` first")
             raise typer.Exit(1) from None
     print(prompt + continue_text(model, prompt, max_new_tokens, temperature, seed))
+
+
+@app.command()
+def extract(
+    file_or_url: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE_OR_URL", help="An HTML file (gzip too) or an http(s):// URL to fetch."
+        ),
+    ],
+    extractor: Annotated[
+        ExtractorName,
+        typer.Option(help="What takes the main text, as a source's `extractor:` setting."),
+    ] = "auto",
+    title: Annotated[bool, typer.Option("--title", help="Print the title first.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print JSON: url, title, text, words, extractor and its version."
+        ),
+    ] = False,
+) -> None:
+    """Print the main text of a page: what a web source will keep of it, before a crawl.
+
+    A URL is fetched once, as the crawler fetches (user agent, timeout,
+    size cap), without asking robots.txt: it is one page you asked for."""
+    from tasks import extractors
+    from tasks.webpage import PageError, load
+
+    try:
+        page = load(file_or_url)
+    except PageError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if page.truncated:
+        err.print(f"note: {file_or_url} is cut at the web sources' max_page_bytes")
+    found = extractors.extract(page.html, page.url, extractor)
+    if as_json:
+        fields = {
+            "url": page.url,
+            "title": found.title,
+            "text": found.text,
+            "words": len(found.text.split()),  # as clean's min_words counts them
+            "extractor": extractors.resolve(extractor),
+            "extractor_version": extractors.version(extractor),
+        }
+        print(json.dumps(fields, ensure_ascii=False, indent=2))
+        return
+    if not found.text:
+        err.print(f"no main text in {file_or_url}: a source would keep nothing of it")
+    if title:
+        print(found.title, end="\n\n")
+    if found.text:
+        print(found.text)
 
 
 def main() -> None:

@@ -107,7 +107,12 @@ def reader_for(source: Any) -> Reader:
     import importlib
 
     module, name = READERS[source.format]
-    return getattr(importlib.import_module(module), name)
+    reader = getattr(importlib.import_module(module), name)
+    if source.format == "warc":
+        from functools import partial
+
+        return partial(reader, extractor=source.extractor)
+    return reader
 
 
 def locations(source: Any) -> list[str]:

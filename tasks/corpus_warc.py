@@ -1,9 +1,10 @@
 """Common Crawl's WARC and WET files as corpus readers (the contract is in tasks/corpus.py).
 
-`read_warc` turns each HTML `response` record into a document through the crawler's own
-extraction (tasks/extract.py); `read_wet` takes each `conversion` record's plain text as it
-is. Records are parsed with FastWARC, chosen over warcio by bench/warc_memory.py (see
-bench/results/warc.md): several times faster, and flat in memory like warcio.
+`read_warc` turns each HTML `response` record into a document through the extraction a web
+source would use (tasks/extractors.py, the source's `extractor`); `read_wet` takes each
+`conversion` record's plain text as it is. Records are parsed with FastWARC, chosen over
+warcio by bench/warc_memory.py (see bench/results/warc.md): several times faster, and flat
+in memory like warcio.
 
 Ordinals are the positions of the file's WARC records, every type counted, from 0: the
 ordinal of a record is its index in the file, whatever a tool lists it with, and it does not
@@ -32,6 +33,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any
 
 from tasks.corpus import Damaged, Entry, Item, decompressed
@@ -102,9 +104,12 @@ class _Record:
     body: bytes | None = None  # the payload, read only when it may become a document
 
 
-def read_warc(stream: IO[bytes], name: str, start: int = 0) -> Iterator[tuple[int, Item]]:
-    """Documents from the HTML responses of a WARC file (.warc.gz or plain)."""
-    return _read(stream, name, start, _capture_response, _warc_item)
+def read_warc(
+    stream: IO[bytes], name: str, start: int = 0, extractor: str = "auto"
+) -> Iterator[tuple[int, Item]]:
+    """Documents from the HTML responses of a WARC file (.warc.gz or plain), their text
+    taken by `extractor` (tasks/extractors.py)."""
+    return _read(stream, name, start, _capture_response, partial(_warc_item, extractor=extractor))
 
 
 def read_wet(stream: IO[bytes], name: str, start: int = 0) -> Iterator[tuple[int, Item]]:
@@ -214,7 +219,7 @@ def _broken(record: _Record, name: str) -> Damaged:
     )
 
 
-def _warc_item(record: _Record, name: str) -> Item | None:
+def _warc_item(record: _Record, name: str, extractor: str) -> Item | None:
     if not record.kind:
         return _broken(record, name)
     if record.kind != "response":
@@ -228,15 +233,18 @@ def _warc_item(record: _Record, name: str) -> Item | None:
     mime = record.content_type.split(";")[0].strip().lower()
     if mime and mime not in HTML_TYPES:
         return Damaged("skipped_type", f"{name}: {url}: {mime} is not HTML", url)
-    from tasks.extract import decode, extract, looks_binary
+    from tasks.extract import decode, looks_binary
+    from tasks.extractors import extract, identity
 
     if looks_binary(body):
         return Damaged("binary_body", f"{name}: {url}: a binary body served as {mime}", url)
-    page = extract(decode(body, record.content_type), url)
+    page = extract(decode(body, record.content_type), url, extractor)
     if not page.text.strip():
         return Damaged("empty_text", f"{name}: {url}: no text after extraction", url)
     meta = _provenance(record, name)
-    meta.update(status=record.status, content_type=record.content_type)
+    meta.update(
+        status=record.status, content_type=record.content_type, extractor=identity(extractor)
+    )
     return Entry(text=page.text, title=page.title, url=url, meta=meta)
 
 

@@ -50,7 +50,11 @@ PAGE_TABLE = (
     "doc_id",
     "sha256",
     "html_gz",
+    "extractor",  # name and version of what made doc_id's text (tasks/extractors.py)
 )
+# Columns added after their table was first released: an older table gains them on its next
+# append, its earlier rows (and commits from before) reading back as "".
+ADDED_COLUMNS = frozenset({"extractor"})
 # Columns that hold bytes; every other column is text.
 BYTES_COLUMNS = frozenset({"html_gz"})
 READ_BATCH_ROWS = 2048  # rows fetched per read; keeps memory flat on large tables
@@ -125,13 +129,17 @@ def open_read_only(path: str) -> Any:
     return deeplake.open_read_only(path, creds=lake_creds(path))
 
 
-def _add_columns(ds: Any, columns: Sequence[str]) -> None:
+def _add_columns(ds: Any, columns: Sequence[str], message: str = "create table") -> None:
     import deeplake
 
     for column in columns:
         kind = deeplake.types.Bytes() if column in BYTES_COLUMNS else deeplake.types.Text()
         ds.add_column(column, kind)
-    ds.commit("create table")
+    ds.commit(message)
+
+
+def _columns(ds: Any) -> set[str]:
+    return {column.name for column in ds.schema.columns}
 
 
 def _open_for_write(path: str, columns: Sequence[str]) -> Any:
@@ -140,7 +148,10 @@ def _open_for_write(path: str, columns: Sequence[str]) -> Any:
     creds = lake_creds(path)
     if deeplake.exists(path, creds=creds):
         ds = deeplake.open(path, creds=creds)
-        missing = [c for c in columns if c not in {col.name for col in ds.schema.columns}]
+        missing = [c for c in columns if c not in _columns(ds)]
+        if added := [c for c in missing if c in ADDED_COLUMNS]:
+            _add_columns(ds, added, f"add columns {', '.join(added)}")
+            missing = [c for c in missing if c not in ADDED_COLUMNS]
         if missing and len(ds) == 0 and is_s3(path):
             _add_columns(ds, missing)  # a creation that crashed before its commit
         elif missing:
@@ -245,12 +256,13 @@ def read(
     """Rows `start:stop` of a table as it was at `ref.commit`, streamed in batches."""
     ds = _open_at(ref)
     stop = len(ds) if stop is None else min(stop, len(ds))
+    absent = ADDED_COLUMNS.intersection(columns) - _columns(ds)
     for lo in range(start, stop, READ_BATCH_ROWS):
         hi = min(lo + READ_BATCH_ROWS, stop)
-        batch = {c: ds[c][lo:hi] for c in columns}
+        batch = {c: ds[c][lo:hi] for c in columns if c not in absent}
         for i in range(hi - lo):
             # Deep Lake gives empty text back as None.
-            yield {c: _value(c, batch[c][i]) for c in columns}
+            yield {c: _value(c, batch[c][i] if c in batch else None) for c in columns}
 
 
 def column(ref: LakeRef, name: str) -> list[str]:

@@ -1,23 +1,35 @@
 """The crawler's memory between nights: every fetched page with its raw HTML, status,
-headers and fetch time (provenance, and extraction can be rerun without refetching), and
-the validators (ETag, Last-Modified) and links that let the next night ask
-"changed since?" and still follow an unchanged page's links after a 304.
+headers, fetch time and the extractor that made its document (provenance, and extraction
+can be rerun without refetching), and the validators (ETag, Last-Modified) and links that
+let the next night ask "changed since?" and still follow an unchanged page's links after a
+304.
 
 The pages table is appended after the documents: a crash between the two commits only
 costs a full refetch of those pages the next night, whose documents then have the same id
 and are dropped by exact dedup. The other order could lose a page's document for good.
+
+A source's extractor setting can change between nights: a state file per source
+(`state/extractor/<name>.json`) names the extractor that made its latest documents, written
+after each night's commits. When it names another one than tonight's, the night re-extracts
+the stored HTML (`reextract`) instead of crawling. A source with pages and no state file
+(a crash before it was written, or a data root from before it existed) is judged by the
+extractor recorded on its pages' rows, and rows from before that column say nothing: they
+are re-extracted.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks import lake
-from tasks.extract import decode, extract
+from tasks.config_base import StorageConfig
+from tasks.extract import decode
+from tasks.extractors import extract, identity
 from tasks.records import Document
 
 # Response headers that say nothing about the content and may carry session secrets.
@@ -56,6 +68,7 @@ class FetchedPage:
     doc_id: str  # "" when the page had no text
     sha256: str  # of the body as received (decompressed)
     html_gz: bytes
+    extractor: str  # the identity of what made doc_id's text (tasks/extractors.py)
 
     def to_row(self) -> dict[str, object]:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _PRIVATE_HEADERS}
@@ -73,6 +86,7 @@ class FetchedPage:
             "doc_id": self.doc_id,
             "sha256": self.sha256,
             "html_gz": self.html_gz,
+            "extractor": self.extractor,
         }
 
 
@@ -99,32 +113,82 @@ def known_pages(path: str, source: str) -> dict[str, Known]:
     return known
 
 
-def reextract(path: str, source: str) -> Iterator[Document]:
+@dataclass(frozen=True)
+class Reextraction:
+    documents: list[Document]
+    counters: dict[str, int]
+
+
+def reextract(path: str, source: str, extractor: str = "auto") -> Reextraction:
     """Documents from the stored HTML of `source`'s pages (the latest fetch of each), as
-    the current extractor sees them: a better extractor is rerun over what was fetched,
-    without fetching again."""
+    `extractor` sees them now, without fetching again. A text the page's document already
+    had is not repeated (`unchanged_text`); a row without HTML is left for a later night's
+    crawl (`no_stored_html`)."""
+    counters: Counter[str] = Counter(reextracted=0, unchanged_text=0, empty_text=0)
+    documents: list[Document] = []
     ref = lake.head(path)
     if ref is None:
-        return
+        return Reextraction(documents, dict(counters))
     latest: dict[str, int] = {}
     for index, row in enumerate(lake.read(ref, ("source", "final_url"))):
         if row["source"] == source:
             latest[row["final_url"]] = index
     wanted = set(latest.values())
+    made_by = identity(extractor)
     for index, row in enumerate(lake.read(ref, lake.PAGE_TABLE)):
         if index not in wanted:
             continue
+        if not row["html_gz"]:
+            counters["no_stored_html"] += 1
+            continue
         headers = json.loads(row["headers"])
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        page = extract(decode(gzip.decompress(row["html_gz"]), content_type), row["final_url"])
-        if page.text:
-            meta = {"status": int(row["status"]), "content_type": content_type}
-            yield Document(
-                text=page.text,
-                kind="web",
-                source=source,
-                url=row["final_url"],
-                title=page.title,
-                fetched_at=row["fetched_at"],
-                meta=meta,
-            )
+        html = decode(gzip.decompress(row["html_gz"]), content_type)
+        page = extract(html, row["final_url"], extractor)
+        if not page.text:
+            counters["empty_text"] += 1
+            continue
+        meta = {"status": int(row["status"]), "content_type": content_type, "extractor": made_by}
+        document = Document(
+            text=page.text,
+            kind="web",
+            source=source,
+            url=row["final_url"],
+            title=page.title,
+            fetched_at=row["fetched_at"],
+            meta=meta,
+        )
+        if document.id == row["doc_id"]:
+            counters["unchanged_text"] += 1
+            continue
+        documents.append(document)
+        counters["reextracted"] += 1
+    return Reextraction(documents, dict(counters))
+
+
+def state_file(storage: StorageConfig, source: str) -> Path:
+    """Where the extractor of `source`'s latest documents is recorded."""
+    return storage.root / "state" / "extractor" / f"{source}.json"
+
+
+def extractor_changed(path: str, source: str, made_by: str, state: Path) -> bool:
+    """Whether `source` has stored pages whose documents another extractor than `made_by`
+    (an identity, tasks/extractors.py) made: the state file says which one, else the
+    latest rows of its pages."""
+    ref = lake.head(path)
+    if ref is None:
+        return False
+    latest: dict[str, str] = {}
+    for row in lake.read(ref, ("source", "final_url", "extractor")):
+        if row["source"] == source:
+            latest[row["final_url"]] = row["extractor"]
+    if not latest:
+        return False
+    if state.exists():
+        return json.loads(state.read_text(encoding="utf-8"))["extractor"] != made_by
+    return set(latest.values()) != {made_by}
+
+
+def record_extractor(state: Path, made_by: str) -> None:
+    """After the night's commits: `made_by` made the source's latest documents."""
+    lake.write_json_atomic(state, {"extractor": made_by})

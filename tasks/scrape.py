@@ -5,8 +5,9 @@ conditional requests so an unchanged page costs one 304.
 
 `crawl` walks a `WebSource` one depth at a time: a depth's pages are fetched concurrently
 and taken back in queue order, so the same site gives the same documents in the same order
-whatever the timing. tasks/extract.py turns each page into text and links; tasks/pages.py
-keeps the raw pages and what the next night's conditional requests need.
+whatever the timing. tasks/extractors.py turns each page into text (with the source's
+extractor) and links; tasks/pages.py keeps the raw pages and what the next night's
+conditional requests need.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from urllib3.exceptions import DecodeError, HTTPError
 
 from tasks.config import WebSource
 from tasks.demo import resolve_url
-from tasks.extract import decode, extract, looks_binary
+from tasks.extract import decode, looks_binary
+from tasks.extractors import extract, identity
 from tasks.http import (
     SourceUnavailable,
     canonical_url,
@@ -377,11 +379,17 @@ def _extract(
 ) -> None:
     fetched_at = utc_now()
     out.counters["pages_fetched"] += 1
-    page = extract(decode(body, content_type), out.final_url)
+    page = extract(decode(body, content_type), out.final_url, source.extractor)
     out.counters["extracted"] += 1
     out.links = page.links
+    made_by = identity(source.extractor)
     if page.text:
-        meta: dict[str, object] = {"status": status, "content_type": content_type, "depth": depth}
+        meta: dict[str, object] = {
+            "status": status,
+            "content_type": content_type,
+            "depth": depth,
+            "extractor": made_by,
+        }
         for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
             if header in headers:
                 meta[key] = headers[header]
@@ -408,6 +416,7 @@ def _extract(
         sha256=digest,
         # Compressed here, in the worker: the crawl holds its pages until they are stored.
         html_gz=gzip.compress(body, compresslevel=6, mtime=0),
+        extractor=made_by,
     )
 
 

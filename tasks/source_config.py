@@ -18,6 +18,7 @@ from tasks.config_base import (
     Url,
     _secret_param_message,
 )
+from tasks.extractors import ExtractorName
 
 
 class WebSource(Strict):
@@ -61,6 +62,11 @@ class WebSource(Strict):
     lines, else /sitemap.xml), at depth 0."""
     retries: int = Field(3, ge=0)
     """Per request, with backoff; Retry-After is honoured."""
+    extractor: ExtractorName = "auto"
+    """What takes a page's main text: lmkiln's own, trafilatura or resiliparse; auto is the
+    default that bench/results/extract.md chose (lmkiln's own for now). Links always come
+    from lmkiln's parser. After a change, the next night re-extracts the stored pages
+    instead of crawling."""
 
     @field_validator("user_agent")
     @classmethod
@@ -500,11 +506,19 @@ class CorpusSource(FieldMap):
     null: every file to its end."""
     batch_documents: int = Field(1000, ge=1, le=100_000)
     """Documents per raw commit: memory holds one batch, and a crash repeats at most one."""
+    extractor: ExtractorName = "auto"
+    """format warc: what takes each HTML response's main text, as for web sources (auto,
+    lmkiln, trafilatura, resiliparse); a change applies to the records read from then on."""
 
     @model_validator(mode="after")
     def _something_to_read(self) -> CorpusSource:
         if not self.paths and not self.paths_file:
             raise ValueError(f"corpus source '{self.name}': set paths or paths_file")
+        if self.extractor != "auto" and self.format != "warc":
+            raise ValueError(
+                f"corpus source '{self.name}': extractor applies to format warc only (HTML "
+                f"responses); remove it for format {self.format}"
+            )
         return self
 
 

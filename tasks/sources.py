@@ -29,6 +29,7 @@ from tasks.config import (
     SynthSpec,
     WebSource,
 )
+from tasks.extractors import identity
 from tasks.records import Document, DocumentKind, LakeRef, SourceResult
 from tasks.synth import GeneratorChoice
 
@@ -70,6 +71,7 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.extract",
         "tasks.layout",
         "tasks.markup",
+        "tasks.extractors",
         "tasks.api",
         "tasks.api_reader",
         "tasks.quarantine",
@@ -84,7 +86,10 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.corpus_wiki",
         "tasks.corpus_warc",
     )
-    return stage_key("fetch", params["source"], params["storage"], bucket, code)
+    source = params["source"]
+    # The extractor's version too: upgrading trafilatura changes what a page gives.
+    extractor = identity(source.extractor) if hasattr(source, "extractor") else None
+    return stage_key("fetch", source, params["storage"], bucket, code, extractor)
 
 
 _FETCH_RETRIES = dict(
@@ -101,16 +106,29 @@ _FETCH_RETRIES = dict(
 def scrape_site(
     source: WebSource, storage: StorageConfig, bucket: datetime, base_urls: Mapping[str, str]
 ) -> SourceResult:
+    """Crawl the source; or, the first night after its extractor changed, re-extract its
+    stored pages instead, with no request to the site (tasks/pages.py)."""
     from tasks import pages
     from tasks.scrape import crawl
 
     pages_path = storage.lake("pages")
-    crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
     key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
-    result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
-    # After the documents: see tasks/pages.py for why this order loses nothing.
-    message = f"crawl '{source.name}': {len(crawled.pages)} pages"
-    pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
+    made_by, state = identity(source.extractor), pages.state_file(storage, source.name)
+    if pages.extractor_changed(pages_path, source.name, made_by, state):
+        get_run_logger().info(
+            "web source '%s': extractor now %s: re-extracting its stored pages, no crawl tonight",
+            source.name,
+            made_by,
+        )
+        again = pages.reextract(pages_path, source.name, source.extractor)
+        result = _store(source.name, "web", again.documents, again.counters, storage, key)
+    else:
+        crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
+        result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
+        # After the documents: see tasks/pages.py for why this order loses nothing.
+        message = f"crawl '{source.name}': {len(crawled.pages)} pages"
+        pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
+    pages.record_extractor(state, made_by)
     return result
 
 

@@ -9,8 +9,10 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from tasks.corpus import Damaged, Entry
+from tasks.config import CorpusSource
+from tasks.corpus import Damaged, Entry, reader_for
 from tasks.corpus_warc import read_warc, read_wet
+from tasks.extractors import identity
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><nav>Home | About | Blog</nav>"
@@ -145,6 +147,18 @@ def test_warc_yields_html_pages_and_names_what_it_skips(compressed: bool) -> Non
     assert items[2][1].payload == "https://example.org/c.pdf"
     assert "application/pdf is not HTML" in items[2][1].detail
     assert "at byte" in items[6][1].detail
+    assert first.meta["extractor"] == identity("auto")
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+def test_a_warc_sources_extractor_takes_the_text(extractor: str) -> None:
+    source = CorpusSource(name="cc", format="warc", paths=["x"], extractor=extractor)
+    items = _read(reader_for(source), _warc().data, "crawl.warc.gz")
+
+    assert _reasons(items) == EXPECTED_WARC
+    first = items[0][1]
+    assert first.title == "Kilns" and first.meta["extractor"] == identity(extractor)
+    assert "A kiln fires clay into ceramics at high heat." in first.text
 
 
 def test_reading_from_start_yields_exactly_the_tail() -> None:

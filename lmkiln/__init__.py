@@ -1,0 +1,20 @@
+"""lmkiln's public API. For now: `extract_text`, the main text of one HTML page.
+
+Each function imports what it needs when called, so `import lmkiln` stays fast.
+"""
+
+from __future__ import annotations
+
+__all__ = ["extract_text"]
+
+
+def extract_text(html: str, url: str | None = None, extractor: str = "auto") -> str:
+    """The main text of one HTML page, as a web source keeps it: headings, paragraphs, list
+    items and table rows as lines, code as laid out, page furniture left out.
+
+    `url` is where the page came from (it resolves the page's relative links, and some
+    extractors look at it); `extractor` is auto, lmkiln, trafilatura or resiliparse, as a
+    source's `extractor:` setting."""
+    from tasks.extractors import extract_text as main_text
+
+    return main_text(html, url or "", extractor)

@@ -1,0 +1,5 @@
+"""`python -m lmkiln`: the `lmkiln` command."""
+
+from flows.cli import main
+
+main()

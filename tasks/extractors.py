@@ -1,0 +1,100 @@
+"""The main-text extractors a source may choose (`extractor:`), by name, and the identity
+(name and version) of each, which goes into every document's meta, the pages table and the
+fetch cache key.
+
+Whatever extracts the text, the title and the links come from lmkiln's own parser
+(tasks/extract.py): the crawler follows the same links whichever extractor a source uses.
+The libraries are imported on first use, so naming an extractor costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from tasks.extract import Page
+
+ExtractorName = Literal["auto", "lmkiln", "trafilatura", "resiliparse"]
+NAMES: tuple[str, ...] = get_args(ExtractorName)
+# What `auto` stands for: lmkiln's own until the benchmark (bench/results/extract.md) picks
+# the default by quality and speed. Changing it re-extracts every web source set to auto.
+AUTO = "lmkiln"
+# As bench/extract.py measures trafilatura: plain text with tables, no comments, links,
+# images or formatting marks, and no deduplication (which depends on the pages seen before).
+TRAFILATURA_SETTINGS = {
+    "output_format": "txt",
+    "include_tables": True,
+    "include_formatting": False,
+    "include_comments": False,
+    "include_links": False,
+    "include_images": False,
+    "deduplicate": False,
+}
+# As bench/extract.py measures resiliparse: main content only, its blocks on lines of their
+# own; no comment section, alt texts, links, form fields, <noscript> or list bullets.
+RESILIPARSE_SETTINGS = {
+    "main_content": True,
+    "comments": False,
+    "alt_texts": False,
+    "links": False,
+    "form_fields": False,
+    "noscript": False,
+    "list_bullets": False,
+}
+
+
+def resolve(name: str) -> str:
+    """The extractor `name` stands for: `auto` is AUTO, any other name itself."""
+    if name not in NAMES:
+        raise ValueError(f"unknown extractor {name!r}: choose one of {', '.join(NAMES)}")
+    return AUTO if name == "auto" else name
+
+
+@cache
+def version(name: str) -> str:
+    """The version of the extractor `name` stands for. lmkiln's own carries a digest of
+    tasks/extract.py: its code changes between releases, and a change must count as a new
+    extractor (re-extraction, cache keys)."""
+    from importlib import metadata
+
+    resolved = resolve(name)
+    if resolved != "lmkiln":
+        return metadata.version(resolved)
+    code = (Path(__file__).parent / "extract.py").read_bytes()
+    return f"{metadata.version('lmkiln')}+{hashlib.sha256(code).hexdigest()[:8]}"
+
+
+def identity(name: str) -> str:
+    """Name and version, as documents and page rows record it: "trafilatura 2.3.1"."""
+    return f"{resolve(name)} {version(name)}"
+
+
+def extract_text(html: str, url: str, name: str = "auto") -> str:
+    """The main text of one page with the extractor `name`."""
+    resolved = resolve(name)
+    if resolved == "lmkiln":
+        from tasks.extract import extract
+
+        return extract(html, url).text
+    if resolved == "trafilatura":
+        import trafilatura
+
+        return (trafilatura.extract(html, url=url or None, **TRAFILATURA_SETTINGS) or "").strip()
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, **RESILIPARSE_SETTINGS).strip()
+
+
+def extract(html: str, url: str, name: str = "auto") -> Page:
+    """Title, links and main text of one page fetched from `url`; the text from the
+    extractor `name`, the rest from lmkiln's parser."""
+    from tasks.extract import Page
+    from tasks.extract import extract as parse
+
+    page = parse(html, url)
+    if resolve(name) == "lmkiln":
+        return page
+    return Page(title=page.title, text=extract_text(html, url, name), links=page.links)

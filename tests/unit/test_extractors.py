@@ -1,0 +1,119 @@
+"""The extractors a source may choose: dispatch by name, identity (name and version), the
+config field, the fetch cache key, and the public `lmkiln.extract_text`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+
+import pytest
+from pydantic import ValidationError
+
+from lmkiln import extract_text
+from tasks import extractors
+from tasks.config import CorpusSource, StorageConfig, WebSource
+from tasks.sources import fetch_key
+
+PROSE = "The kiln fires the clay slowly, so that the water leaves it before it can crack."
+PAGE = f"""<!doctype html><html><head><title>Firing clay</title></head><body>
+<header><nav><a href="/">Home</a> <a href="/shop">Shop</a> <a href="/about">About</a></nav>
+</header>
+<main><article><h1>Firing clay</h1><p>{PROSE}</p>
+<p>Bisque comes first, glaze second, and each firing takes most of a day to cool down.</p>
+<ul><li>Cone 04 for bisque</li><li>Cone 6 for stoneware glazes</li></ul></article></main>
+<footer><p>Copyright 2024 The Pottery. All rights reserved.</p></footer>
+</body></html>"""
+URL = "https://pottery.example/guides/firing"
+
+
+@pytest.mark.parametrize("name", extractors.NAMES)
+def test_every_extractor_keeps_the_prose_and_leaves_the_furniture(name: str) -> None:
+    page = extractors.extract(PAGE, URL, name)
+    assert PROSE in page.text
+    assert "All rights reserved" not in page.text and "Shop" not in page.text
+    # Title and links are lmkiln's whatever takes the text: the crawl follows the same links.
+    assert page.title == "Firing clay"
+    assert page.links == (
+        "https://pottery.example/",
+        "https://pottery.example/shop",
+        "https://pottery.example/about",
+    )
+
+
+def test_auto_is_the_chosen_default() -> None:
+    assert extractors.resolve("auto") == extractors.AUTO
+    assert extractors.identity("auto") == extractors.identity(extractors.AUTO)
+    assert extractors.extract_text(PAGE, URL) == extractors.extract_text(PAGE, URL, "auto")
+
+
+def test_identity_names_the_installed_version() -> None:
+    assert extractors.identity("trafilatura") == f"trafilatura {metadata.version('trafilatura')}"
+    assert extractors.identity("resiliparse") == f"resiliparse {metadata.version('resiliparse')}"
+    # lmkiln's own also carries a digest of its code, which changes between releases.
+    name, version = extractors.identity("lmkiln").split(" ")
+    release, digest = version.split("+")
+    assert name == "lmkiln" and release == metadata.version("lmkiln") and len(digest) == 8
+
+
+def test_an_unknown_extractor_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown extractor 'goose': choose one of auto, lmkiln"):
+        extractors.extract_text(PAGE, URL, "goose")
+
+
+def test_the_public_api_gives_the_main_text() -> None:
+    assert extract_text(PAGE) == extractors.extract_text(PAGE, "", "auto")
+    assert PROSE in extract_text(PAGE, URL, extractor="resiliparse")
+    assert "All rights reserved" not in extract_text(PAGE, url=URL)
+
+
+def test_importing_lmkiln_loads_no_extractor() -> None:
+    heavy = ("tasks.extract", "lxml", "bs4", "trafilatura", "resiliparse")
+    code = f"import sys, lmkiln; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_sources_default_to_auto_and_refuse_other_names() -> None:
+    web = WebSource(name="s", start_urls=["https://example.org/"])
+    assert web.extractor == "auto"
+    with pytest.raises(ValidationError, match="extractor"):
+        WebSource(name="s", start_urls=["https://example.org/"], extractor="goose")
+    warc = CorpusSource(name="cc", format="warc", paths=["a.warc.gz"], extractor="trafilatura")
+    assert warc.extractor == "trafilatura"
+
+
+def test_a_corpus_source_takes_an_extractor_only_for_warc() -> None:
+    with pytest.raises(ValidationError, match="extractor applies to format warc only"):
+        CorpusSource(name="cc", format="wet", paths=["a.wet.gz"], extractor="resiliparse")
+
+
+def _key(source: WebSource) -> str:
+    bucket = datetime(2024, 1, 1, tzinfo=UTC)
+    return fetch_key(None, {"source": source, "storage": StorageConfig(), "bucket": bucket})
+
+
+def test_the_fetch_key_changes_with_the_extractor() -> None:
+    source = WebSource(name="s", start_urls=["https://example.org/"])
+    keys = {_key(source.model_copy(update={"extractor": name})) for name in extractors.NAMES}
+    assert len(keys) == len(extractors.NAMES)
+
+
+@pytest.fixture
+def fresh_versions():
+    extractors.version.cache_clear()
+    yield
+    extractors.version.cache_clear()
+
+
+def test_the_fetch_key_changes_with_the_extractors_version(monkeypatch, fresh_versions) -> None:
+    source = WebSource(name="s", start_urls=["https://example.org/"], extractor="trafilatura")
+    before = _key(source)
+    installed = metadata.version
+    newer = {"trafilatura": "9.9.9"}
+    monkeypatch.setattr(metadata, "version", lambda name: newer.get(name) or installed(name))
+    extractors.version.cache_clear()
+    assert extractors.identity("trafilatura") == "trafilatura 9.9.9"
+    assert _key(source) != before
