@@ -58,5 +58,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = Path(item.path)
         if path not in touches:
             touches[path] = bool(CALENDAR.search(path.read_text(encoding="utf-8")))
-        if touches[path]:
+        if touches[path] and not item.get_closest_marker("moves_the_clock"):
             item.add_marker(pytest.mark.calendar)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from functools import partial
 
 import mlflow
@@ -60,7 +59,7 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     serving = None
     try:
         serve_command = [sys.executable, "-m", "flows.cli", "serve", "-c", str(config_path)]
-        serving = subprocess.Popen(serve_command, env=env)
+        serving = subprocess.Popen(serve_command, env=env, preexec_fn=_default_sigint)
         os.environ["PREFECT_API_URL"] = api_url
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -120,9 +119,9 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
                     served = c.read_deployment_by_name(name)
                     assert not served.paused and all(s.active for s in served.schedules), name
                 if stop == signal.SIGTERM:
-                    restarted = datetime.now(UTC)
-                    serving = subprocess.Popen(serve_command, env=env)
-                    wait_for(partial(_polled_since, c, restarted), 90, "serving again")
+                    stopped = c.read_deployment_by_name("nightly/nightly").last_polled
+                    serving = subprocess.Popen(serve_command, env=env, preexec_fn=_default_sigint)
+                    wait_for(partial(_polled_since, c, stopped), 90, "serving again")
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         if serving is not None:
@@ -143,10 +142,18 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
 DEPLOYMENTS = ("nightly/nightly", "retrain/retrain", "collect/collect")
 
 
-def _polled_since(client, moment: datetime) -> bool:
-    """A serving process has asked the server for the nightly's runs since `moment`."""
+def _default_sigint() -> None:
+    """Ctrl-C as a person's terminal delivers it: a shell without job control (`pytest &`
+    in a script) starts its background jobs with SIGINT ignored, and a child inherits that,
+    so `lmkiln serve` would never hear the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _polled_since(client, last) -> bool:
+    """A serving process has asked the server for the nightly's runs since its `last` poll:
+    both times are the server's, so no other clock is compared with them."""
     polled = client.read_deployment_by_name("nightly/nightly").last_polled
-    return polled is not None and polled > moment
+    return polled is not None and (last is None or polled > last)
 
 
 def _deployment(client, name: str):
