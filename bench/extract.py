@@ -18,13 +18,15 @@ extract_pages.json, every page's scores for error analysis.
 Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in
 memory, and the page's URL where known:
 - lmkiln: `tasks.extract.extract(html, url).text`, which also collects the title and links;
-- trafilatura with TRAFILATURA_SETTINGS: text output, tables kept, no formatting markup, no
-  comment section, no links or images, no deduplication across pages (it would penalise pages
-  of one site that share text), its fallback extractors on (its default); then the same with
-  `favor_precision` and with `favor_recall`;
-- resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS: like
-  trafilatura's, no comment section, no alt texts, links or form fields, no `<noscript>`
-  content, no list bullets (markup, not text); article metadata kept (its default);
+- trafilatura with TRAFILATURA_SETTINGS, the pipeline's own (tasks/extractors.py), so that
+  the benchmark measures what a source set to trafilatura runs: text output, tables kept, no
+  formatting markup, no comment section, no links or images, no deduplication across pages
+  (it would penalise pages of one site that share text), its fallback extractors on (its
+  default); then the same with `favor_precision` and with `favor_recall` added;
+- resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS, the
+  pipeline's own too: like trafilatura's, no comment section, no alt texts, links or form
+  fields, no `<noscript>` content, no list bullets (markup, not text); article metadata kept
+  (its default);
 - BeautifulSoup's `get_text("\\n")` of the whole `<body>` (lxml's parser): every piece of
   text the page has, script and style left out; the floor any extractor must beat.
 
@@ -68,27 +70,10 @@ from bench.extract_metrics import (
 )
 from bench.extract_sets import HALVES, SETS, Page, SetMissing, split
 from tasks.extract import extract
+from tasks.extractors import RESILIPARSE_SETTINGS, TRAFILATURA_SETTINGS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.md"
 PAGE_SCORES = RESULTS.with_name("extract_pages.json")
-TRAFILATURA_SETTINGS = {
-    "output_format": "txt",
-    "include_tables": True,
-    "include_formatting": False,
-    "include_comments": False,
-    "include_links": False,
-    "include_images": False,
-    "deduplicate": False,
-}
-RESILIPARSE_SETTINGS = {
-    "main_content": True,
-    "comments": False,
-    "alt_texts": False,
-    "links": False,
-    "form_fields": False,
-    "noscript": False,
-    "list_bullets": False,
-}
 BASELINE = "trafilatura"  # speeds are reported as ratios to it
 OURS = "lmkiln"
 WORST_LINES = 4  # lines of added and of missing text shown per page by --worst
@@ -99,7 +84,7 @@ Extractor = Callable[[str, str | None], str]
 
 def _trafilatura(**options: bool) -> Extractor:
     def run(html: str, url: str | None) -> str:
-        return trafilatura.extract(html, url=url, **TRAFILATURA_SETTINGS, **options) or ""
+        return trafilatura.extract(html, url=url, **{**TRAFILATURA_SETTINGS, **options}) or ""
 
     return run
 

@@ -19,7 +19,7 @@ from tasks.http import canonical_url
 from tasks.layout import Content, find_content
 from tasks.markup import decode, looks_binary, parse
 
-__all__ = ["Page", "decode", "extract", "looks_binary"]
+__all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]
 
 PARAGRAPH_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 pre table ul ol dl blockquote section article figure hr".split()
@@ -39,16 +39,29 @@ def extract(html: str, url: str) -> Page:
     root = parse(html)
     if root is None:
         return Page(title="", text="", links=())
-    base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
-    base_url = urljoin(url, base) if base else url
-    # Links come from the whole page, menus included: they are how a crawler finds pages.
-    links = _links(root, base_url)
-    title = next((_text(e) for e in root.iter("title")), "")
+    title, links = _title(root), _links(root, url)
     content = find_content(next(root.iter("body"), root))
     text = _Renderer(content).render()
     if not title and (h1 := next(content.root.iter("h1"), None)) is not None:
         title = _text(h1)
     return Page(title=_normal(title), text=_normal(text), links=links)
+
+
+def title_and_links(html: str, url: str) -> Page:
+    """Title and outgoing links of one HTML page, with no text: what the crawler needs where
+    another extractor takes the text. One parse, no layout; a page without a <title> takes
+    its first <h1>, one in its <main> if it has one."""
+    root = parse(html)
+    if root is None:
+        return Page(title="", text="", links=())
+    title = _title(root)
+    if not title:
+        main = next(root.iterfind(".//main"), None)
+        main = main if main is not None else next(root.iterfind(".//*[@role='main']"), root)
+        h1 = next(main.iter("h1"), None)
+        h1 = h1 if h1 is not None else next(root.iter("h1"), None)
+        title = _text(h1) if h1 is not None else ""
+    return Page(title=_normal(title), text="", links=_links(root, url))
 
 
 def _normal(text: str) -> str:
@@ -61,7 +74,14 @@ def _text(element: etree._Element) -> str:
     return " ".join("".join(element.itertext()).split())
 
 
-def _links(root: etree._Element, base_url: str) -> tuple[str, ...]:
+def _title(root: etree._Element) -> str:
+    return next((_text(e) for e in root.iter("title")), "")
+
+
+def _links(root: etree._Element, url: str) -> tuple[str, ...]:
+    """Links come from the whole page, menus included: they are how a crawler finds pages."""
+    base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
+    base_url = urljoin(url, base) if base else url
     found: dict[str, None] = {}  # an ordered set
     # Each distinct href once: reference pages link the same target hundreds of times.
     for href in dict.fromkeys(a.get("href") for a in root.iter("a")):
