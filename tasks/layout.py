@@ -43,7 +43,8 @@ DROP_ROLES = frozenset(
     "alertdialog tooltip".split()
 )
 # Words in a class or id that mark furniture wherever it is ("comments-area", "byline"), a
-# few in French, Spanish, Italian, German or Dutch. Not "comment", "toc", "caption":
+# few in French, Spanish, Italian, German or Dutch; "print" for what is shown only in print
+# ("print-header") or hidden from it ("d-print-none"). Not "comment", "toc", "caption":
 # documentation uses them on content ("toc-backref").
 COMMENT_WORDS = frozenset(
     "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
@@ -53,7 +54,7 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "related recommended trending byline dateline author autor auteur autore date fecha datum "
     "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
-    "modal breadcrumb breadcrumbs pagination pager skip".split()
+    "modal breadcrumb breadcrumbs pagination pager skip print noprint".split()
 )
 # Layout words: furniture too ("site-footer", "nav_menu"), but also in the class of a wrapper
 # of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
@@ -81,7 +82,7 @@ TAXONOMY_CLASSES = ("tag-", "category-")  # a post's own tags, on its wrapper: "
 NONE, LAYOUT, CAPTION, COMMENTS, FURNITURE = range(5)  # marks by words; the strongest wins
 # Containers that class and id words may mark; inline elements and headings keep their text.
 CONTAINER_TAGS = frozenset(
-    "div section aside ul ol dl table form header footer p span figure figcaption".split()
+    "div section aside ul ol li dl table form header footer p span figure figcaption".split()
 )
 # A header or aside belongs to the page when not inside an article or section (the HTML-AAM
 # mapping), a header not inside <main> either: an article's own header holds its title, a
@@ -105,12 +106,17 @@ MENU_MIN_LINKS = 3  # one or two links in a short paragraph are part of the pros
 MENU_LINK_SHARE = 0.5
 MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of content
 # Prose: text outside links in these blocks, or in the own text of any block ("post-body"
-# divs of text and <br>s), when there is this much of it.
+# divs of text and <br>s, or of spans), when there is this much of it. A list item or cell
+# that holds blocks of text is a wrapper: it counts its own text only, so that a list of
+# comments counts as comments, each beside the others, and not as one long list.
 PROSE_TAGS = frozenset("p pre li dd td blockquote".split())
 INLINE_TAGS = frozenset(
     "a abbr b bdi bdo big cite code data dfn em font i kbd label mark nobr q s samp small span "
     "strike strong sub sup time tt u var h1 h2 h3 h4 h5 h6".split()
 )
+# Inline elements whose text is their parent's own: not links, headings, nor a <time>,
+# which is a dateline's ("Published 10:48, Tuesday 19 November 2019").
+FLOW_TAGS = INLINE_TAGS - {"a", "time", *"h1 h2 h3 h4 h5 h6".split()}
 PROSE_MIN_CHARS = 25
 # Prose inside marked blocks counts this much towards the best block: a comment thread holds
 # more prose than most posts, but a page wrapped whole in a <header> has no other.
@@ -135,7 +141,9 @@ class Size(NamedTuple):
     links: int
     marks: int  # marked elements inside, itself included
     widest: int  # text outside links of the longest prose block inside
-    own: int  # text in no child element, when that much is prose
+    own: int  # flow, when that much is prose
+    flow: int  # text in no child element but inline ones, links left out
+    nested: int  # 1 where a child block holds text: a list item of paragraphs
 
     def is_menu(self) -> bool:
         """Several links, most of the text, little between them: "Home | Docs | Blog"."""
@@ -149,7 +157,7 @@ class Size(NamedTuple):
         )
 
 
-NO_TEXT = Size(0, 0, 0, 0, 0, 0)
+NO_TEXT = Size(0, 0, 0, 0, 0, 0, 0, 0)
 
 
 @dataclass
@@ -277,7 +285,7 @@ def _survey(root: etree._Element) -> _Survey:
             chars = len("".join(element.itertext()).strip())
             # Code is never a byline or a footer: left beside the main block, it holds it back.
             widest = max(chars, AFTER_MAX_CHARS) if chars else 0
-            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0)
+            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0, 0, 0)
             weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
             survey.prose.append((element, weight))
         else:
@@ -416,8 +424,8 @@ def _worn(classes: str, worn: frozenset[str]) -> bool:
 def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bool) -> Size:
     """Size of an element from its children's; dropped children count only by their tail."""
     tag, text = element.tag, element.text
-    own = len(text.strip()) if text else 0
-    chars = link_chars = links = widest = 0
+    own = len(text.strip()) if text else 0  # text in no child element
+    chars = link_chars = links = widest = inline = nested = 0
     marks = int(marked)
     for child in element:  # written out: this runs once for every element of every page
         if tail := child.tail:
@@ -429,16 +437,20 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
             marks += size[3]
             if size[4] > widest:
                 widest = size[4]
+            if child.tag in FLOW_TAGS:
+                inline += size[6]
+            elif size[0] and child.tag not in INLINE_TAGS:
+                nested = 1
     chars += own
-    if own < PROSE_MIN_CHARS:
-        own = 0
     if tag == "a":
-        return Size(chars, chars, links + 1, marks, widest, 0)
+        return Size(chars, chars, links + 1, marks, widest, 0, 0, nested)
+    flow = own + inline
+    prose = flow if flow >= PROSE_MIN_CHARS else 0
     if tag in PROSE_TAGS:
         widest = max(widest, chars - link_chars)
-    elif own > widest and tag not in INLINE_TAGS:
-        widest = own
-    return Size(chars, link_chars, links, marks, widest, own)
+    elif prose > widest and tag not in INLINE_TAGS:
+        widest = prose
+    return Size(chars, link_chars, links, marks, widest, prose, flow, nested)
 
 
 def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
@@ -461,7 +473,8 @@ def _best(survey: _Survey) -> etree._Element | None:
     scores: dict[etree._Element, float] = {}
     for block, weight in survey.prose:
         size = survey.sizes[block]
-        prose = size.chars - size.link_chars if block.tag in PROSE_TAGS else size.own
+        whole = block.tag in PROSE_TAGS and not size.nested
+        prose = size.chars - size.link_chars if whole else size.own
         if prose < PROSE_MIN_CHARS:
             continue
         if (parent := block.getparent()) is not None:

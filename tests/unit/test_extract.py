@@ -327,6 +327,53 @@ def test_a_time_and_byline_outside_the_posts_text_are_dropped() -> None:
     assert text_of(body) == POST_TEXT
 
 
+def test_text_wrapped_in_inline_elements_is_prose() -> None:
+    # A Blogger post's text in spans, in a widget; the theme's credit line is in a <div>.
+    body = (
+        '<div class="widget Blog"><div class="post-body"><div><span><span>'
+        f"{POST[0]}</span></span></div><div><span>{POST[1]}</span></div></div></div>"
+        '<div class="footer-wrapper"><div class="row"><div class="copyright">Crafted with love '
+        "by a template shop in a small town by the sea</div></div></div>"
+    )
+
+    assert text_of(body) == f"{POST[0]}\n{POST[1]}"
+
+
+def test_a_dateline_of_time_elements_is_no_prose_before_the_text() -> None:
+    body = (
+        "<div><h1>Mixing a glaze</h1><div><time>Published 10:48, Tuesday 19 November 2019"
+        "</time> | <time>Updated 11:05, Tuesday 19 November 2019</time></div>"
+        f"<div>{POST_HTML}</div></div>"
+    )
+
+    assert text_of(body) == POST_TEXT
+
+
+def test_a_long_comment_thread_of_list_items_does_not_outweigh_a_short_post() -> None:
+    # Each comment is a list item of paragraphs: it counts as a comment, not as one long line.
+    reply = "<p>I sieve mine three times and it still crawls on the rim of every bowl I make.</p>"
+    thread = "".join(f"<li><div>{reply * 3}</div></li>" for _ in range(12))
+    post = "You can view our June open thread here, and ask us anything below."
+    page = wordpress(after=f'<div class="comments-area"><ol>{thread}</ol></div>')
+    page = page.replace(f"<p>{POST[1]}</p><p>{POST[2]}</p>", "").replace(POST[0], post)
+
+    assert extract(page, URL).text == f"Mixing a glaze\n\n{post}"
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        '<div class="print-header"><span>https://kiln.blog/2024/03/mixing-a-glaze-and-firing'
+        "-it-slowly</span></div>",
+        '<div class="d-none d-print-block">Printed from Kiln Blog, the notebook of a potter who '
+        "fires with wood</div>",
+        '<ul><li class="print"><a href="?print=1">Print</a></li></ul>',
+    ],
+)
+def test_blocks_for_printing_only_or_hidden_from_print_are_dropped(block: str) -> None:
+    assert text_of(f"<main>{block}<h1>Mixing a glaze</h1>{POST_HTML}</main>") == POST_TEXT
+
+
 @pytest.mark.parametrize(
     "figure",
     [
