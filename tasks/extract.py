@@ -1,9 +1,10 @@
 """Main text, title and links of an HTML page.
 
 tasks/markup.py parses it, tasks/layout.py finds where its text is and what in it is page
-furniture; here the main block, and the headings just before it, become lines: headings,
-paragraphs, list items and table rows each a line, code in its layout. bench/extract.py
-measures this against trafilatura on annotated dev sets.
+furniture; here the main block becomes lines: headings, paragraphs, list items and table rows
+each a line, code in its layout. The headline is left out: it is the page's title, which
+Page.title carries, and the news, CMS and Readability dev sets leave it out of their text
+too. bench/extract.py measures this against trafilatura on those and other dev sets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from tasks.http import canonical_url
-from tasks.layout import Content, find_content
+from tasks.layout import HEADING_TAGS, Content, find_content, permalinked
 from tasks.markup import decode, looks_binary, parse
 
 __all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]
@@ -25,6 +26,12 @@ PARAGRAPH_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 pre table ul ol dl blockquote section article figure hr".split()
 )
 LINE_TAGS = frozenset("div li tr dt dd br caption figcaption address details summary".split())
+# A headline in the main block: a heading of the page's <title>, from a header or of a title
+# class; a short one ("Glazes") may be a section's name that the title holds too.
+HEADLINE_TAGS = HEADING_TAGS[:3]
+HEADLINE_MIN_CHARS = 10
+TITLE_CLASS = frozenset("title headline".split())
+TITLE_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ def extract(html: str, url: str) -> Page:
         return Page(title="", text="", links=())
     title, links = _title(root), _links(root, url)
     content = find_content(next(root.iter("body"), root))
-    text = _Renderer(content).render()
+    text = _Renderer(content, title).render()
     if not title and (h1 := next(content.root.iter("h1"), None)) is not None:
         title = _text(h1)
     return Page(title=_normal(title), text=_normal(text), links=links)
@@ -126,11 +133,17 @@ class _Lines:
 
 
 class _Renderer:
-    """Walks the main block, and the headings just before it, leaving furniture out and
-    turning blocks into lines."""
+    """Walks the main block, leaving furniture and the headline out and turning blocks into
+    lines.
 
-    def __init__(self, content: Content) -> None:
+    The headline is the page's title, which Page.title carries: the headings just before the
+    main block, unless they have a permalink (documentation's section headings, which are
+    its text), and in it the first heading that repeats the page's <title> from a <header>
+    or with a title class ("entry-title", "headline")."""
+
+    def __init__(self, content: Content, title: str = "") -> None:
         self.content = content
+        self.title = " ".join(title.lower().split())  # "" once the headline is found
         self.out = _Lines()
         self.cells = 0  # open table cells: their blocks share the row's line
         self.items = 0  # open list items: their paragraphs stay together
@@ -141,7 +154,8 @@ class _Renderer:
             self._walk(self.content.root)
         else:
             for heading in self.content.title():
-                self._walk(heading)
+                if permalinked(heading):
+                    self._walk(heading)
             self._walk(self.content.main)
         return self.out.text()
 
@@ -155,6 +169,8 @@ class _Renderer:
                 self._close(element)
             elif element is not top and drops(element):
                 pass
+            elif self.title and element.tag in HEADLINE_TAGS and self._headline(element):
+                self.title = ""
             elif element.tag == "pre":
                 self.out.preformatted(_preformatted_text(element))
             else:
@@ -165,6 +181,14 @@ class _Renderer:
                 continue
             if element is not top:
                 self._inline(element.tail)
+
+    def _headline(self, heading: etree._Element) -> bool:
+        text = " ".join("".join(heading.itertext()).lower().split())
+        if len(text) < HEADLINE_MIN_CHARS or text not in self.title:
+            return False
+        if not TITLE_CLASS.isdisjoint(TITLE_WORD.findall(heading.get("class", "").lower())):
+            return True
+        return any(element.tag == "header" for element in heading.iterancestors())
 
     def _inline(self, text: str | None) -> None:
         if text:

@@ -18,7 +18,7 @@ position), not rules for one site:
    it holds the best block or a fair share of the text; an empty one or a banner does not.
 4. The main block: from there, down into the wrapper that holds most of the text, as long as
    it leaves no prose behind. What it leaves is a title, byline and date before it, tags,
-   teasers, info boxes and footers after it; the headings just before it stay, as its title.
+   teasers, info boxes and footers after it; the headings just before it are its title.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ class Content:
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:
-        its title, the post's name."""
+        its title, the post's headline or a documentation section's heading."""
         element = self.main
         while element is not None and element is not self.root:
             headings = []
@@ -404,7 +404,12 @@ def _photo_caption(caption: etree._Element) -> bool:
         for sibling in parent
     ):
         return False
-    return not any((a.text or "").strip() in PERMALINK_MARKS for a in caption.iter("a"))
+    return not permalinked(caption)
+
+
+def permalinked(element: etree._Element) -> bool:
+    """Whether it holds a permalink ("¶"), as documentation's headings and figures do."""
+    return any((a.text or "").strip() in PERMALINK_MARKS for a in element.iter("a"))
 
 
 def _worn(classes: str, worn: frozenset[str]) -> bool:

@@ -90,12 +90,16 @@ def test_a_layout_wrapper_named_after_a_sidebar_is_not_dropped() -> None:
 def test_an_articles_own_header_and_a_sections_aside_are_content() -> None:
     body = (
         "<header><h1>Kiln Blog</h1></header>"
-        "<article><header><h1>Raku</h1></header><section><p>Pull the pot out glowing.</p>"
+        "<article><header><h1>Raku</h1><p>A firing where the pot comes out of the kiln red hot."
+        "</p></header><section><p>Pull the pot out glowing.</p>"
         '<aside class="footnote"><p>1. Wear gloves.</p></aside></section>'
         "<footer>Posted in Firing</footer></article>"
     )
 
-    assert text_of(body) == "Raku\n\nPull the pot out glowing.\n\n1. Wear gloves."
+    assert text_of(body) == (
+        "Raku\n\nA firing where the pot comes out of the kiln red hot.\n\n"
+        "Pull the pot out glowing.\n\n1. Wear gloves."
+    )
 
 
 def test_a_table_keeps_one_line_per_row_even_with_paragraphs_in_cells() -> None:
@@ -194,7 +198,8 @@ POST = (
     "top temperature for ten minutes to heal pinholes.",
 )
 POST_HTML = "".join(f"<p>{paragraph}</p>" for paragraph in POST)
-POST_TEXT = "\n\n".join(("Mixing a glaze", *POST))
+POST_TEXT = "\n\n".join(POST)  # the headline is the page's title, not its text
+HEADED_TEXT = f"Mixing a glaze\n\n{POST_TEXT}"  # a heading in the text: the text's own
 
 
 def wordpress(content: str = "", after: str = "", header: str = "", footer: str = "") -> str:
@@ -371,7 +376,38 @@ def test_a_long_comment_thread_of_list_items_does_not_outweigh_a_short_post() ->
     ],
 )
 def test_blocks_for_printing_only_or_hidden_from_print_are_dropped(block: str) -> None:
-    assert text_of(f"<main>{block}<h1>Mixing a glaze</h1>{POST_HTML}</main>") == POST_TEXT
+    assert text_of(f"<main>{block}<h1>Mixing a glaze</h1>{POST_HTML}</main>") == HEADED_TEXT
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        '<h1 class="entry-title">Mixing a glaze</h1>',
+        "<header><h2>Mixing a glaze</h2></header>",
+    ],
+)
+def test_the_headline_is_the_pages_title_and_not_its_text(headline: str) -> None:
+    head = "<head><title>Mixing a glaze | Kiln Blog</title></head>"
+    page = extract(f"<html>{head}<body><main>{headline}{POST_HTML}</main></body></html>", URL)
+
+    assert (page.title, page.text) == ("Mixing a glaze | Kiln Blog", POST_TEXT)
+    # A heading that is no headline stays: one of no title class, or not the page's title.
+    assert extract(f"{head}<main><h1>Mixing a glaze</h1>{POST_HTML}</main>", URL).text == (
+        HEADED_TEXT
+    )
+    other = f"<html><head><title>Kiln Blog</title></head><body><main>{headline}"
+    assert extract(f"{other}{POST_HTML}</main></body></html>", URL).text == HEADED_TEXT
+
+
+def test_documentation_keeps_a_section_heading_before_its_text() -> None:
+    # Sphinx: the page's heading, with its permalink, before the one section of its text.
+    body = (
+        '<main><section id="glazes"><h1>Glazes<a class="headerlink" href="#glazes">¶</a></h1>'
+        '<section id="mixing"><h2>Mixing<a class="headerlink" href="#mixing">¶</a></h2>'
+        f"{POST_HTML}</section></section></main>"
+    )
+
+    assert text_of(f"<title>Glazes — Kiln docs</title>{body}") == f"Glazes\n\nMixing\n\n{POST_TEXT}"
 
 
 @pytest.mark.parametrize(
@@ -476,7 +512,7 @@ def test_a_page_header_and_footer_without_landmarks_are_dropped() -> None:
 def test_prev_up_home_next_lines_are_dropped_even_inside_the_landmark(line: str) -> None:
     body = f"<main>{line}<h1>Mixing a glaze</h1>{POST_HTML}{line}</main>"
 
-    assert text_of(body) == POST_TEXT
+    assert text_of(body) == HEADED_TEXT
 
 
 BLOGGER = (
@@ -516,9 +552,13 @@ SHARE_WRAPPER = (
 )
 
 
-@pytest.mark.parametrize("body", [BLOGGER, ELEMENTOR, SHARE_WRAPPER])
-def test_a_content_wrapper_whose_class_holds_a_furniture_word_is_kept(body: str) -> None:
-    assert text_of(body).replace("\n\n", "\n") == POST_TEXT.replace("\n\n", "\n")
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [(BLOGGER, POST_TEXT), (ELEMENTOR, HEADED_TEXT), (SHARE_WRAPPER, HEADED_TEXT)],
+)
+def test_a_content_wrapper_whose_class_holds_a_furniture_word_is_kept(body: str, text: str) -> None:
+    # Blogger's post title sits before the post's text: the headline; the others' in it.
+    assert text_of(body).replace("\n\n", "\n") == text.replace("\n\n", "\n")
 
 
 @pytest.mark.parametrize(
@@ -532,7 +572,7 @@ def test_a_content_wrapper_whose_class_holds_a_furniture_word_is_kept(body: str)
 def test_an_empty_or_tiny_first_landmark_is_passed_over(first: str) -> None:
     body = f"{first}<div class='post'><h1>Mixing a glaze</h1>{POST_HTML}</div>"
 
-    assert text_of(body) == POST_TEXT
+    assert text_of(body) == HEADED_TEXT
 
 
 def test_a_landmark_with_little_text_is_kept_when_the_other_prose_is_a_pop_ups() -> None:
@@ -575,7 +615,7 @@ def test_text_only_in_noscript_is_kept_and_a_noscript_notice_is_not() -> None:
         "</noscript>"
     )
 
-    assert text_of(body) == POST_TEXT
+    assert text_of(body) == HEADED_TEXT
     assert (
         "JavaScript"
         not in extract(wordpress(after="<noscript>Enable JavaScript</noscript>"), URL).text
