@@ -105,6 +105,11 @@ TAG_LABEL_MAX_CHARS = 30  # a block left with no more once its tag links are gon
 MENU_MIN_LINKS = 3  # one or two links in a short paragraph are part of the prose
 MENU_LINK_SHARE = 0.5
 MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of content
+# In a landmark, only a menu of headlines: this much of its text in links, this long each on
+# average. Documentation's lists of links are shorter ("pathlib.Path.mkdir") or hold more
+# text beside them (a list of articles with their authors).
+HEADLINES_LINK_SHARE = 0.8
+HEADLINE_MIN_CHARS = 25
 # Prose: text outside links in these blocks, or in the own text of any block ("post-body"
 # divs of text and <br>s, or of spans), when there is this much of it. A list item or cell
 # that holds blocks of text is a wrapper: it counts its own text only, so that a list of
@@ -148,6 +153,14 @@ class Size(NamedTuple):
     def is_menu(self) -> bool:
         """Several links, most of the text, little between them: "Home | Docs | Blog"."""
         return self.links >= MENU_MIN_LINKS and self.is_links()
+
+    def is_headlines(self) -> bool:
+        """Links to other stories, by their headlines, and little else: "Related", "Popular"."""
+        return (
+            self.is_menu()
+            and self.link_chars >= HEADLINES_LINK_SHARE * self.chars
+            and self.link_chars >= HEADLINE_MIN_CHARS * self.links
+        )
 
     def is_links(self) -> bool:
         plain = self.chars - self.link_chars
@@ -201,14 +214,16 @@ class Content:
         return marking
 
     def drops(self, element: etree._Element) -> bool:
-        """Whether the text leaves this element out; without a landmark, menus too."""
+        """Whether the text leaves this element out: furniture, and menus, or in a landmark
+        (where a list of links may be its content: "See also") lists of headlines."""
         if element in self.survey.dropped or not isinstance(element.tag, str):
             return True
         if self.marked(element):
             return True
-        if self.landmark or element in self.protected:
+        if element in self.protected:
             return False
-        return self.survey.sizes.get(element, NO_TEXT).is_menu()
+        size = self.survey.sizes.get(element, NO_TEXT)
+        return size.is_headlines() if self.landmark else size.is_menu()
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:

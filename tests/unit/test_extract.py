@@ -302,6 +302,23 @@ def test_teasers_after_the_post_are_dropped_by_position_alone() -> None:
     assert extract(wordpress(after=teasers), URL).text == POST_TEXT
 
 
+def test_a_list_of_headlines_in_the_landmark_is_dropped_but_a_list_of_references_is_not() -> None:
+    headlines = (
+        "<ul><li><a href='/a'>Why a wood kiln is worth the sleepless nights</a></li>"
+        "<li><a href='/b'>Ten glazes every beginner should mix at least once</a></li>"
+        "<li><a href='/c'>The potter who fires with nothing but the sun</a></li></ul>"
+    )
+    references = (
+        "<ul><li><a href='/g#mix'><code>glaze.mix()</code></a></li>"
+        "<li><a href='/g#sieve'><code>glaze.sieve()</code></a></li>"
+        "<li><a href='/k#fire'><code>kiln.fire()</code></a></li></ul>"
+    )
+
+    assert extract(wordpress(content=headlines), URL).text == POST_TEXT
+    text = extract(wordpress(content=references), URL).text
+    assert "- glaze.mix()\n- glaze.sieve()\n- kiln.fire()" in text
+
+
 def test_bylines_dates_tags_and_categories_are_dropped() -> None:
     header = (
         '<div class="entry-meta"><span class="byline">By <a rel="author" href="/jane">Jane'
