@@ -5,11 +5,12 @@ position), not rules for one site:
 1. One walk over the body (`_survey`) sets aside what is never text (scripts, navigation,
    ARIA roles of furniture, permalinks, tag links, "Prev | Up | Home | Next" lines) and marks
    what is furniture unless it turns out to hold the content: hidden elements, page-level
-   headers, footers and asides, comment forms, photo captions, and class and id words of two
-   strengths. Furniture words ("comments", "related", "byline", "newsletter") mark a block
-   wherever it is; layout words ("sidebar", "widget", "share") also name wrappers of the real
-   content ("has-sidebar", "elementor-widget-container"), so they mark nothing the content
-   itself wears on that page.
+   headers, footers and asides, comment forms, photo captions, lists of teasers (a link to
+   a headline and a blurb, again and again) with no paragraph beside them, and class and id
+   words of two strengths. Furniture words ("comments", "related", "byline", "newsletter")
+   mark a block wherever it is; layout words ("sidebar", "widget", "share") also name
+   wrappers of the real content ("has-sidebar", "elementor-widget-container"), so they mark
+   nothing the content itself wears on that page.
 2. The best block: the element with the most prose in its child blocks, prose in marked
    blocks counting for less. It may be all the prose there is (a page wrapped whole in a
    `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
@@ -110,6 +111,15 @@ MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of c
 # text beside them (a list of articles with their authors).
 HEADLINES_LINK_SHARE = 0.8
 HEADLINE_MIN_CHARS = 25
+# Teasers: a headline's link and a blurb of at most this much, at least this share of it the
+# headline; a list of at least two, most of its text, is furniture unless a paragraph this
+# long stands beside it.
+TEASER_MAX_CHARS = 400
+TEASER_LINK_SHARE = 0.2
+TEASERS_MIN = 2
+TEASERS_SHARE = 0.8
+TEASERS_BESIDE_PROSE_CHARS = 100
+KICKER_MAX_CHARS = 20
 # Prose: text outside links in these blocks, or in the own text of any block ("post-body"
 # divs of text and <br>s, or of spans), when there is this much of it. A list item or cell
 # that holds blocks of text is a wrapper: it counts its own text only, so that a list of
@@ -186,6 +196,9 @@ class _Survey:
     landmarks: list[etree._Element] = field(default_factory=list)  # main, role="main"
     articles: list[etree._Element] = field(default_factory=list)
     nav_links: list[etree._Element] = field(default_factory=list)
+    # Lists of teasers, each with the range of its prose blocks in `prose`, and those of them
+    # that are furniture: no paragraph beside them.
+    teasers: dict[etree._Element, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -272,13 +285,15 @@ def _survey(root: etree._Element) -> _Survey:
     furniture = layout = 0  # open marked elements
     tag_lines: set[etree._Element] = set()  # blocks that held a tag link
     # An explicit stack, not recursion: junk HTML nests deeper than Python's stack.
-    stack: list[tuple[etree._Element, bool]] = [(root, False)]
+    # Each element twice: entering (-1), then leaving (where its prose blocks start).
+    stack: list[tuple[etree._Element, int]] = [(root, -1)]
     while stack:
-        element, leaving = stack.pop()
+        element, start = stack.pop()
         tag = element.tag
-        if leaving:
+        if start >= 0:
             sectioned -= tag in SECTIONING_TAGS
             mains -= tag == "main"
+            _drop_teasers(survey, element)
             in_furniture = element in survey.furniture
             in_layout = not in_furniture and element in survey.layout
             size = survey.sizes[element] = _size(element, survey.sizes, in_furniture or in_layout)
@@ -289,6 +304,8 @@ def _survey(root: etree._Element) -> _Survey:
             layout -= in_layout
             if element in tag_lines and size.chars <= TAG_LABEL_MAX_CHARS and not size.links:
                 survey.dropped.add(element)
+            if not in_furniture and _teaser_list(element, survey.sizes):
+                survey.teasers[element] = (start, len(survey.prose))
         elif not isinstance(tag, str):  # an entity or stray node
             continue
         elif element is not root and _never_text(element):
@@ -320,8 +337,8 @@ def _survey(root: etree._Element) -> _Survey:
                 survey.articles.append(element)
             elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
                 survey.nav_links.append(element)
-            stack.append((element, True))
-            stack.extend((child, False) for child in reversed(element))
+            stack.append((element, len(survey.prose)))
+            stack.extend((child, -1) for child in reversed(element))
     survey.dropped.update(_nav_lines(survey, root))
     return survey
 
@@ -471,6 +488,67 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
     elif prose > widest and tag not in INLINE_TAGS:
         widest = prose
     return Size(chars, link_chars, links, marks, widest, prose, flow, nested)
+
+
+def _teaser_list(element: etree._Element, sizes: dict[etree._Element, Size]) -> bool:
+    """Whether most of its text is in teasers, at least two: blocks that open with a link to a
+    story by its headline, with a short blurb or none after it."""
+    if element.tag in INLINE_TAGS or element.tag in PROSE_TAGS:
+        return False
+    teasers = covered = chars = 0
+    for child in element:
+        if (size := sizes.get(child)) is None:
+            continue
+        chars += size.chars
+        if (
+            size.links
+            and size.link_chars >= HEADLINE_MIN_CHARS * size.links
+            and size.link_chars >= TEASER_LINK_SHARE * size.chars
+            and size.chars <= TEASER_MAX_CHARS
+            and child.tag not in INLINE_TAGS
+            and child.tag != "p"  # a sentence that opens with a link
+            and _opens_with_headline(child)
+        ):
+            teasers += 1
+            covered += size.chars
+    return teasers >= TEASERS_MIN and covered >= TEASERS_SHARE * chars
+
+
+def _opens_with_headline(block: etree._Element) -> bool:
+    """Whether a link to a headline comes first, after at most a kicker ("AUTO NEWS",
+    "12:02 PM"); a headline is words, not a name in code or a URL."""
+    chars = 0
+    for event, element in etree.iterwalk(block, events=("start", "end")):
+        if event == "start":
+            if element.tag == "a":
+                headline = "".join(element.itertext()).strip()
+                return " " in headline or not headline.isascii()
+            chars += len(element.text.strip()) if element.text else 0
+        elif element is not block and element.tail:
+            chars += len(element.tail.strip())
+        if chars > KICKER_MAX_CHARS:
+            return False
+    return False
+
+
+def _drop_teasers(survey: _Survey, parent: etree._Element) -> None:
+    """Lists of teasers among `parent`'s children are furniture, and their prose counts as
+    furniture's, unless a paragraph stands beside them: a digest of stories, each a link
+    and a sentence, is a post's text."""
+    lists = [child for child in parent if child in survey.teasers]
+    if not lists:
+        return
+    sizes = survey.sizes
+    for child in parent:
+        if child not in survey.teasers and (size := sizes.get(child)) is not None:
+            prose = size.chars - size.link_chars if child.tag in PROSE_TAGS else size.own
+            if prose >= TEASERS_BESIDE_PROSE_CHARS:
+                return
+    for child in lists:
+        start, end = survey.teasers[child]
+        survey.furniture.add(child)
+        sizes[child] = sizes[child]._replace(marks=sizes[child].marks + 1)
+        survey.prose[start:end] = [(b, w * FURNITURE_WEIGHT) for b, w in survey.prose[start:end]]
 
 
 def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:

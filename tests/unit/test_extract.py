@@ -319,6 +319,36 @@ def test_a_list_of_headlines_in_the_landmark_is_dropped_but_a_list_of_references
     assert "- glaze.mix()\n- glaze.sieve()\n- kiln.fire()" in text
 
 
+STORIES = (
+    ("Why a wood kiln is worth the sleepless nights", "Three days of stoking for one firing."),
+    ("Ten glazes every beginner should mix once", "From a clear base to a tenmoku brown."),
+    ("The potter who fires with nothing but the sun", "A solar kiln in the Spanish hills."),
+    ("Clay prices rise for the third year running", "Suppliers blame the cost of energy."),
+)
+
+
+def test_a_list_of_teasers_is_dropped_even_with_more_prose_than_the_post() -> None:
+    teasers = "".join(
+        f'<li><span>NEWS</span> <a href="/{n}">{title}</a> <span>{blurb} {blurb}</span></li>'
+        for n, (title, blurb) in enumerate(STORIES)
+    )
+    body = f'<div class="breaking"><ul>{teasers}</ul></div><div class="story">{POST_HTML}</div>'
+
+    assert text_of(body) == POST_TEXT
+
+
+def test_a_digest_of_stories_among_paragraphs_is_the_posts_text() -> None:
+    digest = "".join(
+        f'<li><strong><a href="/{n}">{title}</a>.</strong> {blurb}</li>'
+        for n, (title, blurb) in enumerate(STORIES)
+    )
+    body = f"<main><p>{POST[0]}</p><ol>{digest}</ol><p>{POST[1]}</p></main>"
+
+    assert text_of(body).splitlines()[2:6] == [
+        f"{n}. {title}. {blurb}" for n, (title, blurb) in enumerate(STORIES, 1)
+    ]
+
+
 def test_bylines_dates_tags_and_categories_are_dropped() -> None:
     header = (
         '<div class="entry-meta"><span class="byline">By <a rel="author" href="/jane">Jane'
