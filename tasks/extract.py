@@ -32,6 +32,12 @@ HEADLINE_TAGS = HEADING_TAGS[:3]
 HEADLINE_MIN_CHARS = 10
 TITLE_CLASS = frozenset("title headline".split())
 TITLE_WORD = re.compile(r"[a-z]+")
+WEB_SCHEMES = ("http://", "https://")
+# Hrefs already in canonical form: a lower-case host with no port or login, and a path with
+# no query or fragment; and paths from the root with no "." or empty segments to resolve.
+PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^\s?#]*)?")
+PLAIN_PATH = re.compile(r"/[^\s?#]*")
+OTHER_SCHEMES = ("mailto:", "javascript:", "tel:", "sms:", "whatsapp:", "data:")
 
 
 @dataclass(frozen=True)
@@ -88,19 +94,46 @@ def _title(root: etree._Element) -> str:
 def _links(root: etree._Element, url: str) -> tuple[str, ...]:
     """Links come from the whole page, menus included: they are how a crawler finds pages."""
     base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
-    base_url = urljoin(url, base) if base else url
+    resolve = _Resolver(urljoin(url, base) if base else url)
     found: dict[str, None] = {}  # an ordered set
     # Each distinct href once: reference pages link the same target hundreds of times.
     for href in dict.fromkeys(a.get("href") for a in root.iter("a")):
-        if not href:
-            continue
-        try:
-            link = canonical_url(urljoin(base_url, href.strip()))
-        except ValueError:
-            continue  # "http://[bad/", a port past 65535: not a link anything could fetch
-        if link.startswith(("http://", "https://")):
+        if href and (link := resolve(href.strip())):
             found.setdefault(link)
     return tuple(found)
+
+
+class _Resolver:
+    """`canonical_url(urljoin(base, href))` for a page's hrefs, or "" where that is no http(s)
+    URL. Most hrefs are plain ("https://host/path", "/path", "#top", "mailto:"): they take
+    short cuts that give the same URL, for the full parse costs as much as the whole layout."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.page = self.origin = ""  # the base's canonical URL, and its scheme and host
+        if base_url.startswith(WEB_SCHEMES) and (page := self._slow("")):
+            self.page = page
+            self.origin = page[: page.index("/", page.index("//") + 2)]
+
+    def __call__(self, href: str) -> str:
+        if PLAIN_URL.fullmatch(href):
+            return href if "/" in href[href.index("//") + 2 :] else f"{href}/"
+        if not self.page:
+            return self._slow(href)
+        if href[:1] == "#":
+            return self.page
+        if PLAIN_PATH.fullmatch(href) and "//" not in href and "/." not in href:
+            return self.origin + href
+        if href[:11].lower().startswith(OTHER_SCHEMES):
+            return ""
+        return self._slow(href)
+
+    def _slow(self, href: str) -> str:
+        try:
+            link = canonical_url(urljoin(self.base_url, href))
+        except ValueError:
+            return ""  # "http://[bad/", a port past 65535: not a link anything could fetch
+        return link if link.startswith(WEB_SCHEMES) else ""
 
 
 class _Lines:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from html import escape
+from urllib.parse import urljoin
+
 import pytest
 
 from tasks.extract import decode, extract
+from tasks.http import canonical_url
 
 URL = "http://blog.test/glazes"
 
@@ -44,6 +48,34 @@ def test_an_ordinary_page_keeps_the_post_and_drops_every_kind_of_furniture() -> 
     )
     # Links still come from the whole page: menus are how a crawler finds pages.
     assert "http://blog.test/about" in page.links and "http://blog.test/3" in page.links
+
+
+HREFS = (
+    "https://blog.test", "https://blog.test/a/../b", "http://Blog.test/A", "HTTP://BLOG.TEST/",
+    "https://blog.test:8080/p", "https://user@blog.test/p", "https://blog.test/p#frag",
+    "https://blog.test/p?b=2&a=1&utm_source=x", "https://blog.test/caf\u00e9", "http://[bad/",
+    "/", "/x/../y", "/a//b", "/a/./b", "/.well-known/x", "/p;param", "/p?q=1", "/path with space",
+    "#top", "#", "?q=1", "x/y", "../z", "//cdn.test/p", "mailto:a@b.test", "JavaScript:void(0)",
+    "tel:123", "localhost:8080/x", "https://blog.test/tab\there",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["http://blog.test/glazes", "https://Blog.test:443/a/b?x=1#f", "https://u@blog.test/", ""],
+)
+def test_links_are_the_canonical_form_of_each_href_joined_to_the_pages_url(base: str) -> None:
+    page = "".join(f'<a href="{escape(href)}">x</a>' for href in HREFS)
+    expected: dict[str, None] = {}
+    for href in HREFS:
+        try:
+            link = canonical_url(urljoin(base, href.strip()))
+        except ValueError:
+            continue
+        if link.startswith(("http://", "https://")):
+            expected.setdefault(link)
+
+    assert extract(page, base).links == tuple(expected)
 
 
 @pytest.mark.parametrize(
