@@ -38,6 +38,8 @@ WEB_SCHEMES = ("http://", "https://")
 PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^\s?#]*)?")
 PLAIN_PATH = re.compile(r"/[^\s?#]*")
 OTHER_SCHEMES = ("mailto:", "javascript:", "tel:", "sms:", "whatsapp:", "data:")
+URL_BLANKS = str.maketrans("", "", "\t\r\n")  # what urlsplit takes out of a URL, and
+C0_AND_SPACE = "".join(map(chr, range(0x21)))  # what it strips from its start
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,9 @@ class _Resolver:
     def __call__(self, href: str) -> str:
         if PLAIN_URL.fullmatch(href):
             return href if "/" in href[href.index("//") + 2 :] else f"{href}/"
-        if not self.page:
-            return self._slow(href)
+        if not self.page:  # a base that is no web page: only an absolute href is a link
+            scheme = href[:16].translate(URL_BLANKS).lstrip(C0_AND_SPACE)[:6].lower()
+            return self._slow(href) if scheme.startswith(("http:", "https:")) else ""
         if href[:1] == "#":
             return self.page
         if PLAIN_PATH.fullmatch(href) and "//" not in href and "/." not in href:

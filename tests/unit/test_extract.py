@@ -56,13 +56,14 @@ HREFS = (
     "https://blog.test/p?b=2&a=1&utm_source=x", "https://blog.test/caf\u00e9", "http://[bad/",
     "/", "/x/../y", "/a//b", "/a/./b", "/.well-known/x", "/p;param", "/p?q=1", "/path with space",
     "#top", "#", "?q=1", "x/y", "../z", "//cdn.test/p", "mailto:a@b.test", "JavaScript:void(0)",
-    "tel:123", "localhost:8080/x", "https://blog.test/tab\there",
+    "tel:123", "localhost:8080/x", "https://blog.test/tab\there", "ht\ttps://blog.test/t",
+    "\x01https://blog.test/c0", "Https://blog.test/H", "http:blog.test",
 )  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "base",
-    ["http://blog.test/glazes", "https://Blog.test:443/a/b?x=1#f", "https://u@blog.test/", ""],
+    ["http://blog.test/g", "https://Blog.test:443/a/b?x=1#f", "https://u@blog.test/", "", "a.html"],
 )
 def test_links_are_the_canonical_form_of_each_href_joined_to_the_pages_url(base: str) -> None:
     page = "".join(f'<a href="{escape(href)}">x</a>' for href in HREFS)
