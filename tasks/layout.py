@@ -79,6 +79,10 @@ FURNITURE_COMPOUNDS = (
 )  # fmt: skip
 LAYOUT_COMPOUNDS = ("sidebar", "navbar", "navigation", "footer", "masthead", "sharing", "social")
 CAPTION_COMPOUNDS = ("caption", "credit")
+FURNITURE_PARTS, CAPTION_PARTS, LAYOUT_PARTS = (
+    re.compile("|".join(parts))
+    for parts in (FURNITURE_COMPOUNDS, CAPTION_COMPOUNDS, LAYOUT_COMPOUNDS)
+)
 TAXONOMY_CLASSES = ("tag-", "category-")  # a post's own tags, on its wrapper: "tag-cookies"
 NONE, LAYOUT, CAPTION, COMMENTS, FURNITURE = range(5)  # marks by words; the strongest wins
 # Containers that class and id words may mark; inline elements and headings keep their text.
@@ -199,6 +203,7 @@ class _Survey:
     # Lists of teasers, each with the range of its prose blocks in `prose`, and those of them
     # that are furniture: no paragraph beside them.
     teasers: dict[etree._Element, tuple[int, int]] = field(default_factory=dict)
+    teaser_parents: set[etree._Element] = field(default_factory=set)
 
 
 @dataclass
@@ -281,64 +286,72 @@ def find_content(body: etree._Element) -> Content:
 
 def _survey(root: etree._Element) -> _Survey:
     survey = _Survey()
+    sizes, prose = survey.sizes, survey.prose
     sectioned = mains = 0  # open sectioning elements, open <main>s
     furniture = layout = 0  # open marked elements
     tag_lines: set[etree._Element] = set()  # blocks that held a tag link
-    # An explicit stack, not recursion: junk HTML nests deeper than Python's stack.
-    # Each element twice: entering (-1), then leaving (where its prose blocks start).
-    stack: list[tuple[etree._Element, int]] = [(root, -1)]
-    while stack:
-        element, start = stack.pop()
+    starts: list[int] = []  # per open element, where its prose blocks start; -1: skipped
+    # lxml's own walk, not recursion: junk HTML nests deeper than Python's stack.
+    walk = etree.iterwalk(root, events=("start", "end"), tag="*")
+    for event, element in walk:
         tag = element.tag
-        if start >= 0:
+        if event == "end":
+            if (start := starts.pop()) < 0:
+                continue
             sectioned -= tag in SECTIONING_TAGS
             mains -= tag == "main"
-            _drop_teasers(survey, element)
+            if element in survey.teaser_parents:
+                _drop_teasers(survey, element)
             in_furniture = element in survey.furniture
             in_layout = not in_furniture and element in survey.layout
-            size = survey.sizes[element] = _size(element, survey.sizes, in_furniture or in_layout)
+            size = sizes[element] = _size(element, sizes, in_furniture or in_layout)
             if tag in PROSE_TAGS or (size.own and tag not in INLINE_TAGS):
                 weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-                survey.prose.append((element, weight))
+                prose.append((element, weight))
             furniture -= in_furniture
             layout -= in_layout
             if element in tag_lines and size.chars <= TAG_LABEL_MAX_CHARS and not size.links:
                 survey.dropped.add(element)
-            if not in_furniture and _teaser_list(element, survey.sizes):
-                survey.teasers[element] = (start, len(survey.prose))
-        elif not isinstance(tag, str):  # an entity or stray node
+            if not in_furniture and _teaser_list(element, size, sizes):
+                survey.teasers[element] = (start, len(prose))
+                if (parent := element.getparent()) is not None:
+                    survey.teaser_parents.add(parent)
             continue
-        elif element is not root and _never_text(element):
+        if element is not root and _never_text(element):
             survey.dropped.add(element)
             parent = element.getparent()
             if tag == "a" and _rel(element, TAG_RELS) and parent is not None:
                 tag_lines.add(parent)
-        elif tag == "pre":  # code: thousands of highlighting spans, all text
+            starts.append(-1)
+            walk.skip_subtree()
+            continue
+        if tag == "pre":  # code: thousands of highlighting spans, all text
             chars = len("".join(element.itertext()).strip())
             # Code is never a byline or a footer: left beside the main block, it holds it back.
             widest = max(chars, AFTER_MAX_CHARS) if chars else 0
-            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0, 0, 0)
+            sizes[element] = Size(chars, 0, 0, 0, widest, 0, 0, 0)
             weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-            survey.prose.append((element, weight))
-        else:
-            sectioned += tag in SECTIONING_TAGS
-            mains += tag == "main"
-            if element is not root:
-                mark = _mark(element, sectioned > 0, mains > 0)
-                if mark == FURNITURE:
-                    survey.furniture.add(element)
-                    furniture += 1
-                elif mark == LAYOUT:
-                    survey.layout.add(element)
-                    layout += 1
-            if tag == "main" or element.get("role") == "main":
-                survey.landmarks.append(element)
-            elif tag == "article":
-                survey.articles.append(element)
-            elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
-                survey.nav_links.append(element)
-            stack.append((element, len(survey.prose)))
-            stack.extend((child, -1) for child in reversed(element))
+            prose.append((element, weight))
+            starts.append(-1)
+            walk.skip_subtree()
+            continue
+        sectioned += tag in SECTIONING_TAGS
+        mains += tag == "main"
+        if element is not root:
+            mark = _mark(element, sectioned > 0, mains > 0)
+            if mark == FURNITURE:
+                survey.furniture.add(element)
+                furniture += 1
+            elif mark == LAYOUT:
+                survey.layout.add(element)
+                layout += 1
+        if tag == "main" or element.get("role") == "main":
+            survey.landmarks.append(element)
+        elif tag == "article":
+            survey.articles.append(element)
+        elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
+            survey.nav_links.append(element)
+        starts.append(len(prose))
     survey.dropped.update(_nav_lines(survey, root))
     return survey
 
@@ -401,11 +414,11 @@ def _words_mark(value: str, is_class: bool = True) -> int:
     if words & COMMENT_WORDS:
         return COMMENTS
     squashed = value.lower().replace("-", "").replace("_", "") if is_class else ""
-    if words & FURNITURE_WORDS or any(part in squashed for part in FURNITURE_COMPOUNDS):
+    if words & FURNITURE_WORDS or FURNITURE_PARTS.search(squashed):
         return FURNITURE
-    if words & CAPTION_WORDS or any(part in squashed for part in CAPTION_COMPOUNDS):
+    if words & CAPTION_WORDS or CAPTION_PARTS.search(squashed):
         return CAPTION
-    if words & LAYOUT_WORDS or any(part in squashed for part in LAYOUT_COMPOUNDS):
+    if words & LAYOUT_WORDS or LAYOUT_PARTS.search(squashed):
         return LAYOUT
     return LAYOUT if not is_class and "header" in words else NONE  # id="header": the banner
 
@@ -490,10 +503,12 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
     return Size(chars, link_chars, links, marks, widest, prose, flow, nested)
 
 
-def _teaser_list(element: etree._Element, sizes: dict[etree._Element, Size]) -> bool:
+def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element, Size]) -> bool:
     """Whether most of its text is in teasers, at least two: blocks that open with a link to a
     story by its headline, with a short blurb or none after it."""
-    if element.tag in INLINE_TAGS or element.tag in PROSE_TAGS:
+    if size.link_chars < TEASERS_MIN * HEADLINE_MIN_CHARS or element.tag in INLINE_TAGS:
+        return False
+    if element.tag in PROSE_TAGS:
         return False
     teasers = covered = chars = 0
     for child in element:
