@@ -287,7 +287,7 @@ def find_content(body: etree._Element) -> Content:
 def _survey(root: etree._Element) -> _Survey:
     survey = _Survey()
     sizes, prose = survey.sizes, survey.prose
-    sectioned = mains = 0  # open sectioning elements, open <main>s
+    sectioned = mains = articles = 0  # open sectioning elements, <main>s, <article>s
     furniture = layout = 0  # open marked elements
     tag_lines: set[etree._Element] = set()  # blocks that held a tag link
     starts: list[int] = []  # per open element, where its prose blocks start; -1: skipped
@@ -300,6 +300,7 @@ def _survey(root: etree._Element) -> _Survey:
                 continue
             sectioned -= tag in SECTIONING_TAGS
             mains -= tag == "main"
+            articles -= tag == "article"
             if element in survey.teaser_parents:
                 _drop_teasers(survey, element)
             in_furniture = element in survey.furniture
@@ -338,13 +339,14 @@ def _survey(root: etree._Element) -> _Survey:
         sectioned += tag in SECTIONING_TAGS
         mains += tag == "main"
         if element is not root:
-            mark = _mark(element, sectioned > 0, mains > 0)
+            mark = _mark(element, sectioned > 0, mains > 0, articles > 0)
             if mark == FURNITURE:
                 survey.furniture.add(element)
                 furniture += 1
             elif mark == LAYOUT:
                 survey.layout.add(element)
                 layout += 1
+        articles += tag == "article"
         if tag == "main" or element.get("role") == "main":
             survey.landmarks.append(element)
         elif tag == "article":
@@ -375,9 +377,9 @@ def _rel(link: etree._Element, kinds: frozenset[str]) -> bool:
     return bool((rel := link.get("rel")) and not kinds.isdisjoint(rel.lower().split()))
 
 
-def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
-    """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, a comment
-    form, a photo caption, or by class and id words."""
+def _mark(element: etree._Element, sectioned: bool, in_main: bool, in_article: bool) -> int:
+    """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, an article in
+    an article, a comment form, a photo caption, or by class and id words."""
     tag, get = element.tag, element.get
     if get("role") != "tabpanel":  # a hidden tab is content the reader opens with one click
         if get("hidden") is not None or get("aria-hidden") == "true":
@@ -386,6 +388,8 @@ def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
             return FURNITURE
     if tag == "footer" or tag == "noscript" or (tag == "aside" and not sectioned):
         return FURNITURE
+    if tag == "article" and in_article:
+        return FURNITURE  # in HTML's words, related to the outer one: a comment, another post
     if tag == "header" and not sectioned and not in_main:
         return LAYOUT  # a banner holds no prose, unless it wraps the whole page
     if tag not in CONTAINER_TAGS:

@@ -382,6 +382,17 @@ def test_a_digest_of_stories_among_paragraphs_is_the_posts_text() -> None:
     ]
 
 
+def test_articles_nested_in_the_posts_article_are_dropped_unless_they_hold_the_text() -> None:
+    # HTML: an article inside an article is related to it, a comment or another post.
+    others = "".join(
+        f"<article><h2>{title}</h2><p>{blurb} {blurb} {blurb}</p></article>"
+        for title, blurb in STORIES
+    )
+
+    assert text_of(f"<article>{POST_HTML}{others}</article>") == POST_TEXT
+    assert text_of(f"<article><article>{POST_HTML}</article></article>") == POST_TEXT
+
+
 def test_bylines_dates_tags_and_categories_are_dropped() -> None:
     header = (
         '<div class="entry-meta"><span class="byline">By <a rel="author" href="/jane">Jane'
