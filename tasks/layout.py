@@ -15,8 +15,9 @@ position), not rules for one site:
    blocks counting for less. It may be all the prose there is (a page wrapped whole in a
    `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
    content, whatever their marks say.
-3. The page's landmark (`<main>`, `role="main"`, or its one `<article>`) bounds the text when
-   it holds the best block or a fair share of the text; an empty one or a banner does not.
+3. The page's landmark (`<main>`, `role="main"`, or an `<article>`) bounds the text: the
+   innermost that holds the best block, else one that holds a fair share of the text; an
+   empty one or a banner does not. Menus inside a `<main>` may be its text, not in others.
 4. The main block: from there, down into the wrapper that holds most of the text, as long as
    it leaves no prose behind. What it leaves is a title, byline and date before it, tags,
    teasers, info boxes and footers after it; the headings just before it are its title.
@@ -212,7 +213,7 @@ class Content:
 
     survey: _Survey
     root: etree._Element  # the landmark, else the body
-    landmark: bool
+    landmark: bool  # the root is <main> or role="main": its lists of links may be its text
     protected: frozenset[etree._Element] = frozenset()  # the best block, the blocks around it
     worn: frozenset[str] = frozenset()  # layout classes the content wears: no marks here
     main: etree._Element | None = None  # the main block; None where the page has no prose
@@ -269,7 +270,7 @@ def find_content(body: etree._Element) -> Content:
     best = _best(survey)
     landmark = _landmark(survey, body, best)
     root = body if landmark is None else landmark
-    content = Content(survey, root, landmark is not None)
+    content = Content(survey, root, landmark is not None and landmark.tag != "article")
     if best is None:
         return content
     chain = [best, *best.iterancestors()]
@@ -604,15 +605,19 @@ def _best(survey: _Survey) -> etree._Element | None:
 def _landmark(
     survey: _Survey, body: etree._Element, best: etree._Element | None
 ) -> etree._Element | None:
-    """The first landmark that holds the best block, else the first that holds a fair share
-    of the page's text: not an empty one, nor a hero banner while the text is elsewhere. Where
-    all the prose is in furniture (a help pop-up), the first landmark with any text."""
+    """The innermost landmark or article that holds the best block (a post's <article> in
+    the <main> that also holds its comments and related posts), else the first landmark or
+    only article that holds a fair share of the page's text: not an empty one, nor a hero
+    banner while the text is elsewhere. Where all the prose is in furniture (a help pop-up),
+    the first with any text."""
     candidates = survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
     sizes = survey.sizes
     if best is not None:
-        around = {best, *best.iterancestors()}
-        if (holder := next((c for c in candidates if c in around), None)) is not None:
+        chain = [best, *best.iterancestors()]
+        holders = {*survey.landmarks, *survey.articles} - survey.furniture
+        if (holder := next((e for e in chain if e in holders), None)) is not None:
             return holder
+        around = set(chain)
         if around.isdisjoint(survey.furniture):
             page = sizes[body]
             least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))

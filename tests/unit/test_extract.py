@@ -335,7 +335,7 @@ def test_teasers_after_the_post_are_dropped_by_position_alone() -> None:
     assert extract(wordpress(after=teasers), URL).text == POST_TEXT
 
 
-def test_a_list_of_headlines_in_the_landmark_is_dropped_but_a_list_of_references_is_not() -> None:
+def test_lists_of_links_are_dropped_from_a_post_and_from_main_only_lists_of_headlines() -> None:
     headlines = (
         "<ul><li><a href='/a'>Why a wood kiln is worth the sleepless nights</a></li>"
         "<li><a href='/b'>Ten glazes every beginner should mix at least once</a></li>"
@@ -347,9 +347,13 @@ def test_a_list_of_headlines_in_the_landmark_is_dropped_but_a_list_of_references
         "<li><a href='/k#fire'><code>kiln.fire()</code></a></li></ul>"
     )
 
-    assert extract(wordpress(content=headlines), URL).text == POST_TEXT
-    text = extract(wordpress(content=references), URL).text
-    assert "- glaze.mix()\n- glaze.sieve()\n- kiln.fire()" in text
+    for links in (headlines, references):
+        # A post's <article> is no <main>: a list of links in it is a menu.
+        assert extract(wordpress(content=links), URL).text == POST_TEXT
+    # Documentation: <main> holds it, and its lists of links may be its text.
+    assert text_of(f"<main>{POST_HTML}{headlines}</main>") == POST_TEXT
+    text = text_of(f"<main>{POST_HTML}{references}</main>")
+    assert text == f"{POST_TEXT}\n\n- glaze.mix()\n- glaze.sieve()\n- kiln.fire()"
 
 
 STORIES = (
@@ -391,6 +395,20 @@ def test_articles_nested_in_the_posts_article_are_dropped_unless_they_hold_the_t
 
     assert text_of(f"<article>{POST_HTML}{others}</article>") == POST_TEXT
     assert text_of(f"<article><article>{POST_HTML}</article></article>") == POST_TEXT
+
+
+def test_the_posts_article_in_main_bounds_the_text() -> None:
+    # Below the post's article, <main> holds what the theme adds: teasers with blurbs, a call
+    # to action, credits; no class says so.
+    after = (
+        f"<div><div><h3>{STORIES[0][0]}</h3><p>{POST[1]}</p></div></div>"
+        "<div><p>Support our work: give to the kiln fund, so that the studio stays open.</p></div>"
+        "<div><p>Photo credits: the kiln, by Jane Doe, CC BY-SA 4.0</p></div>"
+    )
+
+    assert text_of(
+        f"<main><article><h1>Mixing a glaze</h1>{POST_HTML}</article>{after}</main>"
+    ) == (HEADED_TEXT)
 
 
 def test_bylines_dates_tags_and_categories_are_dropped() -> None:
