@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from tasks.http import canonical_url
+from tasks.http import canonical_query, canonical_url
 from tasks.layout import HEADING_TAGS, Content, find_content, permalinked
 from tasks.markup import decode, looks_binary, parse
 
@@ -38,7 +38,7 @@ WEB_SCHEMES = ("http://", "https://")
 PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^\s?#]*)?")
 PLAIN_PATH = re.compile(r"/[^\s?#]*")
 OTHER_SCHEMES = ("mailto:", "javascript:", "tel:", "sms:", "whatsapp:", "data:")
-URL_BLANKS = str.maketrans("", "", "\t\r\n")  # what urlsplit takes out of a URL, and
+URL_BLANK = re.compile("[\t\r\n]")  # what urlsplit takes out of a URL, and
 C0_AND_SPACE = "".join(map(chr, range(0x21)))  # what it strips from its start
 
 
@@ -107,7 +107,7 @@ def _links(root: etree._Element, url: str) -> tuple[str, ...]:
 
 class _Resolver:
     """`canonical_url(urljoin(base, href))` for a page's hrefs, or "" where that is no http(s)
-    URL. Most hrefs are plain ("https://host/path", "/path", "#top", "mailto:"): they take
+    URL. Most hrefs are plain ("https://host/path?q=1", "/path", "#top", "mailto:"): they take
     short cuts that give the same URL, for the full parse costs as much as the whole layout."""
 
     def __init__(self, base_url: str) -> None:
@@ -118,18 +118,26 @@ class _Resolver:
             self.origin = page[: page.index("/", page.index("//") + 2)]
 
     def __call__(self, href: str) -> str:
-        if PLAIN_URL.fullmatch(href):
-            return href if "/" in href[href.index("//") + 2 :] else f"{href}/"
-        if not self.page:  # a base that is no web page: only an absolute href is a link
-            scheme = href[:16].translate(URL_BLANKS).lstrip(C0_AND_SPACE)[:6].lower()
+        if URL_BLANK.search(href):
+            return self._slow(href)
+        address, query = href.partition("#")[0], ""
+        if "?" in address:
+            address, _, query = address.partition("?")
+            query = canonical_query(query) if query else ""
+        if PLAIN_URL.fullmatch(address):
+            link = address if "/" in address[address.index("//") + 2 :] else f"{address}/"
+        elif not self.page:  # a base that is no web page: only an absolute href is a link
+            scheme = href[:16].lstrip(C0_AND_SPACE)[:6].lower()
             return self._slow(href) if scheme.startswith(("http:", "https:")) else ""
-        if href[:1] == "#":
+        elif href[:1] == "#":
             return self.page
-        if PLAIN_PATH.fullmatch(href) and "//" not in href and "/." not in href:
-            return self.origin + href
-        if href[:11].lower().startswith(OTHER_SCHEMES):
+        elif PLAIN_PATH.fullmatch(address) and "//" not in address and "/." not in address:
+            link = self.origin + address
+        elif href[:11].lower().startswith(OTHER_SCHEMES):
             return ""
-        return self._slow(href)
+        else:
+            return self._slow(href)
+        return f"{link}?{query}" if query else link
 
     def _slow(self, href: str) -> str:
         try:

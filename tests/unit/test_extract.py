@@ -57,7 +57,9 @@ HREFS = (
     "/", "/x/../y", "/a//b", "/a/./b", "/.well-known/x", "/p;param", "/p?q=1", "/path with space",
     "#top", "#", "?q=1", "x/y", "../z", "//cdn.test/p", "mailto:a@b.test", "JavaScript:void(0)",
     "tel:123", "localhost:8080/x", "https://blog.test/tab\there", "ht\ttps://blog.test/t",
-    "\x01https://blog.test/c0", "Https://blog.test/H", "http:blog.test",
+    "\x01https://blog.test/c0", "Https://blog.test/H", "http:blog.test", "/p?b=2&a=1#f",
+    "https://blog.test?x=1", "/p?", "/p?utm_source=a", "/p#f?x", "https://blog.test/p?a=b c&d",
+    "/p?a=%2F&b=\u00e9", "/p?q=1\t2",
 )  # fmt: skip
 
 
