@@ -530,6 +530,10 @@ def test_documentation_keeps_a_section_heading_before_its_text() -> None:
         "1200 C, seen through the spy hole</p></div>",
         '<div class="image"><img src="k.jpg"><span class="credit">Photo: Jane Doe / Kiln '
         "Blog</span></div>",
+        # a gallery's captions sit apart from its images, beside its controls
+        '<div class="asset_gallery"><ul><li><img src="k.jpg"></li></ul><div class="controls">'
+        "<p>The kiln at 1200 C, seen through the spy hole on the second day</p>"
+        "<p>Photo: Jane Doe</p><p>Back to gallery</p></div></div>",
     ],
 )
 def test_photo_captions_and_credits_are_dropped(figure: str) -> None:
