@@ -59,10 +59,10 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
     "modal breadcrumb breadcrumbs pagination pager skip print noprint gallery".split()
 )
-# Layout words: furniture too ("site-footer", "nav_menu"), but also in the class of a wrapper
-# of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
+# Layout words: furniture too ("site-footer", "blq-foot", "nav_menu"), but also in the class
+# of a wrapper of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
 LAYOUT_WORDS = frozenset(
-    "nav navbar navigation menu menubar sidebar footer masthead banner widget widgets share "
+    "nav navbar navigation menu menubar sidebar footer foot masthead banner widget widgets share "
     "sharing social toolbar compartir partager teilen".split()
 )
 # A photo's caption or credit; documentation captions code and tables too, so these words

@@ -612,6 +612,17 @@ def test_a_page_header_and_footer_without_landmarks_are_dropped() -> None:
     assert text_of(body) == POST_TEXT
 
 
+def test_a_foot_is_a_footer() -> None:
+    # A page's text, then its foot: a notice long enough to hold the main block back.
+    body = (
+        f'<div id="page"><div class="main"><div class="text">{POST_HTML}</div></div>'
+        '<div class="page-foot"><p>Best viewed in a browser that supports style sheets: please '
+        "upgrade yours, or turn style sheets on where you can.</p></div></div>"
+    )
+
+    assert text_of(body) == POST_TEXT
+
+
 @pytest.mark.parametrize(
     "line",
     [
