@@ -117,11 +117,12 @@ MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of c
 # text beside them (a list of articles with their authors).
 HEADLINES_LINK_SHARE = 0.8
 HEADLINE_MIN_CHARS = 25
-# Teasers: a headline's link and a blurb of at most this much, at least this share of it the
-# headline; a list of at least two, most of its text, is furniture unless a paragraph this
-# long stands beside it.
+# Teasers: a headline's link (its image's too) and a blurb of at most this much, at least
+# this share of it and this long in links; a list of at least two, most of its text, is
+# furniture unless a paragraph this long stands beside it.
 TEASER_MAX_CHARS = 400
-TEASER_LINK_SHARE = 0.2
+TEASER_LINK_SHARE = 0.1
+TEASER_HEADLINE_MIN_CHARS = 20
 TEASERS_MIN = 2
 TEASERS_SHARE = 0.8
 TEASERS_BESIDE_PROSE_CHARS = 100
@@ -512,7 +513,7 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
 def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element, Size]) -> bool:
     """Whether most of its text is in teasers, at least two: blocks that open with a link to a
     story by its headline, with a short blurb or none after it."""
-    if size.link_chars < TEASERS_MIN * HEADLINE_MIN_CHARS or element.tag in INLINE_TAGS:
+    if size.link_chars < TEASERS_MIN * TEASER_HEADLINE_MIN_CHARS or element.tag in INLINE_TAGS:
         return False
     if element.tag in PROSE_TAGS:
         return False
@@ -523,7 +524,7 @@ def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element
         chars += size.chars
         if (
             size.links
-            and size.link_chars >= HEADLINE_MIN_CHARS * size.links
+            and size.link_chars >= TEASER_HEADLINE_MIN_CHARS
             and size.link_chars >= TEASER_LINK_SHARE * size.chars
             and size.chars <= TEASER_MAX_CHARS
             and child.tag not in INLINE_TAGS
@@ -537,12 +538,12 @@ def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element
 
 def _opens_with_headline(block: etree._Element) -> bool:
     """Whether a link to a headline comes first, after at most a kicker ("AUTO NEWS",
-    "12:02 PM"); a headline is words, not a name in code or a URL."""
+    "12:02 PM") and links with no text (an image's); a headline is words, not a name in code
+    or a URL."""
     chars = 0
     for event, element in etree.iterwalk(block, events=("start", "end")):
         if event == "start":
-            if element.tag == "a":
-                headline = "".join(element.itertext()).strip()
+            if element.tag == "a" and (headline := "".join(element.itertext()).strip()):
                 return " " in headline or not headline.isascii()
             chars += len(element.text.strip()) if element.text else 0
         elif element is not block and element.tail:

@@ -376,6 +376,17 @@ def test_a_list_of_teasers_is_dropped_even_with_more_prose_than_the_post() -> No
     assert text_of(body) == POST_TEXT
 
 
+def test_teasers_that_open_with_an_image_link_are_teasers() -> None:
+    teasers = "".join(
+        f'<div><a href="/{n}"><img src="{n}.jpg"></a><div><a href="/{n}">{title[:24]}</a></div>'
+        f"<div>{blurb} {blurb}</div></div>"
+        for n, (title, blurb) in enumerate(STORIES)
+    )
+    body = f'<div class="story">{POST_HTML}</div><div><h2>Most read</h2>{teasers}</div>'
+
+    assert text_of(body) == POST_TEXT
+
+
 def test_a_digest_of_stories_among_paragraphs_is_the_posts_text() -> None:
     digest = "".join(
         f'<li><strong><a href="/{n}">{title}</a>.</strong> {blurb}</li>'
