@@ -97,6 +97,7 @@ CONTAINER_TAGS = frozenset(
 SECTIONING_TAGS = frozenset("article section".split())
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 IMAGE_TAGS = ("img", "picture", "video")
+IMAGE_LABEL_MAX_CHARS = 10  # "6 photos", "Play" beside an image in its wrapper
 PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())  # "headerlink" anchors after headings
 SKIP_LINK = re.compile(r"^\s*(skip|jump) to\b", re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
@@ -450,9 +451,12 @@ def _photo_caption(caption: etree._Element) -> bool:
     its figures as it does its headings."""
     if (parent := caption.getparent()) is None:
         return False
-    # The image is the caption's sibling, or a sibling's one child (<a><img></a>).
+    # The image is the caption's sibling, or in a sibling with next to no text of its own
+    # (<a><img></a>, a lightbox with its count of photos).
     if not any(
-        sibling.tag in IMAGE_TAGS or (len(sibling) == 1 and sibling[0].tag in IMAGE_TAGS)
+        sibling is not caption
+        and next(sibling.iter(*IMAGE_TAGS), None) is not None
+        and len("".join(sibling.itertext()).strip()) <= IMAGE_LABEL_MAX_CHARS
         for sibling in parent
     ):
         return False

@@ -541,6 +541,10 @@ def test_documentation_keeps_a_section_heading_before_its_text() -> None:
         "1200 C, seen through the spy hole</p></div>",
         '<div class="image"><img src="k.jpg"><span class="credit">Photo: Jane Doe / Kiln '
         "Blog</span></div>",
+        # the image deeper in a sibling: a link to a lightbox, beside an icon
+        '<figure><div class="media"><a href="#"><img src="k.jpg"></a><i></i></div>'
+        '<figcaption class="media-caption">The kiln at 1200 C, seen through the spy hole'
+        '<span class="credit">Credit: Jane Doe</span></figcaption></figure>',
         # a gallery's captions sit apart from its images, beside its controls
         '<div class="asset_gallery"><ul><li><img src="k.jpg"></li></ul><div class="controls">'
         "<p>The kiln at 1200 C, seen through the spy hole on the second day</p>"
