@@ -119,12 +119,12 @@ MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of c
 HEADLINES_LINK_SHARE = 0.8
 HEADLINE_MIN_CHARS = 25
 # Teasers: a headline's link (its image's too) and a blurb of at most this much, at least
-# this share of it and this long in links; a list of at least two, most of its text, is
+# this share of it and this long in links; a list of at least three, most of its text, is
 # furniture unless a paragraph this long stands beside it.
 TEASER_MAX_CHARS = 400
 TEASER_LINK_SHARE = 0.1
 TEASER_HEADLINE_MIN_CHARS = 20
-TEASERS_MIN = 2
+TEASERS_MIN = 3
 TEASERS_SHARE = 0.8
 TEASERS_BESIDE_PROSE_CHARS = 100
 KICKER_MAX_CHARS = 20
@@ -245,7 +245,9 @@ class Content:
         if element in self.protected:
             return False
         size = self.survey.sizes.get(element, NO_TEXT)
-        return size.is_headlines() if self.landmark else size.is_menu()
+        if not self.landmark:
+            return size.is_menu()
+        return size.is_headlines() and _headline(next(element.iter("a"), element))
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:
@@ -515,7 +517,7 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
 
 
 def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element, Size]) -> bool:
-    """Whether most of its text is in teasers, at least two: blocks that open with a link to a
+    """Whether most of its text is in teasers, at least three: blocks that open with a link to a
     story by its headline, with a short blurb or none after it."""
     if size.link_chars < TEASERS_MIN * TEASER_HEADLINE_MIN_CHARS or element.tag in INLINE_TAGS:
         return False
@@ -540,15 +542,20 @@ def _teaser_list(element: etree._Element, size: Size, sizes: dict[etree._Element
     return teasers >= TEASERS_MIN and covered >= TEASERS_SHARE * chars
 
 
+def _headline(link: etree._Element) -> bool:
+    """Whether a link's text is words, not a name in code or a URL."""
+    text = "".join(link.itertext()).strip()
+    return " " in text or not text.isascii()
+
+
 def _opens_with_headline(block: etree._Element) -> bool:
     """Whether a link to a headline comes first, after at most a kicker ("AUTO NEWS",
-    "12:02 PM") and links with no text (an image's); a headline is words, not a name in code
-    or a URL."""
+    "12:02 PM") and links with no text (an image's)."""
     chars = 0
     for event, element in etree.iterwalk(block, events=("start", "end")):
         if event == "start":
-            if element.tag == "a" and (headline := "".join(element.itertext()).strip()):
-                return " " in headline or not headline.isascii()
+            if element.tag == "a" and "".join(element.itertext()).strip():
+                return _headline(element)
             chars += len(element.text.strip()) if element.text else 0
         elif element is not block and element.tail:
             chars += len(element.tail.strip())

@@ -352,10 +352,21 @@ def test_lists_of_links_are_dropped_from_a_post_and_from_main_only_lists_of_head
     for links in (headlines, references):
         # A post's <article> is no <main>: a list of links in it is a menu.
         assert extract(wordpress(content=links), URL).text == POST_TEXT
-    # Documentation: <main> holds it, and its lists of links may be its text.
+    # Documentation: <main> holds it, and its lists of links may be its text, even of names
+    # as long as headlines.
     assert text_of(f"<main>{POST_HTML}{headlines}</main>") == POST_TEXT
     text = text_of(f"<main>{POST_HTML}{references}</main>")
     assert text == f"{POST_TEXT}\n\n- glaze.mix()\n- glaze.sieve()\n- kiln.fire()"
+    names = ", ".join(
+        f'<a href="#{name}">{name}</a>'
+        for name in (
+            "KilnFiringScheduleGetSegment",
+            "KilnFiringScheduleSetSegment",
+            "KilnPyrometerTemperature",
+        )
+    )
+    text = text_of(f"<main>{POST_HTML}<p>See also: {names}</p></main>")
+    assert text.endswith("KilnFiringScheduleSetSegment, KilnPyrometerTemperature")
 
 
 STORIES = (
