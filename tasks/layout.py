@@ -47,7 +47,8 @@ DROP_ROLES = frozenset(
 # Words in a class or id that mark furniture wherever it is ("comments-area", "byline"), a
 # few in French, Spanish, Italian, German or Dutch; "print" for what is shown only in print
 # ("print-header") or hidden from it ("d-print-none"); "gallery" for a slideshow's captions
-# and controls, which sit apart from its images. Not "comment", "toc", "caption":
+# and controls, which sit apart from its images; "prev" and "next" for links to the stories
+# before and after, which a "rel" does not always mark. Not "comment", "toc", "caption":
 # documentation uses them on content ("toc-backref").
 COMMENT_WORDS = frozenset(
     "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
@@ -57,7 +58,8 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "related recommended trending byline dateline author autor auteur autore date fecha datum "
     "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
-    "modal breadcrumb breadcrumbs pagination pager skip print noprint gallery".split()
+    "modal breadcrumb breadcrumbs pagination pager prev previous next skip print noprint "
+    "gallery".split()
 )
 # Layout words: furniture too ("site-footer", "blq-foot", "nav_menu"), but also in the class
 # of a wrapper of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").

@@ -398,6 +398,17 @@ def test_teasers_that_open_with_an_image_link_are_teasers() -> None:
     assert text_of(body) == POST_TEXT
 
 
+def test_the_stories_before_and_after_are_dropped() -> None:
+    (before, blurb_before), (after, blurb_after) = STORIES[:2]
+    links = (
+        f'<div class="next-prev"><div class="prev"><a href="/p">Previous story</a><h5>{before}'
+        f'</h5><p>{blurb_before}</p></div><div class="next"><a href="/n">Next story</a>'
+        f"<h5>{after}</h5><p>{blurb_after}</p></div></div>"
+    )
+
+    assert extract(wordpress(content=links), URL).text == POST_TEXT
+
+
 def test_a_digest_of_stories_among_paragraphs_is_the_posts_text() -> None:
     digest = "".join(
         f'<li><strong><a href="/{n}">{title}</a>.</strong> {blurb}</li>'
