@@ -61,6 +61,7 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "modal breadcrumb breadcrumbs pagination pager prev previous next skip print noprint "
     "gallery".split()
 )
+APP_ROOT_IDS = frozenset({"__next"})  # Next.js renders the whole page into it: no "next" link
 # Layout words: furniture too ("site-footer", "blq-foot", "nav_menu"), but also in the class
 # of a wrapper of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
 LAYOUT_WORDS = frozenset(
@@ -422,6 +423,8 @@ def _words_mark(value: str, is_class: bool = True) -> int:
     """The strongest mark the words of a class or id value make: "site-footer" is LAYOUT."""
     if is_class:
         value = " ".join(name for name in value.split() if not name.startswith(TAXONOMY_CLASSES))
+    elif value in APP_ROOT_IDS:
+        return NONE
     words = {word.lower() for word in WORD.findall(value)}
     if words & COMMENT_WORDS:
         return COMMENTS

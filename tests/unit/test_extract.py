@@ -409,6 +409,15 @@ def test_the_stories_before_and_after_are_dropped() -> None:
     assert extract(wordpress(content=links), URL).text == POST_TEXT
 
 
+def test_a_next_js_root_is_no_link_to_the_next_story() -> None:
+    notice = (
+        "<div><p>This site is best viewed with JavaScript on; some parts may not work.</p></div>"
+    )
+    body = f'<div id="__next"><div class="post">{POST_HTML}</div></div>{notice}'
+
+    assert text_of(body) == POST_TEXT
+
+
 def test_a_digest_of_stories_among_paragraphs_is_the_posts_text() -> None:
     digest = "".join(
         f'<li><strong><a href="/{n}">{title}</a>.</strong> {blurb}</li>'
