@@ -48,7 +48,8 @@ DROP_ROLES = frozenset(
 # few in French, Spanish, Italian, German or Dutch; "print" for what is shown only in print
 # ("print-header") or hidden from it ("d-print-none"); "gallery" for a slideshow's captions
 # and controls, which sit apart from its images; "prev" and "next" for links to the stories
-# before and after, which a "rel" does not always mark. Not "comment", "toc", "caption":
+# before and after, which a "rel" does not always mark; "dek", "standfirst" and "subtitle"
+# for the line under a headline, which repeats the story. Not "comment", "toc", "caption":
 # documentation uses them on content ("toc-backref").
 COMMENT_WORDS = frozenset(
     "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
@@ -59,7 +60,7 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
     "modal breadcrumb breadcrumbs pagination pager prev previous next skip print noprint "
-    "gallery".split()
+    "gallery dek standfirst subtitle".split()
 )
 APP_ROOT_IDS = frozenset({"__next"})  # Next.js renders the whole page into it: no "next" link
 # Layout words: furniture too ("site-footer", "blq-foot", "nav_menu"), but also in the class

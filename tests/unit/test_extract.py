@@ -455,6 +455,13 @@ def test_the_posts_article_in_main_bounds_the_text() -> None:
     ) == (HEADED_TEXT)
 
 
+@pytest.mark.parametrize("name", ["p-dek", "article-standfirst", "entry-subtitle"])
+def test_the_line_under_a_headline_is_dropped(name: str) -> None:
+    dek = f'<p class="{name}">How to mix a glaze that stays on the pot and off the kiln shelf.</p>'
+
+    assert text_of(f"<main><h1>Mixing a glaze</h1>{dek}{POST_HTML}</main>") == HEADED_TEXT
+
+
 def test_bylines_dates_tags_and_categories_are_dropped() -> None:
     header = (
         '<div class="entry-meta"><span class="byline">By <a rel="author" href="/jane">Jane'
