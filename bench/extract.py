@@ -16,17 +16,18 @@ trafilatura (with the words it adds and misses), refuses the test half. Only the
 extract_pages.json, every page's scores for error analysis.
 
 Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in
-memory, and the page's URL where known:
-- lmkiln: `tasks.extract.extract(html, url).text`, which also collects the title and links;
-- trafilatura with TRAFILATURA_SETTINGS, the pipeline's own (tasks/extractors.py), so that
-  the benchmark measures what a source set to trafilatura runs: text output, tables kept, no
+memory, and the page's URL where known. lmkiln, trafilatura and resiliparse run as the
+pipeline runs them for a page's text, `tasks.extractors.extract_text(html, url, name)`:
+- lmkiln: `tasks.extract.extract(html, url, links=False).text`; the page's links, which a
+  crawl collects with lmkiln's parser whichever extractor takes the text, are left out for
+  every extractor (they cost lmkiln about a tenth of its time on the Zyte pages);
+- trafilatura with TRAFILATURA_SETTINGS (tasks/extractors.py): text output, tables kept, no
   formatting markup, no comment section, no links or images, no deduplication across pages
   (it would penalise pages of one site that share text), its fallback extractors on (its
   default); then the same with `favor_precision` and with `favor_recall` added;
-- resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS, the
-  pipeline's own too: like trafilatura's, no comment section, no alt texts, links or form
-  fields, no `<noscript>` content, no list bullets (markup, not text); article metadata kept
-  (its default);
+- resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS: like
+  trafilatura's, no comment section, no alt texts, links or form fields, no `<noscript>`
+  content, no list bullets (markup, not text); article metadata kept (its default);
 - BeautifulSoup's `get_text("\\n")` of the whole `<body>` (lxml's parser): every piece of
   text the page has, script and style left out; the floor any extractor must beat.
 
@@ -54,7 +55,6 @@ from pathlib import Path
 
 import trafilatura
 from bs4 import BeautifulSoup
-from resiliparse.extract.html2text import extract_plain_text
 
 from bench.debian_docs import publish
 from bench.extract_metrics import (
@@ -69,8 +69,7 @@ from bench.extract_metrics import (
     word_scores,
 )
 from bench.extract_sets import HALVES, SETS, Page, SetMissing, split
-from tasks.extract import extract
-from tasks.extractors import RESILIPARSE_SETTINGS, TRAFILATURA_SETTINGS
+from tasks.extractors import TRAFILATURA_SETTINGS, extract_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.md"
 PAGE_SCORES = RESULTS.with_name("extract_pages.json")
@@ -94,12 +93,19 @@ def _get_text(html: str, url: str | None) -> str:
     return (soup.body or soup).get_text("\n")
 
 
+def _pipeline(name: str) -> Extractor:
+    def run(html: str, url: str | None) -> str:
+        return extract_text(html, url or "", name)
+
+    return run
+
+
 EXTRACTORS: dict[str, Extractor] = {
-    "lmkiln": lambda html, url: extract(html, url or "").text,
-    "trafilatura": _trafilatura(),
+    "lmkiln": _pipeline("lmkiln"),
+    "trafilatura": _pipeline("trafilatura"),
     "trafilatura precision": _trafilatura(favor_precision=True),
     "trafilatura recall": _trafilatura(favor_recall=True),
-    "resiliparse": lambda html, url: extract_plain_text(html, **RESILIPARSE_SETTINGS),
+    "resiliparse": _pipeline("resiliparse"),
     "bs4 get_text": _get_text,
 }
 

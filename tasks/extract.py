@@ -49,23 +49,25 @@ class Page:
     links: tuple[str, ...]  # absolute http(s) URLs without fragments, in page order
 
 
-def extract(html: str, url: str) -> Page:
-    """Main text, title and outgoing links of one HTML page fetched from `url`."""
+def extract(html: str, url: str, links: bool = True) -> Page:
+    """Main text, title and outgoing links of one HTML page fetched from `url`; no links
+    where the caller follows none (`links=False`: a WARC file, `extract_text`)."""
     root = parse(html)
     if root is None:
         return Page(title="", text="", links=())
-    title, links = _title(root), _links(root, url)
+    title = _title(root)
+    found = _links(root, url) if links else ()
     content = find_content(next(root.iter("body"), root))
     text = _Renderer(content, title).render()
     if not title and (h1 := next(content.root.iter("h1"), None)) is not None:
         title = _text(h1)
-    return Page(title=_normal(title), text=_normal(text), links=links)
+    return Page(title=_normal(title), text=_normal(text), links=found)
 
 
-def title_and_links(html: str, url: str) -> Page:
+def title_and_links(html: str, url: str, links: bool = True) -> Page:
     """Title and outgoing links of one HTML page, with no text: what the crawler needs where
     another extractor takes the text. One parse, no layout; a page without a <title> takes
-    its first <h1>, one in its <main> if it has one."""
+    its first <h1>, one in its <main> if it has one. No links with `links=False`."""
     root = parse(html)
     if root is None:
         return Page(title="", text="", links=())
@@ -76,7 +78,7 @@ def title_and_links(html: str, url: str) -> Page:
         h1 = next(main.iter("h1"), None)
         h1 = h1 if h1 is not None else next(root.iter("h1"), None)
         title = _text(h1) if h1 is not None else ""
-    return Page(title=_normal(title), text="", links=_links(root, url))
+    return Page(title=_normal(title), text="", links=_links(root, url) if links else ())
 
 
 def _normal(text: str) -> str:

@@ -43,6 +43,15 @@ def test_every_extractor_keeps_the_prose_and_leaves_the_furniture(name: str) -> 
     )
 
 
+@pytest.mark.parametrize("name", extractors.NAMES)
+def test_a_caller_that_follows_no_links_gets_none(name: str) -> None:
+    page, full = (
+        extractors.extract(PAGE, URL, name, links=False),
+        extractors.extract(PAGE, URL, name),
+    )
+    assert (page.title, page.text, page.links) == (full.title, full.text, ())
+
+
 def test_title_and_links_come_from_one_parse_as_the_full_extraction_gives_them() -> None:
     full, parsed = extract(PAGE, URL), title_and_links(PAGE, URL)
     assert (parsed.title, parsed.links, parsed.text) == (full.title, full.links, "")
