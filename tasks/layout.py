@@ -10,7 +10,8 @@ position), not rules for one site:
    words of two strengths. Furniture words ("comments", "related", "byline", "newsletter")
    mark a block wherever it is; layout words ("sidebar", "widget", "share") also name
    wrappers of the real content ("has-sidebar", "elementor-widget-container"), so they mark
-   nothing the content itself wears on that page.
+   nothing the content itself wears on that page. Furniture is measured from outside, and
+   walked into only on a page with little prose elsewhere.
 2. The best block: the element with the most prose in its child blocks, prose in marked
    blocks counting for less. It may be all the prose there is (a page wrapped whole in a
    `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
@@ -160,6 +161,10 @@ AFTER_MAX_CHARS = 80
 # A landmark without the best block bounds the text still if it holds this share of it: the
 # prose elsewhere may be a pop-up's that no class or style marks.
 LANDMARK_MIN_SHARE = 0.2
+# Furniture is half of a news page's elements: the survey first measures it from outside,
+# and walks into it only where the prose outside it comes to less than this (a page whose
+# text is all in <noscript>, or mislabelled).
+SKIM_MIN_PROSE_CHARS = 500
 # Content structures the main block never goes inside: a definition list is one API entry.
 WHOLE_TAGS = frozenset("p pre ul ol dl dd dt li blockquote figure details table".split())
 
@@ -280,8 +285,11 @@ class Content:
 
 def find_content(body: etree._Element) -> Content:
     """The landmark or body that bounds a page's text, its main block, and its furniture."""
-    survey = _survey(body)
+    survey = _survey(body, skim=True)
     best = _best(survey)
+    if best is None or _prose_total(survey) < SKIM_MIN_PROSE_CHARS:
+        survey = _survey(body, skim=False)  # the text may be all in furniture: look inside
+        best = _best(survey)
     landmark = _landmark(survey, body, best)
     root = body if landmark is None else landmark
     content = Content(survey, root, landmark is not None and landmark.tag != "article")
@@ -299,7 +307,9 @@ def find_content(body: etree._Element) -> Content:
     return content
 
 
-def _survey(root: etree._Element) -> _Survey:
+def _survey(root: etree._Element, skim: bool) -> _Survey:
+    """The walk; with `skim`, furniture (but for an article in an article, which holds the
+    text as often as not) is measured by its text and links, not walked into."""
     survey = _Survey()
     sizes, prose, marked_furniture, marked_layout = (
         survey.sizes,
@@ -368,6 +378,14 @@ def _survey(root: etree._Element) -> _Survey:
         mains += tag == "main"
         if element is not root:
             mark = _mark(element, sectioned > 0, mains > 0, articles > 0)
+            if mark == FURNITURE and skim and tag != "article":
+                survey.furniture.add(element)
+                sizes[element] = _outside_size(element)
+                starts.append(-1)
+                walk.skip_subtree()
+                sectioned -= tag in SECTIONING_TAGS
+                mains -= tag == "main"
+                continue
             if mark == FURNITURE:
                 survey.furniture.add(element)
                 furniture += 1
@@ -384,6 +402,18 @@ def _survey(root: etree._Element) -> _Survey:
         starts.append(len(prose))
     survey.dropped.update(_nav_lines(survey, root))
     return survey
+
+
+def _outside_size(element: etree._Element) -> Size:
+    """Size of a block not walked into: its text (code's left out) and links, one mark."""
+    chars = sum(len(t.strip()) for t in element.itertext())
+    for code in element.iter("script", "style", "template"):
+        chars -= len((code.text or "").strip())
+    link_chars = links = 0
+    for link in element.iter("a"):
+        links += 1
+        link_chars += sum(len(t.strip()) for t in link.itertext())
+    return new_tuple(Size, (chars, min(link_chars, chars), links, 1, 0, 0, 0, int(chars > 0)))
 
 
 def _never_text_link(link: etree._Element) -> bool:
@@ -618,6 +648,18 @@ def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
         if line is not None:
             lines.add(line)
     return lines
+
+
+def _prose_total(survey: _Survey) -> float:
+    """Prose on the page, by its weight, as the best block counts it."""
+    total = 0.0
+    for block, weight in survey.prose:
+        size = survey.sizes[block]
+        whole = block.tag in PROSE_TAGS and not size.nested
+        prose = size.chars - size.link_chars if whole else size.own
+        if prose >= PROSE_MIN_CHARS:
+            total += prose * weight
+    return total
 
 
 def _best(survey: _Survey) -> etree._Element | None:
