@@ -16,12 +16,15 @@ trafilatura (with the words it adds and misses), refuses the test half. Only the
 extract_pages.json, every page's scores for error analysis.
 
 Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in
-memory, and the page's URL where known:
-- lmkiln: `tasks.extract.extract(html, url).text`, which also collects the title and links;
-- trafilatura with TRAFILATURA_SETTINGS: text output, tables kept, no formatting markup, no
-  comment section, no links or images, no deduplication across pages (it would penalise pages
-  of one site that share text), its fallback extractors on (its default); then the same with
-  `favor_precision` and with `favor_recall`;
+memory, and the page's URL where known. lmkiln, trafilatura and resiliparse run as the
+pipeline runs them for a page's text, `tasks.extractors.extract_text(html, url, name)`:
+- lmkiln: `tasks.extract.extract(html, url, links=False).text`; the page's links, which a
+  crawl collects with lmkiln's parser whichever extractor takes the text, are left out for
+  every extractor (they cost lmkiln about a tenth of its time on the Zyte pages);
+- trafilatura with TRAFILATURA_SETTINGS (tasks/extractors.py): text output, tables kept, no
+  formatting markup, no comment section, no links or images, no deduplication across pages
+  (it would penalise pages of one site that share text), its fallback extractors on (its
+  default); then the same with `favor_precision` and with `favor_recall` added;
 - resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS: like
   trafilatura's, no comment section, no alt texts, links or form fields, no `<noscript>`
   content, no list bullets (markup, not text); article metadata kept (its default);
@@ -52,7 +55,6 @@ from pathlib import Path
 
 import trafilatura
 from bs4 import BeautifulSoup
-from resiliparse.extract.html2text import extract_plain_text
 
 from bench.debian_docs import publish
 from bench.extract_metrics import (
@@ -67,28 +69,10 @@ from bench.extract_metrics import (
     word_scores,
 )
 from bench.extract_sets import HALVES, SETS, Page, SetMissing, split
-from tasks.extract import extract
+from tasks.extractors import TRAFILATURA_SETTINGS, extract_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.md"
 PAGE_SCORES = RESULTS.with_name("extract_pages.json")
-TRAFILATURA_SETTINGS = {
-    "output_format": "txt",
-    "include_tables": True,
-    "include_formatting": False,
-    "include_comments": False,
-    "include_links": False,
-    "include_images": False,
-    "deduplicate": False,
-}
-RESILIPARSE_SETTINGS = {
-    "main_content": True,
-    "comments": False,
-    "alt_texts": False,
-    "links": False,
-    "form_fields": False,
-    "noscript": False,
-    "list_bullets": False,
-}
 BASELINE = "trafilatura"  # speeds are reported as ratios to it
 OURS = "lmkiln"
 WORST_LINES = 4  # lines of added and of missing text shown per page by --worst
@@ -99,7 +83,7 @@ Extractor = Callable[[str, str | None], str]
 
 def _trafilatura(**options: bool) -> Extractor:
     def run(html: str, url: str | None) -> str:
-        return trafilatura.extract(html, url=url, **TRAFILATURA_SETTINGS, **options) or ""
+        return trafilatura.extract(html, url=url, **{**TRAFILATURA_SETTINGS, **options}) or ""
 
     return run
 
@@ -109,12 +93,19 @@ def _get_text(html: str, url: str | None) -> str:
     return (soup.body or soup).get_text("\n")
 
 
+def _pipeline(name: str) -> Extractor:
+    def run(html: str, url: str | None) -> str:
+        return extract_text(html, url or "", name)
+
+    return run
+
+
 EXTRACTORS: dict[str, Extractor] = {
-    "lmkiln": lambda html, url: extract(html, url or "").text,
-    "trafilatura": _trafilatura(),
+    "lmkiln": _pipeline("lmkiln"),
+    "trafilatura": _pipeline("trafilatura"),
     "trafilatura precision": _trafilatura(favor_precision=True),
     "trafilatura recall": _trafilatura(favor_recall=True),
-    "resiliparse": lambda html, url: extract_plain_text(html, **RESILIPARSE_SETTINGS),
+    "resiliparse": _pipeline("resiliparse"),
     "bs4 get_text": _get_text,
 }
 

@@ -238,7 +238,7 @@ def _warc_item(record: _Record, name: str, extractor: str) -> Item | None:
 
     if looks_binary(body):
         return Damaged("binary_body", f"{name}: {url}: a binary body served as {mime}", url)
-    page = extract(decode(body, record.content_type), url, extractor)
+    page = extract(decode(body, record.content_type), url, extractor, links=False)
     if not page.text.strip():
         return Damaged("empty_text", f"{name}: {url}: no text after extraction", url)
     meta = _provenance(record, name)

@@ -1,9 +1,10 @@
 """Main text, title and links of an HTML page.
 
 tasks/markup.py parses it, tasks/layout.py finds where its text is and what in it is page
-furniture; here the main block, and the headings just before it, become lines: headings,
-paragraphs, list items and table rows each a line, code in its layout. bench/extract.py
-measures this against trafilatura on annotated dev sets.
+furniture; here the main block becomes lines: headings, paragraphs, list items and table rows
+each a line, code in its layout. The headline is left out: it is the page's title, which
+Page.title carries, and the news, CMS and Readability dev sets leave it out of their text
+too. bench/extract.py measures this against trafilatura on those and other dev sets.
 """
 
 from __future__ import annotations
@@ -15,16 +16,30 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from tasks.http import canonical_url
-from tasks.layout import Content, find_content
+from tasks.http import canonical_query, canonical_url
+from tasks.layout import HEADING_TAGS, Content, find_content, permalinked
 from tasks.markup import decode, looks_binary, parse
 
-__all__ = ["Page", "decode", "extract", "looks_binary"]
+__all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]
 
 PARAGRAPH_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 pre table ul ol dl blockquote section article figure hr".split()
 )
 LINE_TAGS = frozenset("div li tr dt dd br caption figcaption address details summary".split())
+# A headline in the main block: a heading of the page's <title>, from a header or of a title
+# class; a short one ("Glazes") may be a section's name that the title holds too.
+HEADLINE_TAGS = HEADING_TAGS[:3]
+HEADLINE_MIN_CHARS = 10
+TITLE_CLASS = frozenset("title headline".split())
+TITLE_WORD = re.compile(r"[a-z]+")
+WEB_SCHEMES = ("http://", "https://")
+# Hrefs already in canonical form: a lower-case host with no port or login, and a path with
+# no query or fragment; and paths from the root with no "." or empty segments to resolve.
+PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^\s?#]*)?")
+PLAIN_PATH = re.compile(r"/[^\s?#]*")
+OTHER_SCHEMES = ("mailto:", "javascript:", "tel:", "sms:", "whatsapp:", "data:")
+URL_BLANK = re.compile("[\t\r\n]")  # what urlsplit takes out of a URL, and
+C0_AND_SPACE = "".join(map(chr, range(0x21)))  # what it strips from its start
 
 
 @dataclass(frozen=True)
@@ -34,21 +49,36 @@ class Page:
     links: tuple[str, ...]  # absolute http(s) URLs without fragments, in page order
 
 
-def extract(html: str, url: str) -> Page:
-    """Main text, title and outgoing links of one HTML page fetched from `url`."""
+def extract(html: str, url: str, links: bool = True) -> Page:
+    """Main text, title and outgoing links of one HTML page fetched from `url`; no links
+    where the caller follows none (`links=False`: a WARC file, `extract_text`)."""
     root = parse(html)
     if root is None:
         return Page(title="", text="", links=())
-    base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
-    base_url = urljoin(url, base) if base else url
-    # Links come from the whole page, menus included: they are how a crawler finds pages.
-    links = _links(root, base_url)
-    title = next((_text(e) for e in root.iter("title")), "")
+    title = _title(root)
+    found = _links(root, url) if links else ()
     content = find_content(next(root.iter("body"), root))
-    text = _Renderer(content).render()
+    text = _Renderer(content, title).render()
     if not title and (h1 := next(content.root.iter("h1"), None)) is not None:
         title = _text(h1)
-    return Page(title=_normal(title), text=_normal(text), links=links)
+    return Page(title=_normal(title), text=_normal(text), links=found)
+
+
+def title_and_links(html: str, url: str, links: bool = True) -> Page:
+    """Title and outgoing links of one HTML page, with no text: what the crawler needs where
+    another extractor takes the text. One parse, no layout; a page without a <title> takes
+    its first <h1>, one in its <main> if it has one. No links with `links=False`."""
+    root = parse(html)
+    if root is None:
+        return Page(title="", text="", links=())
+    title = _title(root)
+    if not title:
+        main = next(root.iterfind(".//main"), None)
+        main = main if main is not None else next(root.iterfind(".//*[@role='main']"), root)
+        h1 = next(main.iter("h1"), None)
+        h1 = h1 if h1 is not None else next(root.iter("h1"), None)
+        title = _text(h1) if h1 is not None else ""
+    return Page(title=_normal(title), text="", links=_links(root, url) if links else ())
 
 
 def _normal(text: str) -> str:
@@ -61,19 +91,62 @@ def _text(element: etree._Element) -> str:
     return " ".join("".join(element.itertext()).split())
 
 
-def _links(root: etree._Element, base_url: str) -> tuple[str, ...]:
+def _title(root: etree._Element) -> str:
+    return next((_text(e) for e in root.iter("title")), "")
+
+
+def _links(root: etree._Element, url: str) -> tuple[str, ...]:
+    """Links come from the whole page, menus included: they are how a crawler finds pages."""
+    base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
+    resolve = _Resolver(urljoin(url, base) if base else url)
     found: dict[str, None] = {}  # an ordered set
     # Each distinct href once: reference pages link the same target hundreds of times.
     for href in dict.fromkeys(a.get("href") for a in root.iter("a")):
-        if not href:
-            continue
-        try:
-            link = canonical_url(urljoin(base_url, href.strip()))
-        except ValueError:
-            continue  # "http://[bad/", a port past 65535: not a link anything could fetch
-        if link.startswith(("http://", "https://")):
+        if href and (link := resolve(href.strip())):
             found.setdefault(link)
     return tuple(found)
+
+
+class _Resolver:
+    """`canonical_url(urljoin(base, href))` for a page's hrefs, or "" where that is no http(s)
+    URL. Most hrefs are plain ("https://host/path?q=1", "/path", "#top", "mailto:"): they take
+    short cuts that give the same URL, for the full parse costs as much as the whole layout."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.page = self.origin = ""  # the base's canonical URL, and its scheme and host
+        if base_url.startswith(WEB_SCHEMES) and (page := self._slow("")):
+            self.page = page
+            self.origin = page[: page.index("/", page.index("//") + 2)]
+
+    def __call__(self, href: str) -> str:
+        if URL_BLANK.search(href):
+            return self._slow(href)
+        address, query = href.partition("#")[0], ""
+        if "?" in address:
+            address, _, query = address.partition("?")
+            query = canonical_query(query) if query else ""
+        if PLAIN_URL.fullmatch(address):
+            link = address if "/" in address[address.index("//") + 2 :] else f"{address}/"
+        elif not self.page:  # a base that is no web page: only an absolute href is a link
+            scheme = href[:16].lstrip(C0_AND_SPACE)[:6].lower()
+            return self._slow(href) if scheme.startswith(("http:", "https:")) else ""
+        elif href[:1] == "#":
+            return self.page
+        elif PLAIN_PATH.fullmatch(address) and "//" not in address and "/." not in address:
+            link = self.origin + address
+        elif href[:11].lower().startswith(OTHER_SCHEMES):
+            return ""
+        else:
+            return self._slow(href)
+        return f"{link}?{query}" if query else link
+
+    def _slow(self, href: str) -> str:
+        try:
+            link = canonical_url(urljoin(self.base_url, href))
+        except ValueError:
+            return ""  # "http://[bad/", a port past 65535: not a link anything could fetch
+        return link if link.startswith(WEB_SCHEMES) else ""
 
 
 class _Lines:
@@ -106,11 +179,17 @@ class _Lines:
 
 
 class _Renderer:
-    """Walks the main block, and the headings just before it, leaving furniture out and
-    turning blocks into lines."""
+    """Walks the main block, leaving furniture and the headline out and turning blocks into
+    lines.
 
-    def __init__(self, content: Content) -> None:
+    The headline is the page's title, which Page.title carries: the headings just before the
+    main block, unless they have a permalink (documentation's section headings, which are
+    its text), and in it the first heading that repeats the page's <title> from a <header>
+    or with a title class ("entry-title", "headline")."""
+
+    def __init__(self, content: Content, title: str = "") -> None:
         self.content = content
+        self.title = " ".join(title.lower().split())  # "" once the headline is found
         self.out = _Lines()
         self.cells = 0  # open table cells: their blocks share the row's line
         self.items = 0  # open list items: their paragraphs stay together
@@ -121,7 +200,8 @@ class _Renderer:
             self._walk(self.content.root)
         else:
             for heading in self.content.title():
-                self._walk(heading)
+                if permalinked(heading):
+                    self._walk(heading)
             self._walk(self.content.main)
         return self.out.text()
 
@@ -135,6 +215,8 @@ class _Renderer:
                 self._close(element)
             elif element is not top and drops(element):
                 pass
+            elif self.title and element.tag in HEADLINE_TAGS and self._headline(element):
+                self.title = ""
             elif element.tag == "pre":
                 self.out.preformatted(_preformatted_text(element))
             else:
@@ -145,6 +227,14 @@ class _Renderer:
                 continue
             if element is not top:
                 self._inline(element.tail)
+
+    def _headline(self, heading: etree._Element) -> bool:
+        text = " ".join("".join(heading.itertext()).lower().split())
+        if len(text) < HEADLINE_MIN_CHARS or text not in self.title:
+            return False
+        if not TITLE_CLASS.isdisjoint(TITLE_WORD.findall(heading.get("class", "").lower())):
+            return True
+        return any(element.tag == "header" for element in heading.iterancestors())
 
     def _inline(self, text: str | None) -> None:
         if text:

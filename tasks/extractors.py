@@ -3,7 +3,8 @@
 fetch cache key.
 
 Whatever extracts the text, the title and the links come from lmkiln's own parser
-(tasks/extract.py): the crawler follows the same links whichever extractor a source uses.
+(tasks/extract.py, `title_and_links` where another extractor takes the text): the crawler
+follows the same links whichever extractor a source uses.
 The libraries are imported on first use, so naming an extractor costs nothing.
 """
 
@@ -22,8 +23,11 @@ NAMES: tuple[str, ...] = get_args(ExtractorName)
 # What `auto` stands for: lmkiln's own until the benchmark (bench/results/extract.md) picks
 # the default by quality and speed. Changing it re-extracts every web source set to auto.
 AUTO = "lmkiln"
-# As bench/extract.py measures trafilatura: plain text with tables, no comments, links,
-# images or formatting marks, and no deduplication (which depends on the pages seen before).
+# lmkiln's own extractor: parsing, layout, rendering; its version digests all three.
+LMKILN_MODULES = ("markup.py", "layout.py", "extract.py")
+# trafilatura as the pipeline runs it and bench/extract.py measures it: plain text with
+# tables, no comments, links, images or formatting marks, and no deduplication (which depends
+# on the pages seen before).
 TRAFILATURA_SETTINGS = {
     "output_format": "txt",
     "include_tables": True,
@@ -33,8 +37,9 @@ TRAFILATURA_SETTINGS = {
     "include_images": False,
     "deduplicate": False,
 }
-# As bench/extract.py measures resiliparse: main content only, its blocks on lines of their
-# own; no comment section, alt texts, links, form fields, <noscript> or list bullets.
+# resiliparse as the pipeline runs it and bench/extract.py measures it: main content only,
+# its blocks on lines of their own; no comment section, alt texts, links, form fields,
+# <noscript> or list bullets.
 RESILIPARSE_SETTINGS = {
     "main_content": True,
     "comments": False,
@@ -55,16 +60,18 @@ def resolve(name: str) -> str:
 
 @cache
 def version(name: str) -> str:
-    """The version of the extractor `name` stands for. lmkiln's own carries a digest of
-    tasks/extract.py: its code changes between releases, and a change must count as a new
-    extractor (re-extraction, cache keys)."""
+    """The version of the extractor `name` stands for. lmkiln's own carries a digest of its
+    modules (LMKILN_MODULES): its code changes between releases, and a change must count as a
+    new extractor (re-extraction, cache keys)."""
     from importlib import metadata
 
     resolved = resolve(name)
     if resolved != "lmkiln":
         return metadata.version(resolved)
-    code = (Path(__file__).parent / "extract.py").read_bytes()
-    return f"{metadata.version('lmkiln')}+{hashlib.sha256(code).hexdigest()[:8]}"
+    digest = hashlib.sha256()
+    for module in LMKILN_MODULES:
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return f"{metadata.version('lmkiln')}+{digest.hexdigest()[:8]}"
 
 
 def identity(name: str) -> str:
@@ -78,7 +85,7 @@ def extract_text(html: str, url: str, name: str = "auto") -> str:
     if resolved == "lmkiln":
         from tasks.extract import extract
 
-        return extract(html, url).text
+        return extract(html, url, links=False).text
     if resolved == "trafilatura":
         import trafilatura
 
@@ -88,13 +95,13 @@ def extract_text(html: str, url: str, name: str = "auto") -> str:
     return extract_plain_text(html, **RESILIPARSE_SETTINGS).strip()
 
 
-def extract(html: str, url: str, name: str = "auto") -> Page:
+def extract(html: str, url: str, name: str = "auto", links: bool = True) -> Page:
     """Title, links and main text of one page fetched from `url`; the text from the
-    extractor `name`, the rest from lmkiln's parser."""
-    from tasks.extract import Page
-    from tasks.extract import extract as parse
+    extractor `name`, the rest from lmkiln's parser. No links with `links=False`, where the
+    caller follows none (a WARC file): they cost a tenth of lmkiln's time."""
+    from tasks.extract import Page, extract, title_and_links
 
-    page = parse(html, url)
     if resolve(name) == "lmkiln":
-        return page
+        return extract(html, url, links=links)
+    page = title_and_links(html, url, links=links)
     return Page(title=page.title, text=extract_text(html, url, name), links=page.links)

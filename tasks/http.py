@@ -150,12 +150,19 @@ def canonical_url(url: str) -> str:
     netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     if parts.username or parts.password:
         netloc = f"{parts.netloc.rpartition('@')[0]}@{netloc}"
-    query = sorted(
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not key.lower().startswith("utm_") and key.lower() not in TRACKING_PARAMS
+    return urlunsplit((scheme, netloc, parts.path or "/", canonical_query(parts.query), ""))
+
+
+def canonical_query(query: str) -> str:
+    """A query string as canonical_url writes it: parameters sorted, tracking ones dropped."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(
+        sorted(
+            (key, value)
+            for key, value in pairs
+            if not key.lower().startswith("utm_") and key.lower() not in TRACKING_PARAMS
+        )
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
 
 
 def non_public_address(host: str) -> str | None:

@@ -5,20 +5,23 @@ position), not rules for one site:
 1. One walk over the body (`_survey`) sets aside what is never text (scripts, navigation,
    ARIA roles of furniture, permalinks, tag links, "Prev | Up | Home | Next" lines) and marks
    what is furniture unless it turns out to hold the content: hidden elements, page-level
-   headers, footers and asides, comment forms, photo captions, and class and id words of two
-   strengths. Furniture words ("comments", "related", "byline", "newsletter") mark a block
-   wherever it is; layout words ("sidebar", "widget", "share") also name wrappers of the real
-   content ("has-sidebar", "elementor-widget-container"), so they mark nothing the content
-   itself wears on that page.
+   headers, footers and asides, comment forms, photo captions, lists of teasers (a link to
+   a headline and a blurb, again and again) with no paragraph beside them, and class and id
+   words of two strengths. Furniture words ("comments", "related", "byline", "newsletter")
+   mark a block wherever it is; layout words ("sidebar", "widget", "share") also name
+   wrappers of the real content ("has-sidebar", "elementor-widget-container"), so they mark
+   nothing the content itself wears on that page. Furniture is measured from outside, and
+   walked into only on a page with little prose elsewhere.
 2. The best block: the element with the most prose in its child blocks, prose in marked
    blocks counting for less. It may be all the prose there is (a page wrapped whole in a
    `<header>`, or whose text is only in `<noscript>`); it and the elements around it are
    content, whatever their marks say.
-3. The page's landmark (`<main>`, `role="main"`, or its one `<article>`) bounds the text when
-   it holds the best block or a fair share of the text; an empty one or a banner does not.
+3. The page's landmark (`<main>`, `role="main"`, or an `<article>`) bounds the text: the
+   innermost that holds the best block, else one that holds a fair share of the text; an
+   empty one or a banner does not. Menus inside a `<main>` may be its text, not in others.
 4. The main block: from there, down into the wrapper that holds most of the text, as long as
    it leaves no prose behind. What it leaves is a title, byline and date before it, tags,
-   teasers, info boxes and footers after it; the headings just before it stay, as its title.
+   teasers, info boxes and footers after it; the headings just before it are its title.
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ DROP_ROLES = frozenset(
     "alertdialog tooltip".split()
 )
 # Words in a class or id that mark furniture wherever it is ("comments-area", "byline"), a
-# few in French, Spanish, Italian, German or Dutch. Not "comment", "toc", "caption":
+# few in French, Spanish, Italian, German or Dutch; "print" for what is shown only in print
+# ("print-header") or hidden from it ("d-print-none"); "gallery" for a slideshow's captions
+# and controls, which sit apart from its images; "prev" and "next" for links to the stories
+# before and after, which a "rel" does not always mark; "dek", "standfirst" and "subtitle"
+# for the line under a headline, which repeats the story. Not "comment", "toc", "caption":
 # documentation uses them on content ("toc-backref").
 COMMENT_WORDS = frozenset(
     "comments commentlist disqus respond commentaires comentarios commenti kommentare reacties "
@@ -53,12 +60,14 @@ FURNITURE_WORDS = COMMENT_WORDS | frozenset(
     "related recommended trending byline dateline author autor auteur autore date fecha datum "
     "meta tags categories cookie cookies consent gdpr subscribe subscription newsletter "
     "paywall advert advertisement advertising ad ads adsense sponsor sponsored promo popup "
-    "modal breadcrumb breadcrumbs pagination pager skip".split()
+    "modal breadcrumb breadcrumbs pagination pager prev previous next skip print noprint "
+    "gallery dek standfirst subtitle".split()
 )
-# Layout words: furniture too ("site-footer", "nav_menu"), but also in the class of a wrapper
-# of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
+APP_ROOT_IDS = frozenset({"__next"})  # Next.js renders the whole page into it: no "next" link
+# Layout words: furniture too ("site-footer", "blq-foot", "nav_menu"), but also in the class
+# of a wrapper of the content ("wy-nav-content", "has-sidebar", "elementor-widget-container").
 LAYOUT_WORDS = frozenset(
-    "nav navbar navigation menu menubar sidebar footer masthead banner widget widgets share "
+    "nav navbar navigation menu menubar sidebar footer foot masthead banner widget widgets share "
     "sharing social toolbar compartir partager teilen".split()
 )
 # A photo's caption or credit; documentation captions code and tables too, so these words
@@ -77,11 +86,16 @@ FURNITURE_COMPOUNDS = (
 )  # fmt: skip
 LAYOUT_COMPOUNDS = ("sidebar", "navbar", "navigation", "footer", "masthead", "sharing", "social")
 CAPTION_COMPOUNDS = ("caption", "credit")
+FURNITURE_PARTS, CAPTION_PARTS, LAYOUT_PARTS = map(
+    frozenset, (FURNITURE_COMPOUNDS, CAPTION_COMPOUNDS, LAYOUT_COMPOUNDS)
+)
+COMPOUNDS = FURNITURE_COMPOUNDS + CAPTION_COMPOUNDS + LAYOUT_COMPOUNDS
+EMPTY: frozenset[str] = frozenset()
 TAXONOMY_CLASSES = ("tag-", "category-")  # a post's own tags, on its wrapper: "tag-cookies"
 NONE, LAYOUT, CAPTION, COMMENTS, FURNITURE = range(5)  # marks by words; the strongest wins
 # Containers that class and id words may mark; inline elements and headings keep their text.
 CONTAINER_TAGS = frozenset(
-    "div section aside ul ol dl table form header footer p span figure figcaption".split()
+    "div section aside ul ol li dl table form header footer p span figure figcaption".split()
 )
 # A header or aside belongs to the page when not inside an article or section (the HTML-AAM
 # mapping), a header not inside <main> either: an article's own header holds its title, a
@@ -89,6 +103,7 @@ CONTAINER_TAGS = frozenset(
 SECTIONING_TAGS = frozenset("article section".split())
 HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 IMAGE_TAGS = ("img", "picture", "video")
+IMAGE_LABEL_MAX_CHARS = 10  # "6 photos", "Play" beside an image in its wrapper
 PERMALINK_MARKS = frozenset("¶ § # 🔗 ⚓".split())  # "headerlink" anchors after headings
 SKIP_LINK = re.compile(r"^\s*(skip|jump) to\b", re.IGNORECASE)
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
@@ -104,13 +119,34 @@ TAG_LABEL_MAX_CHARS = 30  # a block left with no more once its tag links are gon
 MENU_MIN_LINKS = 3  # one or two links in a short paragraph are part of the prose
 MENU_LINK_SHARE = 0.5
 MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of content
+# In a landmark, only a menu of headlines: this much of its text in links, this long each on
+# average. Documentation's lists of links are shorter ("pathlib.Path.mkdir") or hold more
+# text beside them (a list of articles with their authors).
+HEADLINES_LINK_SHARE = 0.8
+HEADLINE_MIN_CHARS = 25
+# Teasers: a headline's link (its image's too) and a blurb of at most this much, at least
+# this share of it and this long in links; a list of at least three, most of its text, is
+# furniture unless a paragraph this long stands beside it.
+TEASER_MAX_CHARS = 400
+TEASER_LINK_SHARE = 0.1
+TEASER_HEADLINE_MIN_CHARS = 20
+TEASERS_MIN = 3
+TEASERS_SHARE = 0.8
+TEASERS_BESIDE_PROSE_CHARS = 100
+KICKER_MAX_CHARS = 20
+TEASERS_MIN_LINK_CHARS = TEASERS_MIN * TEASER_HEADLINE_MIN_CHARS  # fewer: no list of teasers
 # Prose: text outside links in these blocks, or in the own text of any block ("post-body"
-# divs of text and <br>s), when there is this much of it.
+# divs of text and <br>s, or of spans), when there is this much of it. A list item or cell
+# that holds blocks of text is a wrapper: it counts its own text only, so that a list of
+# comments counts as comments, each beside the others, and not as one long list.
 PROSE_TAGS = frozenset("p pre li dd td blockquote".split())
 INLINE_TAGS = frozenset(
     "a abbr b bdi bdo big cite code data dfn em font i kbd label mark nobr q s samp small span "
     "strike strong sub sup time tt u var h1 h2 h3 h4 h5 h6".split()
 )
+# Inline elements whose text is their parent's own: not links, headings, nor a <time>,
+# which is a dateline's ("Published 10:48, Tuesday 19 November 2019").
+FLOW_TAGS = INLINE_TAGS - {"a", "time", *"h1 h2 h3 h4 h5 h6".split()}
 PROSE_MIN_CHARS = 25
 # Prose inside marked blocks counts this much towards the best block: a comment thread holds
 # more prose than most posts, but a page wrapped whole in a <header> has no other.
@@ -125,6 +161,10 @@ AFTER_MAX_CHARS = 80
 # A landmark without the best block bounds the text still if it holds this share of it: the
 # prose elsewhere may be a pop-up's that no class or style marks.
 LANDMARK_MIN_SHARE = 0.2
+# Furniture is half of a news page's elements: the survey first measures it from outside,
+# and walks into it only where the prose outside it comes to less than this (a page whose
+# text is all in <noscript>, or mislabelled).
+SKIM_MIN_PROSE_CHARS = 500
 # Content structures the main block never goes inside: a definition list is one API entry.
 WHOLE_TAGS = frozenset("p pre ul ol dl dd dt li blockquote figure details table".split())
 
@@ -135,11 +175,21 @@ class Size(NamedTuple):
     links: int
     marks: int  # marked elements inside, itself included
     widest: int  # text outside links of the longest prose block inside
-    own: int  # text in no child element, when that much is prose
+    own: int  # flow, when that much is prose
+    flow: int  # text in no child element but inline ones, links left out
+    nested: int  # 1 where a child block holds text: a list item of paragraphs
 
     def is_menu(self) -> bool:
         """Several links, most of the text, little between them: "Home | Docs | Blog"."""
         return self.links >= MENU_MIN_LINKS and self.is_links()
+
+    def is_headlines(self) -> bool:
+        """Links to other stories, by their headlines, and little else: "Related", "Popular"."""
+        return (
+            self.is_menu()
+            and self.link_chars >= HEADLINES_LINK_SHARE * self.chars
+            and self.link_chars >= HEADLINE_MIN_CHARS * self.links
+        )
 
     def is_links(self) -> bool:
         plain = self.chars - self.link_chars
@@ -149,7 +199,10 @@ class Size(NamedTuple):
         )
 
 
-NO_TEXT = Size(0, 0, 0, 0, 0, 0)
+NO_TEXT = Size(0, 0, 0, 0, 0, 0, 0, 0)
+# Size(...) with NamedTuple's own __new__, a Python function, skipped: _size makes one for
+# every element of every page.
+new_tuple = tuple.__new__
 
 
 @dataclass
@@ -165,6 +218,10 @@ class _Survey:
     landmarks: list[etree._Element] = field(default_factory=list)  # main, role="main"
     articles: list[etree._Element] = field(default_factory=list)
     nav_links: list[etree._Element] = field(default_factory=list)
+    # Lists of teasers, each with the range of its prose blocks in `prose`, and those of them
+    # that are furniture: no paragraph beside them.
+    teasers: dict[etree._Element, tuple[int, int]] = field(default_factory=dict)
+    teaser_parents: set[etree._Element] = field(default_factory=set)
 
 
 @dataclass
@@ -173,7 +230,7 @@ class Content:
 
     survey: _Survey
     root: etree._Element  # the landmark, else the body
-    landmark: bool
+    landmark: bool  # the root is <main> or role="main": its lists of links may be its text
     protected: frozenset[etree._Element] = frozenset()  # the best block, the blocks around it
     worn: frozenset[str] = frozenset()  # layout classes the content wears: no marks here
     main: etree._Element | None = None  # the main block; None where the page has no prose
@@ -193,18 +250,22 @@ class Content:
         return marking
 
     def drops(self, element: etree._Element) -> bool:
-        """Whether the text leaves this element out; without a landmark, menus too."""
+        """Whether the text leaves this element out: furniture, and menus, or in a landmark
+        (where a list of links may be its content: "See also") lists of headlines."""
         if element in self.survey.dropped or not isinstance(element.tag, str):
             return True
         if self.marked(element):
             return True
-        if self.landmark or element in self.protected:
+        if element in self.protected:
             return False
-        return self.survey.sizes.get(element, NO_TEXT).is_menu()
+        size = self.survey.sizes.get(element, NO_TEXT)
+        if not self.landmark:
+            return size.is_menu()
+        return size.is_headlines() and _headline(next(element.iter("a"), element))
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:
-        its title, the post's name."""
+        its title, the post's headline or a documentation section's heading."""
         element = self.main
         while element is not None and element is not self.root:
             headings = []
@@ -224,11 +285,14 @@ class Content:
 
 def find_content(body: etree._Element) -> Content:
     """The landmark or body that bounds a page's text, its main block, and its furniture."""
-    survey = _survey(body)
+    survey = _survey(body, skim=True)
     best = _best(survey)
+    if best is None or _prose_total(survey) < SKIM_MIN_PROSE_CHARS:
+        survey = _survey(body, skim=False)  # the text may be all in furniture: look inside
+        best = _best(survey)
     landmark = _landmark(survey, body, best)
     root = body if landmark is None else landmark
-    content = Content(survey, root, landmark is not None)
+    content = Content(survey, root, landmark is not None and landmark.tag != "article")
     if best is None:
         return content
     chain = [best, *best.iterancestors()]
@@ -243,88 +307,133 @@ def find_content(body: etree._Element) -> Content:
     return content
 
 
-def _survey(root: etree._Element) -> _Survey:
+def _survey(root: etree._Element, skim: bool) -> _Survey:
+    """The walk; with `skim`, furniture (but for an article in an article, which holds the
+    text as often as not) is measured by its text and links, not walked into."""
     survey = _Survey()
-    sectioned = mains = 0  # open sectioning elements, open <main>s
+    sizes, prose, marked_furniture, marked_layout = (
+        survey.sizes,
+        survey.prose,
+        survey.furniture,
+        survey.layout,
+    )
+    sectioned = mains = articles = 0  # open sectioning elements, <main>s, <article>s
     furniture = layout = 0  # open marked elements
     tag_lines: set[etree._Element] = set()  # blocks that held a tag link
-    # An explicit stack, not recursion: junk HTML nests deeper than Python's stack.
-    stack: list[tuple[etree._Element, bool]] = [(root, False)]
-    while stack:
-        element, leaving = stack.pop()
+    starts: list[int] = []  # per open element, where its prose blocks start; -1: skipped
+    # lxml's own walk, not recursion: junk HTML nests deeper than Python's stack.
+    walk = etree.iterwalk(root, events=("start", "end"), tag="*")
+    for event, element in walk:
         tag = element.tag
-        if leaving:
+        if event == "end":
+            if (start := starts.pop()) < 0:
+                continue
             sectioned -= tag in SECTIONING_TAGS
             mains -= tag == "main"
-            in_furniture = element in survey.furniture
-            in_layout = not in_furniture and element in survey.layout
-            size = survey.sizes[element] = _size(element, survey.sizes, in_furniture or in_layout)
+            articles -= tag == "article"
+            if element in survey.teaser_parents:
+                _drop_teasers(survey, element)
+            in_furniture = element in marked_furniture
+            in_layout = not in_furniture and element in marked_layout
+            size = sizes[element] = _size(element, sizes, in_furniture or in_layout)
             if tag in PROSE_TAGS or (size.own and tag not in INLINE_TAGS):
                 weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-                survey.prose.append((element, weight))
+                prose.append((element, weight))
             furniture -= in_furniture
             layout -= in_layout
             if element in tag_lines and size.chars <= TAG_LABEL_MAX_CHARS and not size.links:
                 survey.dropped.add(element)
-        elif not isinstance(tag, str):  # an entity or stray node
+            if (
+                size[1] >= TEASERS_MIN_LINK_CHARS
+                and not in_furniture
+                and _teaser_list(element, sizes)
+            ):
+                survey.teasers[element] = (start, len(prose))
+                if (parent := element.getparent()) is not None:
+                    survey.teaser_parents.add(parent)
             continue
-        elif element is not root and _never_text(element):
+        if element is not root and (
+            tag in DROP_TAGS
+            or element.get("role") in DROP_ROLES
+            or (tag == "a" and _never_text_link(element))
+        ):
             survey.dropped.add(element)
             parent = element.getparent()
             if tag == "a" and _rel(element, TAG_RELS) and parent is not None:
                 tag_lines.add(parent)
-        elif tag == "pre":  # code: thousands of highlighting spans, all text
+            starts.append(-1)
+            walk.skip_subtree()
+            continue
+        if tag == "pre":  # code: thousands of highlighting spans, all text
             chars = len("".join(element.itertext()).strip())
             # Code is never a byline or a footer: left beside the main block, it holds it back.
             widest = max(chars, AFTER_MAX_CHARS) if chars else 0
-            survey.sizes[element] = Size(chars, 0, 0, 0, widest, 0)
+            sizes[element] = Size(chars, 0, 0, 0, widest, 0, 0, 0)
             weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-            survey.prose.append((element, weight))
-        else:
-            sectioned += tag in SECTIONING_TAGS
-            mains += tag == "main"
-            if element is not root:
-                mark = _mark(element, sectioned > 0, mains > 0)
-                if mark == FURNITURE:
-                    survey.furniture.add(element)
-                    furniture += 1
-                elif mark == LAYOUT:
-                    survey.layout.add(element)
-                    layout += 1
-            if tag == "main" or element.get("role") == "main":
-                survey.landmarks.append(element)
-            elif tag == "article":
-                survey.articles.append(element)
-            elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
-                survey.nav_links.append(element)
-            stack.append((element, True))
-            stack.extend((child, False) for child in reversed(element))
+            prose.append((element, weight))
+            starts.append(-1)
+            walk.skip_subtree()
+            continue
+        sectioned += tag in SECTIONING_TAGS
+        mains += tag == "main"
+        if element is not root:
+            mark = _mark(element, sectioned > 0, mains > 0, articles > 0)
+            if mark == FURNITURE and skim and tag != "article":
+                survey.furniture.add(element)
+                sizes[element] = _outside_size(element)
+                starts.append(-1)
+                walk.skip_subtree()
+                sectioned -= tag in SECTIONING_TAGS
+                mains -= tag == "main"
+                continue
+            if mark == FURNITURE:
+                survey.furniture.add(element)
+                furniture += 1
+            elif mark == LAYOUT:
+                survey.layout.add(element)
+                layout += 1
+        articles += tag == "article"
+        if tag == "main" or element.get("role") == "main":
+            survey.landmarks.append(element)
+        elif tag == "article":
+            survey.articles.append(element)
+        elif tag == "a" and (element.get("accesskey") or _rel(element, NAV_RELS)):
+            survey.nav_links.append(element)
+        starts.append(len(prose))
     survey.dropped.update(_nav_lines(survey, root))
     return survey
 
 
-def _never_text(element: etree._Element) -> bool:
-    """By tag or role, or as a permalink, tag link or skip link."""
-    tag = element.tag
-    if tag in DROP_TAGS or element.get("role") in DROP_ROLES:
+def _outside_size(element: etree._Element) -> Size:
+    """Size of a block not walked into: its text (code's left out) and links, one mark."""
+    chars = sum(len(t.strip()) for t in element.itertext())
+    for code in element.iter("script", "style", "template"):
+        chars -= len((code.text or "").strip())
+    link_chars = links = 0
+    for link in element.iter("a"):
+        links += 1
+        link_chars += sum(len(t.strip()) for t in link.itertext())
+    return new_tuple(Size, (chars, min(link_chars, chars), links, 1, 0, 0, 0, int(chars > 0)))
+
+
+def _never_text_link(link: etree._Element) -> bool:
+    """A permalink, tag link or skip link; the survey drops other never-text elements by tag
+    or role."""
+    if not len(link) and (link.text or "").strip() in PERMALINK_MARKS:
         return True
-    if tag == "a":
-        if not len(element) and (element.text or "").strip() in PERMALINK_MARKS:
-            return True
-        if _rel(element, TAG_RELS):
-            return True  # "Tags: kilns, glazes"
-        within_page = element.get("href", "").startswith("#")
-        return within_page and bool(SKIP_LINK.match("".join(element.itertext())))
-    return False
+    if _rel(link, TAG_RELS):
+        return True  # "Tags: kilns, glazes"
+    within_page = link.get("href", "").startswith("#")
+    return within_page and bool(SKIP_LINK.match("".join(link.itertext())))
 
 
 def _rel(link: etree._Element, kinds: frozenset[str]) -> bool:
     return bool((rel := link.get("rel")) and not kinds.isdisjoint(rel.lower().split()))
 
 
-def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
-    """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, a comment
-    form, a photo caption, or by class and id words."""
+def _mark(element: etree._Element, sectioned: bool, in_main: bool, in_article: bool) -> int:
+    """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, an article in
+    an article, a comment form, a photo caption, or by class and id words."""
     tag, get = element.tag, element.get
     if get("role") != "tabpanel":  # a hidden tab is content the reader opens with one click
         if get("hidden") is not None or get("aria-hidden") == "true":
@@ -333,6 +442,8 @@ def _mark(element: etree._Element, sectioned: bool, in_main: bool) -> int:
             return FURNITURE
     if tag == "footer" or tag == "noscript" or (tag == "aside" and not sectioned):
         return FURNITURE
+    if tag == "article" and in_article:
+        return FURNITURE  # in HTML's words, related to the outer one: a comment, another post
     if tag == "header" and not sectioned and not in_main:
         return LAYOUT  # a banner holds no prose, unless it wraps the whole page
     if tag not in CONTAINER_TAGS:
@@ -357,15 +468,19 @@ def _words_mark(value: str, is_class: bool = True) -> int:
     """The strongest mark the words of a class or id value make: "site-footer" is LAYOUT."""
     if is_class:
         value = " ".join(name for name in value.split() if not name.startswith(TAXONOMY_CLASSES))
+    elif value in APP_ROOT_IDS:
+        return NONE
     words = {word.lower() for word in WORD.findall(value)}
     if words & COMMENT_WORDS:
         return COMMENTS
     squashed = value.lower().replace("-", "").replace("_", "") if is_class else ""
-    if words & FURNITURE_WORDS or any(part in squashed for part in FURNITURE_COMPOUNDS):
+    # `in` for each compound: faster in CPython than one regex of them all.
+    parts = {part for part in COMPOUNDS if part in squashed} if squashed else EMPTY
+    if words & FURNITURE_WORDS or parts & FURNITURE_PARTS:
         return FURNITURE
-    if words & CAPTION_WORDS or any(part in squashed for part in CAPTION_COMPOUNDS):
+    if words & CAPTION_WORDS or parts & CAPTION_PARTS:
         return CAPTION
-    if words & LAYOUT_WORDS or any(part in squashed for part in LAYOUT_COMPOUNDS):
+    if words & LAYOUT_WORDS or parts & LAYOUT_PARTS:
         return LAYOUT
     return LAYOUT if not is_class and "header" in words else NONE  # id="header": the banner
 
@@ -390,13 +505,21 @@ def _photo_caption(caption: etree._Element) -> bool:
     its figures as it does its headings."""
     if (parent := caption.getparent()) is None:
         return False
-    # The image is the caption's sibling, or a sibling's one child (<a><img></a>).
+    # The image is the caption's sibling, or in a sibling with next to no text of its own
+    # (<a><img></a>, a lightbox with its count of photos).
     if not any(
-        sibling.tag in IMAGE_TAGS or (len(sibling) == 1 and sibling[0].tag in IMAGE_TAGS)
+        sibling is not caption
+        and next(sibling.iter(*IMAGE_TAGS), None) is not None
+        and len("".join(sibling.itertext()).strip()) <= IMAGE_LABEL_MAX_CHARS
         for sibling in parent
     ):
         return False
-    return not any((a.text or "").strip() in PERMALINK_MARKS for a in caption.iter("a"))
+    return not permalinked(caption)
+
+
+def permalinked(element: etree._Element) -> bool:
+    """Whether it holds a permalink ("¶"), as documentation's headings and figures do."""
+    return any((a.text or "").strip() in PERMALINK_MARKS for a in element.iter("a"))
 
 
 def _worn(classes: str, worn: frozenset[str]) -> bool:
@@ -416,8 +539,8 @@ def _worn(classes: str, worn: frozenset[str]) -> bool:
 def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bool) -> Size:
     """Size of an element from its children's; dropped children count only by their tail."""
     tag, text = element.tag, element.text
-    own = len(text.strip()) if text else 0
-    chars = link_chars = links = widest = 0
+    own = len(text.strip()) if text else 0  # text in no child element
+    chars = link_chars = links = widest = inline = nested = 0
     marks = int(marked)
     for child in element:  # written out: this runs once for every element of every page
         if tail := child.tail:
@@ -429,16 +552,87 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
             marks += size[3]
             if size[4] > widest:
                 widest = size[4]
+            if size[0]:
+                if (child_tag := child.tag) in FLOW_TAGS:
+                    inline += size[6]
+                elif child_tag not in INLINE_TAGS:
+                    nested = 1
     chars += own
-    if own < PROSE_MIN_CHARS:
-        own = 0
     if tag == "a":
-        return Size(chars, chars, links + 1, marks, widest, 0)
+        return new_tuple(Size, (chars, chars, links + 1, marks, widest, 0, 0, nested))
+    flow = own + inline
+    prose = flow if flow >= PROSE_MIN_CHARS else 0
     if tag in PROSE_TAGS:
         widest = max(widest, chars - link_chars)
-    elif own > widest and tag not in INLINE_TAGS:
-        widest = own
-    return Size(chars, link_chars, links, marks, widest, own)
+    elif prose > widest and tag not in INLINE_TAGS:
+        widest = prose
+    return new_tuple(Size, (chars, link_chars, links, marks, widest, prose, flow, nested))
+
+
+def _teaser_list(element: etree._Element, sizes: dict[etree._Element, Size]) -> bool:
+    """Whether most of its text is in teasers, at least three: blocks that open with a link to a
+    story by its headline, with a short blurb or none after it."""
+    if element.tag in INLINE_TAGS or element.tag in PROSE_TAGS:
+        return False
+    teasers = covered = chars = 0
+    for child in element:
+        if (size := sizes.get(child)) is None:
+            continue
+        chars += size.chars
+        if (
+            size.links
+            and size.link_chars >= TEASER_HEADLINE_MIN_CHARS
+            and size.link_chars >= TEASER_LINK_SHARE * size.chars
+            and size.chars <= TEASER_MAX_CHARS
+            and child.tag not in INLINE_TAGS
+            and child.tag != "p"  # a sentence that opens with a link
+            and _opens_with_headline(child)
+        ):
+            teasers += 1
+            covered += size.chars
+    return teasers >= TEASERS_MIN and covered >= TEASERS_SHARE * chars
+
+
+def _headline(link: etree._Element) -> bool:
+    """Whether a link's text is words, not a name in code or a URL."""
+    text = "".join(link.itertext()).strip()
+    return " " in text or not text.isascii()
+
+
+def _opens_with_headline(block: etree._Element) -> bool:
+    """Whether a link to a headline comes first, after at most a kicker ("AUTO NEWS",
+    "12:02 PM") and links with no text (an image's)."""
+    chars = 0
+    for event, element in etree.iterwalk(block, events=("start", "end")):
+        if event == "start":
+            if element.tag == "a" and "".join(element.itertext()).strip():
+                return _headline(element)
+            chars += len(element.text.strip()) if element.text else 0
+        elif element is not block and element.tail:
+            chars += len(element.tail.strip())
+        if chars > KICKER_MAX_CHARS:
+            return False
+    return False
+
+
+def _drop_teasers(survey: _Survey, parent: etree._Element) -> None:
+    """Lists of teasers among `parent`'s children are furniture, and their prose counts as
+    furniture's, unless a paragraph stands beside them: a digest of stories, each a link
+    and a sentence, is a post's text."""
+    lists = [child for child in parent if child in survey.teasers]
+    if not lists:
+        return
+    sizes = survey.sizes
+    for child in parent:
+        if child not in survey.teasers and (size := sizes.get(child)) is not None:
+            prose = size.chars - size.link_chars if child.tag in PROSE_TAGS else size.own
+            if prose >= TEASERS_BESIDE_PROSE_CHARS:
+                return
+    for child in lists:
+        start, end = survey.teasers[child]
+        survey.furniture.add(child)
+        sizes[child] = sizes[child]._replace(marks=sizes[child].marks + 1)
+        survey.prose[start:end] = [(b, w * FURNITURE_WEIGHT) for b, w in survey.prose[start:end]]
 
 
 def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
@@ -456,12 +650,25 @@ def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
     return lines
 
 
+def _prose_total(survey: _Survey) -> float:
+    """Prose on the page, by its weight, as the best block counts it."""
+    total = 0.0
+    for block, weight in survey.prose:
+        size = survey.sizes[block]
+        whole = block.tag in PROSE_TAGS and not size.nested
+        prose = size.chars - size.link_chars if whole else size.own
+        if prose >= PROSE_MIN_CHARS:
+            total += prose * weight
+    return total
+
+
 def _best(survey: _Survey) -> etree._Element | None:
     """The element with most prose in its child blocks (grandchildren count half)."""
     scores: dict[etree._Element, float] = {}
     for block, weight in survey.prose:
         size = survey.sizes[block]
-        prose = size.chars - size.link_chars if block.tag in PROSE_TAGS else size.own
+        whole = block.tag in PROSE_TAGS and not size.nested
+        prose = size.chars - size.link_chars if whole else size.own
         if prose < PROSE_MIN_CHARS:
             continue
         if (parent := block.getparent()) is not None:
@@ -474,15 +681,19 @@ def _best(survey: _Survey) -> etree._Element | None:
 def _landmark(
     survey: _Survey, body: etree._Element, best: etree._Element | None
 ) -> etree._Element | None:
-    """The first landmark that holds the best block, else the first that holds a fair share
-    of the page's text: not an empty one, nor a hero banner while the text is elsewhere. Where
-    all the prose is in furniture (a help pop-up), the first landmark with any text."""
+    """The innermost landmark or article that holds the best block (a post's <article> in
+    the <main> that also holds its comments and related posts), else the first landmark or
+    only article that holds a fair share of the page's text: not an empty one, nor a hero
+    banner while the text is elsewhere. Where all the prose is in furniture (a help pop-up),
+    the first with any text."""
     candidates = survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
     sizes = survey.sizes
     if best is not None:
-        around = {best, *best.iterancestors()}
-        if (holder := next((c for c in candidates if c in around), None)) is not None:
+        chain = [best, *best.iterancestors()]
+        holders = {*survey.landmarks, *survey.articles} - survey.furniture
+        if (holder := next((e for e in chain if e in holders), None)) is not None:
             return holder
+        around = set(chain)
         if around.isdisjoint(survey.furniture):
             page = sizes[body]
             least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))

@@ -67,8 +67,12 @@ def _decode_mostly(body: bytes, encoding: str) -> str | None:
 def parse(html: str) -> etree._Element | None:
     """The document tree; an XML encoding declaration or NUL byte in the text does no harm."""
     if not hasattr(_parsers, "html"):
-        _parsers.html = etree.HTMLParser(
-            encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=True
+        _parsers.html = etree.HTMLParser(  # no id index: nothing looks an element up by id
+            encoding="utf-8",
+            remove_comments=True,
+            remove_pis=True,
+            huge_tree=True,
+            collect_ids=False,
         )
     parser = _parsers.html
     root = etree.fromstring(html.encode("utf-8", "replace"), parser)

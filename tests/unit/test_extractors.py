@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from lmkiln import extract_text
 from tasks import extractors
 from tasks.config import CorpusSource, StorageConfig, WebSource
+from tasks.extract import extract, title_and_links
 from tasks.sources import fetch_key
 
 PROSE = "The kiln fires the clay slowly, so that the water leaves it before it can crack."
@@ -40,6 +41,32 @@ def test_every_extractor_keeps_the_prose_and_leaves_the_furniture(name: str) -> 
         "https://pottery.example/shop",
         "https://pottery.example/about",
     )
+
+
+@pytest.mark.parametrize("name", extractors.NAMES)
+def test_a_caller_that_follows_no_links_gets_none(name: str) -> None:
+    page, full = (
+        extractors.extract(PAGE, URL, name, links=False),
+        extractors.extract(PAGE, URL, name),
+    )
+    assert (page.title, page.text, page.links) == (full.title, full.text, ())
+
+
+def test_title_and_links_come_from_one_parse_as_the_full_extraction_gives_them() -> None:
+    full, parsed = extract(PAGE, URL), title_and_links(PAGE, URL)
+    assert (parsed.title, parsed.links, parsed.text) == (full.title, full.links, "")
+    # No <title>: the first <h1> of the page's <main>, not the site's name in its banner.
+    untitled = "<body><header><h1>Pottery</h1></header><main><h1>Firing clay</h1></main></body>"
+    assert title_and_links(untitled, URL).title == "Firing clay"
+    assert title_and_links("", URL) == extract("", URL)
+
+
+def test_lmkiln_s_version_digests_every_module_of_its_extractor() -> None:
+    # Parsing, layout and rendering decide the text; tasks.http only canonicalises links.
+    code = "import sys, tasks.extract; print(*(m for m in sys.modules if m[:6] == 'tasks.'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = {f"{name.removeprefix('tasks.')}.py" for name in result.stdout.split()}
+    assert loaded - {"http.py"} == set(extractors.LMKILN_MODULES)
 
 
 def test_auto_is_the_chosen_default() -> None:
