@@ -25,12 +25,14 @@ run: $(STAMP)
 # starts throwaway clusters from /usr/lib/postgresql/<major>/bin), Chromium with a font
 # for the screenshots (tests/integration/test_ui_browser.py; Playwright drives it, and
 # `playwright install` would download a browser build, which fails here), and faketime
-# (libfaketime), which moves the clock of the calendar tests' second pass.
+# (libfaketime, and gcc for its mend in tests/faketime/), which moves the clock of the
+# calendar tests' second pass.
 system:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	test -x $(CHROMIUM) || missing="$$missing chromium fonts-liberation"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "missing Debian packages:$$missing; installing them needs root: sudo make system" >&2; \

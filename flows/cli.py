@@ -240,17 +240,19 @@ def extract(
 
     A URL is fetched once, as the crawler fetches (user agent, timeout,
     size cap), without asking robots.txt: it is one page you asked for."""
+    from rich.markup import escape
+
     from tasks import extractors
     from tasks.webpage import PageError, load
 
     try:
         page = load(file_or_url)
     except PageError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     if page.truncated:
-        err.print(f"note: {file_or_url} is cut at the web sources' max_page_bytes")
-    found = extractors.extract(page.html, page.url, extractor)
+        err.print(f"note: {escape(file_or_url)} is cut at the web sources' max_page_bytes")
+    found = extractors.extract(page.html, page.url, extractor, links=False)
     if as_json:
         fields = {
             "url": page.url,
@@ -263,7 +265,7 @@ def extract(
         print(json.dumps(fields, ensure_ascii=False, indent=2))
         return
     if not found.text:
-        err.print(f"no main text in {file_or_url}: a source would keep nothing of it")
+        err.print(f"no main text in {escape(file_or_url)}: a source would keep nothing of it")
     if title:
         print(found.title, end="\n\n")
     if found.text:

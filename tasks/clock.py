@@ -14,6 +14,7 @@ times that Prefect, MLflow and Deep Lake stamp themselves.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,10 @@ def _aware(at: datetime) -> datetime:
 
 
 SYSTEM = SystemClock()
-# A plain global, not a context variable: tasks run in worker threads, which must see it.
+# A plain global, not a context variable: lmkiln's own thread pools (the crawl's, the
+# synthetic source's requests) do not copy the context, and their threads must see it.
 _current: Clock = SYSTEM
+_swap = threading.Lock()
 
 
 def current() -> Clock:
@@ -73,10 +76,16 @@ def iso_now() -> str:
 
 @contextmanager
 def using(clock: Clock) -> Iterator[Clock]:
-    """Every reader of `now()` in this process sees `clock` inside the block."""
+    """Every reader of `now()` in this process sees `clock` inside the block. Blocks nest;
+    one left out of order (two threads swapping clocks at once) is an error, not a clock
+    left behind."""
     global _current
-    before, _current = _current, clock
+    with _swap:
+        before, _current = _current, clock
     try:
         yield clock
     finally:
-        _current = before
+        with _swap:
+            if _current is not clock:
+                raise RuntimeError("clock.using blocks were left out of order")
+            _current = before

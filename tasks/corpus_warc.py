@@ -238,7 +238,10 @@ def _warc_item(record: _Record, name: str, extractor: str) -> Item | None:
 
     if looks_binary(body):
         return Damaged("binary_body", f"{name}: {url}: a binary body served as {mime}", url)
-    page = extract(decode(body, record.content_type), url, extractor, links=False)
+    try:
+        page = extract(decode(body, record.content_type), url, extractor, links=False)
+    except Exception as exc:  # an extractor's bug costs this record, not the file
+        return Damaged("extract_failed", f"{name}: {url}: {type(exc).__name__}: {exc}", url)
     if not page.text.strip():
         return Damaged("empty_text", f"{name}: {url}: no text after extraction", url)
     meta = _provenance(record, name)

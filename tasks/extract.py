@@ -61,7 +61,7 @@ def extract(html: str, url: str, links: bool = True) -> Page:
     text = _Renderer(content, title).render()
     if not title and (h1 := next(content.root.iter("h1"), None)) is not None:
         title = _text(h1)
-    return Page(title=_normal(title), text=_normal(text), links=found)
+    return Page(title=normal_text(title), text=normal_text(text), links=found)
 
 
 def title_and_links(html: str, url: str, links: bool = True) -> Page:
@@ -78,12 +78,13 @@ def title_and_links(html: str, url: str, links: bool = True) -> Page:
         h1 = next(main.iter("h1"), None)
         h1 = h1 if h1 is not None else next(root.iter("h1"), None)
         title = _text(h1) if h1 is not None else ""
-    return Page(title=_normal(title), text="", links=_links(root, url) if links else ())
+    return Page(title=normal_text(title), text="", links=_links(root, url) if links else ())
 
 
-def _normal(text: str) -> str:
-    """Soft hyphens (U+00AD) out of words, and accents composed (NFC): "cafe" and U+0301."""
-    text = text.replace("\u00ad", "")
+def normal_text(text: str) -> str:
+    """Soft hyphens (U+00AD) out of words, accents composed (NFC): "cafe" and U+0301, and
+    no byte order mark (U+FEFF) at the start. Every extractor's text goes through this."""
+    text = text.replace("\u00ad", "").lstrip("\ufeff")
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 

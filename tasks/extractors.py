@@ -60,18 +60,26 @@ def resolve(name: str) -> str:
 
 @cache
 def version(name: str) -> str:
-    """The version of the extractor `name` stands for. lmkiln's own carries a digest of its
-    modules (LMKILN_MODULES): its code changes between releases, and a change must count as a
-    new extractor (re-extraction, cache keys)."""
+    """The version of the extractor `name` stands for: the library's, with a digest of the
+    settings lmkiln gives it; lmkiln's own, with a digest of its modules' code (comments and
+    layout left out) and of the libxml2 that parses. Any of these changing counts as a new
+    extractor (re-extraction, cache keys)."""
+    import ast
     from importlib import metadata
 
     resolved = resolve(name)
-    if resolved != "lmkiln":
-        return metadata.version(resolved)
     digest = hashlib.sha256()
-    for module in LMKILN_MODULES:
-        digest.update((Path(__file__).parent / module).read_bytes())
-    return f"{metadata.version('lmkiln')}+{digest.hexdigest()[:8]}"
+    if resolved == "lmkiln":
+        from lxml import etree
+
+        for module in LMKILN_MODULES:
+            source = (Path(__file__).parent / module).read_text(encoding="utf-8")
+            digest.update(ast.dump(ast.parse(source)).encode())
+        digest.update(repr(etree.LIBXML_VERSION).encode())
+        return f"{metadata.version('lmkiln')}+{digest.hexdigest()[:8]}"
+    settings = TRAFILATURA_SETTINGS if resolved == "trafilatura" else RESILIPARSE_SETTINGS
+    digest.update(repr(sorted(settings.items())).encode())
+    return f"{metadata.version(resolved)}+{digest.hexdigest()[:8]}"
 
 
 def identity(name: str) -> str:
@@ -80,19 +88,22 @@ def identity(name: str) -> str:
 
 
 def extract_text(html: str, url: str, name: str = "auto") -> str:
-    """The main text of one page with the extractor `name`."""
+    """The main text of one page with the extractor `name`, normalised alike whichever it
+    is (tasks.extract.normal_text: soft hyphens, NFC, byte order mark)."""
+    from tasks.extract import extract, normal_text
+
     resolved = resolve(name)
     if resolved == "lmkiln":
-        from tasks.extract import extract
-
         return extract(html, url, links=False).text
     if resolved == "trafilatura":
         import trafilatura
 
-        return (trafilatura.extract(html, url=url or None, **TRAFILATURA_SETTINGS) or "").strip()
-    from resiliparse.extract.html2text import extract_plain_text
+        text = trafilatura.extract(html, url=url or None, **TRAFILATURA_SETTINGS) or ""
+    else:
+        from resiliparse.extract.html2text import extract_plain_text
 
-    return extract_plain_text(html, **RESILIPARSE_SETTINGS).strip()
+        text = extract_plain_text(html, **RESILIPARSE_SETTINGS)
+    return normal_text(text).strip()
 
 
 def extract(html: str, url: str, name: str = "auto", links: bool = True) -> Page:

@@ -8,29 +8,30 @@ The pages table is appended after the documents: a crash between the two commits
 costs a full refetch of those pages the next night, whose documents then have the same id
 and are dropped by exact dedup. The other order could lose a page's document for good.
 
-A source's extractor setting can change between nights: a state file per source
-(`state/extractor/<name>.json`) names the extractor that made its latest documents, written
-after each night's commits. When it names another one than tonight's, the night re-extracts
-the stored HTML (`reextract`) instead of crawling. A source with pages and no state file
-(a crash before it was written, or a data root from before it existed) is judged by the
-extractor recorded on its pages' rows, and rows from before that column say nothing: they
-are re-extracted.
+A source's extractor setting can change between nights. Each row names the extractor that
+made its page's document; when the latest row of any of a source's pages names another one
+than tonight's, the night re-extracts the stored HTML (`reextract`) instead of crawling, and
+appends a row per page naming the new extractor and its document, without the HTML again
+(`reextracted`; the HTML stays in the fetch's row). Rows from before the extractor column
+name none: their pages are re-extracted.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks import lake
-from tasks.config_base import StorageConfig
 from tasks.extract import decode
 from tasks.extractors import extract, identity
 from tasks.records import Document
+
+logger = logging.getLogger(__name__)
 
 # Response headers that say nothing about the content and may carry session secrets.
 _PRIVATE_HEADERS = frozenset({"set-cookie", "authorization", "www-authenticate"})
@@ -116,65 +117,13 @@ def known_pages(path: str, source: str) -> dict[str, Known]:
 @dataclass(frozen=True)
 class Reextraction:
     documents: list[Document]
+    pages: list[FetchedPage]  # a row per page re-extracted: new extractor, its document
     counters: dict[str, int]
 
 
-def reextract(path: str, source: str, extractor: str = "auto") -> Reextraction:
-    """Documents from the stored HTML of `source`'s pages (the latest fetch of each), as
-    `extractor` sees them now, without fetching again. A text the page's document already
-    had is not repeated (`unchanged_text`); a row without HTML is left for a later night's
-    crawl (`no_stored_html`)."""
-    counters: Counter[str] = Counter(reextracted=0, unchanged_text=0, empty_text=0)
-    documents: list[Document] = []
-    ref = lake.head(path)
-    if ref is None:
-        return Reextraction(documents, dict(counters))
-    latest: dict[str, int] = {}
-    for index, row in enumerate(lake.read(ref, ("source", "final_url"))):
-        if row["source"] == source:
-            latest[row["final_url"]] = index
-    wanted = set(latest.values())
-    made_by = identity(extractor)
-    for index, row in enumerate(lake.read(ref, lake.PAGE_TABLE)):
-        if index not in wanted:
-            continue
-        if not row["html_gz"]:
-            counters["no_stored_html"] += 1
-            continue
-        headers = json.loads(row["headers"])
-        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        html = decode(gzip.decompress(row["html_gz"]), content_type)
-        page = extract(html, row["final_url"], extractor)
-        if not page.text:
-            counters["empty_text"] += 1
-            continue
-        meta = {"status": int(row["status"]), "content_type": content_type, "extractor": made_by}
-        document = Document(
-            text=page.text,
-            kind="web",
-            source=source,
-            url=row["final_url"],
-            title=page.title,
-            fetched_at=row["fetched_at"],
-            meta=meta,
-        )
-        if document.id == row["doc_id"]:
-            counters["unchanged_text"] += 1
-            continue
-        documents.append(document)
-        counters["reextracted"] += 1
-    return Reextraction(documents, dict(counters))
-
-
-def state_file(storage: StorageConfig, source: str) -> Path:
-    """Where the extractor of `source`'s latest documents is recorded."""
-    return storage.root / "state" / "extractor" / f"{source}.json"
-
-
-def extractor_changed(path: str, source: str, made_by: str, state: Path) -> bool:
-    """Whether `source` has stored pages whose documents another extractor than `made_by`
-    (an identity, tasks/extractors.py) made: the state file says which one, else the
-    latest rows of its pages."""
+def extractor_changed(path: str, source: str, made_by: str) -> bool:
+    """Whether another extractor than `made_by` (an identity, tasks/extractors.py) made the
+    latest document of any of `source`'s pages."""
     ref = lake.head(path)
     if ref is None:
         return False
@@ -182,13 +131,93 @@ def extractor_changed(path: str, source: str, made_by: str, state: Path) -> bool
     for row in lake.read(ref, ("source", "final_url", "extractor")):
         if row["source"] == source:
             latest[row["final_url"]] = row["extractor"]
-    if not latest:
-        return False
-    if state.exists():
-        return json.loads(state.read_text(encoding="utf-8"))["extractor"] != made_by
-    return set(latest.values()) != {made_by}
+    return any(extractor != made_by for extractor in latest.values())
 
 
-def record_extractor(state: Path, made_by: str) -> None:
-    """After the night's commits: `made_by` made the source's latest documents."""
-    lake.write_json_atomic(state, {"extractor": made_by})
+def reextract(path: str, source: str, extractor: str) -> Reextraction:
+    """Documents from the stored HTML of `source`'s pages (each page's latest fetch), as
+    `extractor` sees them now, without fetching again; and a page row for each, naming the
+    extractor. A text the page's document already had is not repeated (`unchanged_text`); a
+    page that fails to extract is logged and counted (`extract_failed`: its row names the new
+    extractor and no document, so the night is not repeated for it), and one without stored
+    HTML (`no_stored_html`) is extracted anew when a crawl fetches it changed."""
+    counters: Counter[str] = Counter(
+        reextracted=0, unchanged_text=0, empty_text=0, extract_failed=0, no_stored_html=0
+    )
+    documents: list[Document] = []
+    rows: list[FetchedPage] = []
+    ref = lake.head(path)
+    if ref is None:
+        return Reextraction(documents, rows, dict(counters))
+    indices: dict[str, list[int]] = {}  # final URL -> its rows, oldest first
+    for index, row in enumerate(lake.read(ref, ("source", "final_url"))):
+        if row["source"] == source:
+            indices.setdefault(row["final_url"], []).append(index)
+    made_by = identity(extractor)
+    for final_url, found in indices.items():
+        # The latest row holds the page's document; the latest with HTML, its fetch (rows of
+        # earlier re-extractions come after it, without HTML).
+        latest = fetch = _row(ref, found[-1])
+        for index in reversed(found[:-1]):
+            if fetch["html_gz"]:
+                break
+            fetch = _row(ref, index)
+        if not fetch["html_gz"]:
+            counters["no_stored_html"] += 1
+            rows.append(_page_row(latest, latest["doc_id"], made_by))
+            continue
+        headers = json.loads(fetch["headers"])
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        try:
+            html = decode(gzip.decompress(fetch["html_gz"]), content_type)
+            page = extract(html, final_url, extractor, links=False)
+        except Exception:  # a damaged row or an extractor's bug costs this page only
+            logger.exception(
+                "source '%s': stored page %s could not be re-extracted", source, final_url
+            )
+            counters["extract_failed"] += 1
+            rows.append(_page_row(latest, "", made_by))
+            continue
+        if not page.text:
+            counters["empty_text"] += 1
+            rows.append(_page_row(latest, "", made_by))
+            continue
+        meta = {"status": int(fetch["status"]), "content_type": content_type, "extractor": made_by}
+        document = Document(
+            text=page.text,
+            kind="web",
+            source=source,
+            url=final_url,
+            title=page.title,
+            fetched_at=fetch["fetched_at"],
+            meta=meta,
+        )
+        rows.append(_page_row(latest, document.id, made_by))
+        if document.id == latest["doc_id"]:
+            counters["unchanged_text"] += 1
+            continue
+        documents.append(document)
+        counters["reextracted"] += 1
+    return Reextraction(documents, rows, dict(counters))
+
+
+def _row(ref: lake.LakeRef, index: int) -> dict:
+    (row,) = lake.read(ref, lake.PAGE_TABLE, start=index, stop=index + 1)
+    return row
+
+
+def _page_row(row: Mapping[str, object], doc_id: str, made_by: str) -> FetchedPage:
+    """`row` again, naming the document `made_by` made of it, without its HTML."""
+    return FetchedPage(
+        source=str(row["source"]),
+        url=str(row["url"]),
+        final_url=str(row["final_url"]),
+        status=int(str(row["status"])),
+        fetched_at=str(row["fetched_at"]),
+        headers=json.loads(str(row["headers"])),
+        links=tuple(json.loads(str(row["links"]) or "[]")),
+        doc_id=doc_id,
+        sha256=str(row["sha256"]),
+        html_gz=b"",
+        extractor=made_by,
+    )

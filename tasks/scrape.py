@@ -51,6 +51,7 @@ COUNTER_NAMES = (
     "not_modified",
     "unchanged",
     "extracted",
+    "extract_failed",
     "bytes",
     "robots_forbidden",
     "skipped_type",
@@ -379,7 +380,14 @@ def _extract(
 ) -> None:
     fetched_at = utc_now()
     out.counters["pages_fetched"] += 1
-    page = extract(decode(body, content_type), out.final_url, source.extractor)
+    try:
+        page = extract(decode(body, content_type), out.final_url, source.extractor)
+    except Exception:
+        # An extractor's bug costs this page, not the crawl. No page row is kept, so the
+        # next night fetches it again instead of taking its bytes for unchanged.
+        logger.exception("source '%s': %s could not be extracted", source.name, url)
+        out.counters["extract_failed"] += 1
+        return
     out.counters["extracted"] += 1
     out.links = page.links
     made_by = identity(source.extractor)

@@ -113,8 +113,8 @@ def scrape_site(
 
     pages_path = storage.lake("pages")
     key = fetch_key(None, {"source": source, "storage": storage, "bucket": bucket})
-    made_by, state = identity(source.extractor), pages.state_file(storage, source.name)
-    if pages.extractor_changed(pages_path, source.name, made_by, state):
+    made_by = identity(source.extractor)
+    if pages.extractor_changed(pages_path, source.name, made_by):
         get_run_logger().info(
             "web source '%s': extractor now %s: re-extracting its stored pages, no crawl tonight",
             source.name,
@@ -122,13 +122,14 @@ def scrape_site(
         )
         again = pages.reextract(pages_path, source.name, source.extractor)
         result = _store(source.name, "web", again.documents, again.counters, storage, key)
-    else:
-        crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
-        result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
-        # After the documents: see tasks/pages.py for why this order loses nothing.
-        message = f"crawl '{source.name}': {len(crawled.pages)} pages"
-        pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
-    pages.record_extractor(state, made_by)
+        message = f"re-extract '{source.name}' with {made_by}: {len(again.pages)} pages"
+        pages.store(pages_path, again.pages, message, storage.lake_state("pages"))
+        return result
+    crawled = crawl(source, base_urls, known=pages.known_pages(pages_path, source.name))
+    result = _store(source.name, "web", crawled.documents, crawled.counters, storage, key)
+    # After the documents: see tasks/pages.py for why this order loses nothing.
+    message = f"crawl '{source.name}': {len(crawled.pages)} pages"
+    pages.store(pages_path, crawled.pages, message, storage.lake_state("pages"))
     return result
 
 

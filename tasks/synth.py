@@ -14,8 +14,9 @@ again but does not append it again.
 
 The budget counts the requests and tokens this source spent in the current collection
 bucket (from the cache), so reruns within a night share it; once spent, the rest of the plan
-waits for the next night (`over_budget`) and the source completes. The cache stamps what it
-pays for with lmkiln's clock (tasks/clock.py), the clock the night's bucket is read from.
+waits for the next night (`over_budget`) and the source completes. Each generation is
+recorded with the night that paid for it, the bucket the collect flow read once from lmkiln's
+clock (tasks/clock.py), so a night that runs past midnight spends only its own budget.
 
 The output of each generation is checked: `empty_output`, `truncated` (the server stopped
 at max_new_tokens: only for chat answers; a model that continues its prompt is cut there
@@ -48,7 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tasks import clock as clocks
+from tasks.clock import Clock, current
 from tasks.config import StorageConfig, SynthSpec
 from tasks.llm import Backend, Completion, Sampling, endpoint_identity
 from tasks.quarantine import row as quarantine_row
@@ -155,11 +156,13 @@ def seed_documents(spec: SynthSpec, corpus: LakeRef | None) -> list[Document]:
 
 
 class GenerationCache:
-    """Generations by key, with when they were paid for and whether they were collected.
-    Paid-for times come from `clock`, lmkiln's clock unless one is given. Thread-safe: one
-    connection, one lock."""
+    """Generations by key, with the night (collection bucket) that paid for each, when it was
+    paid (lmkiln's clock, or `clock`) and whether its document was collected. The budget
+    counts a night's generations by the night recorded with them, not by their stamps, so a
+    night that runs past the bucket's end spends its own budget, not the next night's.
+    Thread-safe: one connection, one lock."""
 
-    def __init__(self, path: Path, clock: clocks.Clock | None = None) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self._clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
@@ -167,9 +170,13 @@ class GenerationCache:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, source TEXT, "
             "generator TEXT, completion TEXT, tokens INTEGER, created REAL, "
-            "collected INTEGER DEFAULT 0)"
+            "collected INTEGER DEFAULT 0, night TEXT)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+        if "night" not in columns:  # a cache written before nights were recorded
+            self._db.execute("ALTER TABLE generations ADD COLUMN night TEXT")
         self._db.execute("CREATE INDEX IF NOT EXISTS by_source ON generations (source, created)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS by_night ON generations (source, night)")
         self._db.commit()
         self._lock = threading.Lock()
 
@@ -187,27 +194,32 @@ class GenerationCache:
             return None
         return Completion(**json.loads(found[0])), bool(found[1])
 
-    def put(self, key: str, source: str, generator: str, completion: Completion) -> None:
+    def put(
+        self, key: str, source: str, generator: str, completion: Completion, night: datetime
+    ) -> None:
+        paid = (self._clock or current()).now()
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?, 0)",
+                "INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     key,
                     source,
                     generator,
                     json.dumps(asdict(completion)),
                     completion.tokens,
-                    (self._clock or clocks.current()).now().timestamp(),
+                    paid.timestamp(),
+                    night.isoformat(),
                 ),
             )
 
-    def spent_since(self, source: str, since: datetime) -> tuple[int, int]:
-        """(requests, tokens) the source paid for since `since`."""
+    def spent_in(self, source: str, night: datetime) -> tuple[int, int]:
+        """(requests, tokens) the source paid for in `night`. Generations cached before
+        nights were recorded count by when they were paid."""
         with self._lock:
             count, tokens = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(tokens), 0) FROM generations "
-                "WHERE source = ? AND created >= ?",
-                (source, since.timestamp()),
+                "SELECT COUNT(*), COALESCE(SUM(tokens), 0) FROM generations WHERE source = ? "
+                "AND (night = ? OR (night IS NULL AND created >= ?))",
+                (source, night.isoformat(), night.timestamp()),
             ).fetchone()
         return int(count), int(tokens)
 
@@ -296,10 +308,11 @@ def generate_all(
     backend: Backend,
     requests: Sequence[Request],
     cache: GenerationCache,
-    since: datetime,
+    night: datetime,
 ) -> SynthRead:
-    """Send what the cache does not hold, within the budget; check and keep every output."""
-    budget = Budget(spec, *cache.spent_since(spec.name, since))
+    """Send what the cache does not hold, within `night`'s budget (the collection bucket's
+    start); check and keep every output."""
+    budget = Budget(spec, *cache.spent_in(spec.name, night))
     endpoint = spec.endpoint
     pace = _Pace(endpoint.requests_per_second if endpoint else None)
 
@@ -325,7 +338,7 @@ def generate_all(
             raise
         finally:
             budget.settle(estimate, completion)
-        cache.put(key, spec.name, backend.identity, completion)
+        cache.put(key, spec.name, backend.identity, completion, night)
         return key, completion, "requested"
 
     read = SynthRead()

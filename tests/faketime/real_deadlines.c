@@ -24,12 +24,19 @@ static struct timespec real_deadline(clockid_t clock, const struct timespec *mov
     struct timespec moved_now, real_now, real;
     clock_gettime(clock, &moved_now);              /* through libfaketime */
     syscall(SYS_clock_gettime, clock, &real_now);  /* around it */
-    long long left_ns = (moved->tv_sec - moved_now.tv_sec) * 1000000000LL
-                        + (moved->tv_nsec - moved_now.tv_nsec);
-    if (left_ns < 0) left_ns = 0;
+    long long left_s = (long long)moved->tv_sec - moved_now.tv_sec;
+    long long left_ns = (long long)moved->tv_nsec - moved_now.tv_nsec;
+    if (left_s < 0 || (left_s == 0 && left_ns < 0)) left_s = left_ns = 0;
+    /* Seconds and nanoseconds apart: a wait "forever" (about 292 years) must not overflow. */
     left_ns += real_now.tv_nsec;
-    real.tv_sec = real_now.tv_sec + left_ns / 1000000000LL;
-    real.tv_nsec = left_ns % 1000000000LL;
+    left_s += left_ns / 1000000000LL;
+    left_ns %= 1000000000LL;
+    if (left_ns < 0) {
+        left_ns += 1000000000LL;
+        left_s -= 1;
+    }
+    real.tv_sec = real_now.tv_sec + left_s;
+    real.tv_nsec = left_ns;
     return real;
 }
 

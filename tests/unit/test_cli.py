@@ -121,6 +121,8 @@ def test_extract_names_a_missing_file_and_the_fix(tmp_path):
     assert "nope.html: not found; pass an HTML file (or .html.gz) or an http(s) URL" in (
         result.stderr
     )
+    bracketed = runner.invoke(app, ["extract", str(tmp_path / "page[draft].html")])
+    assert "page[draft].html: not found" in bracketed.stderr  # not taken for markup
     binary = tmp_path / "photo.jpg"
     binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01")
     refused = runner.invoke(app, ["extract", str(binary)])

@@ -36,16 +36,21 @@ def test_every_calendar_reader_of_lmkiln_sees_the_clock_it_is_given() -> None:
 
 
 def test_the_generation_cache_stamps_with_its_clock_or_lmkiln_s(tmp_path) -> None:
-    paid = Completion(text="x", finish_reason="stop", prompt_tokens=2, completion_tokens=3)
-    manual = ManualClock(NIGHT)
-    given = GenerationCache(tmp_path / "given.sqlite", manual)
-    given.put("k1", "s", "g", paid)
-    assert given.spent_since("s", NIGHT) == (1, paid.tokens)
-    assert given.spent_since("s", NIGHT + timedelta(seconds=1)) == (0, 0)
+    import sqlite3
 
+    paid = Completion(text="x", finish_reason="stop", prompt_tokens=2, completion_tokens=3)
+    night = bucket_start(24, NIGHT)
+    given = GenerationCache(tmp_path / "given.sqlite", ManualClock(NIGHT))
+    given.put("k1", "s", "g", paid, night)
     default = GenerationCache(tmp_path / "default.sqlite")
     with clock.using(ManualClock(NIGHT + timedelta(days=400))):
-        default.put("k2", "s", "g", paid)
-    assert default.spent_since("s", NIGHT + timedelta(days=400)) == (1, paid.tokens)
+        default.put("k2", "s", "g", paid, night)
     given.close()
     default.close()
+
+    def stamp(path):
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT created FROM generations").fetchone()[0]
+
+    assert stamp(tmp_path / "given.sqlite") == NIGHT.timestamp()
+    assert stamp(tmp_path / "default.sqlite") == (NIGHT + timedelta(days=400)).timestamp()

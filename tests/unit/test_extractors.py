@@ -75,13 +75,33 @@ def test_auto_is_the_chosen_default() -> None:
     assert extractors.extract_text(PAGE, URL) == extractors.extract_text(PAGE, URL, "auto")
 
 
-def test_identity_names_the_installed_version() -> None:
-    assert extractors.identity("trafilatura") == f"trafilatura {metadata.version('trafilatura')}"
-    assert extractors.identity("resiliparse") == f"resiliparse {metadata.version('resiliparse')}"
-    # lmkiln's own also carries a digest of its code, which changes between releases.
-    name, version = extractors.identity("lmkiln").split(" ")
-    release, digest = version.split("+")
-    assert name == "lmkiln" and release == metadata.version("lmkiln") and len(digest) == 8
+def test_identity_names_the_installed_version_and_a_digest_of_what_lmkiln_sets() -> None:
+    # The libraries' with a digest of the settings lmkiln passes; lmkiln's own with a digest
+    # of its code, which changes between releases.
+    for name in ("trafilatura", "resiliparse", "lmkiln"):
+        shown, version = extractors.identity(name).split(" ")
+        release, digest = version.split("+")
+        assert shown == name and release == metadata.version(name) and len(digest) == 8
+
+
+def test_lmkiln_s_version_ignores_comments_and_follows_code(monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    original = Path(extractors.__file__).parent
+    for module in extractors.LMKILN_MODULES:
+        (tmp_path / module).write_text((original / module).read_text())
+    monkeypatch.setattr(extractors, "__file__", str(tmp_path / "extractors.py"))
+
+    def version_after(edit) -> str:
+        edit(tmp_path / extractors.LMKILN_MODULES[-1])
+        extractors.version.cache_clear()
+        return extractors.version("lmkiln")
+
+    before = version_after(lambda path: None)
+    commented = version_after(lambda path: path.write_text(path.read_text() + "\n# why\n"))
+    changed = version_after(lambda path: path.write_text(path.read_text() + "\nLIMIT = 3\n"))
+    extractors.version.cache_clear()
+    assert commented == before and changed != before
 
 
 def test_an_unknown_extractor_is_refused_with_the_choices() -> None:
@@ -93,6 +113,19 @@ def test_the_public_api_gives_the_main_text() -> None:
     assert extract_text(PAGE) == extractors.extract_text(PAGE, "", "auto")
     assert PROSE in extract_text(PAGE, URL, extractor="resiliparse")
     assert "All rights reserved" not in extract_text(PAGE, url=URL)
+    # Bytes as a server sent them, in the charset their <meta> declares.
+    latin = PAGE.replace("<head>", '<head><meta charset="latin-1">').replace(
+        PROSE, "Glasur à 1280 °C."
+    )
+    assert "Glasur à 1280 °C." in extract_text(latin.encode("latin-1"))
+
+
+def test_every_extractor_s_text_is_normalised_alike() -> None:
+    text = "\ufeffCafe\u0301 glazes need a so\u00adft hand and a slow kiln."
+    page = f"<html><body><article><p>{text}</p></article></body></html>"
+    for name in ("lmkiln", "trafilatura", "resiliparse"):
+        text = extractors.extract_text(page, URL, name)
+        assert text.startswith("Café glazes need a soft hand"), (name, text)
 
 
 def test_importing_lmkiln_loads_no_extractor() -> None:
@@ -142,5 +175,5 @@ def test_the_fetch_key_changes_with_the_extractors_version(monkeypatch, fresh_ve
     newer = {"trafilatura": "9.9.9"}
     monkeypatch.setattr(metadata, "version", lambda name: newer.get(name) or installed(name))
     extractors.version.cache_clear()
-    assert extractors.identity("trafilatura") == "trafilatura 9.9.9"
+    assert extractors.identity("trafilatura").startswith("trafilatura 9.9.9+")
     assert _key(source) != before

@@ -114,9 +114,15 @@ def _crawled(tmp_path):
 
 def test_reextraction_with_the_same_extractor_repeats_no_document(tmp_path) -> None:
     path, first = _crawled(tmp_path)
-    again = pages.reextract(path, "site")
+    again = pages.reextract(path, "site", "auto")
     assert again.documents == []
-    assert again.counters == {"reextracted": 0, "unchanged_text": 4, "empty_text": 0}
+    assert again.counters == {
+        "reextracted": 0,
+        "unchanged_text": 4,
+        "empty_text": 0,
+        "extract_failed": 0,
+        "no_stored_html": 0,
+    }
     assert {doc.meta["extractor"] for doc in first.documents} == {identity("auto")}
 
 
@@ -134,19 +140,40 @@ def test_reextraction_with_another_extractor_gives_the_changed_texts_as_new_docu
     for doc in again.documents:
         assert doc.meta["extractor"] == identity("trafilatura")
         assert doc.title == before[doc.url].title and doc.fetched_at == before[doc.url].fetched_at
+    # A row per page names the new extractor and its document, without the HTML again.
+    assert {page.extractor for page in again.pages} == {identity("trafilatura")}
+    assert {page.html_gz for page in again.pages} == {b""}
+    made = {page.final_url: page.doc_id for page in again.pages}
+    assert all(made[doc.url] == doc.id for doc in again.documents)
 
 
-def test_a_changed_extractor_is_told_by_the_state_file_else_by_the_page_rows(tmp_path) -> None:
+def test_the_page_rows_tell_a_changed_extractor_and_record_the_reextraction(tmp_path) -> None:
     path, _ = _crawled(tmp_path)
-    state = tmp_path / "state" / "site.json"
-    auto, other = identity("auto"), identity("resiliparse")
-    assert not pages.extractor_changed(path, "site", auto, state)  # the rows say auto
-    assert pages.extractor_changed(path, "site", other, state)
-    pages.record_extractor(state, other)
-    assert pages.extractor_changed(path, "site", auto, state)
-    assert not pages.extractor_changed(path, "site", other, state)
-    assert not pages.extractor_changed(path, "elsewhere", other, state)  # no pages: a crawl
-    assert not pages.extractor_changed(str(tmp_path / "none"), "site", auto, state)
+    auto, other = identity("auto"), identity("trafilatura")
+    assert not pages.extractor_changed(path, "site", auto)  # the rows say auto
+    assert pages.extractor_changed(path, "site", other)
+    assert not pages.extractor_changed(path, "elsewhere", other)  # no pages: a crawl
+    assert not pages.extractor_changed(str(tmp_path / "none"), "site", auto)
+
+    to_other = pages.reextract(path, "site", "trafilatura")
+    pages.store(path, to_other.pages, "re-extract with trafilatura")
+    assert not pages.extractor_changed(path, "site", other)  # done: the next night crawls
+    assert pages.extractor_changed(path, "site", auto)
+    # Back again: the stored HTML is found behind the rows of the re-extraction.
+    back = pages.reextract(path, "site", "auto")
+    assert back.counters["no_stored_html"] == 0
+    assert back.counters["reextracted"] == to_other.counters["reextracted"]
+
+
+def test_a_page_that_fails_to_extract_costs_only_itself(tmp_path) -> None:
+    path, first = _crawled(tmp_path / "a")
+    broken = str(tmp_path / "broken")
+    damaged = [first.pages[0], *(replace(page, html_gz=b"not gzip") for page in first.pages[1:])]
+    pages.store(broken, damaged, "night 1, three rows damaged")
+    again = pages.reextract(broken, "site", "trafilatura")
+    assert again.counters["extract_failed"] == 3 and len(again.pages) == 4
+    pages.store(broken, again.pages, "re-extract")
+    assert not pages.extractor_changed(broken, "site", identity("trafilatura"))  # not stuck
 
 
 def test_a_pages_table_from_before_the_extractor_column_gains_it(tmp_path) -> None:
@@ -155,11 +182,10 @@ def test_a_pages_table_from_before_the_extractor_column_gains_it(tmp_path) -> No
     older = [c for c in lake.PAGE_TABLE if c != "extractor"]
     rows = [page.to_row() for page in first.pages]
     lake.append(old_path, rows, older, "night 1, by an older lmkiln")
-    state = tmp_path / "state" / "site.json"
 
     # Nothing says what made those pages' documents: they are re-extracted.
-    assert pages.extractor_changed(old_path, "site", identity("auto"), state)
-    assert pages.reextract(old_path, "site").counters["unchanged_text"] == 4
+    assert pages.extractor_changed(old_path, "site", identity("auto"))
+    assert pages.reextract(old_path, "site", "auto").counters["unchanged_text"] == 4
     ref = pages.store(old_path, first.pages[:1], "night 2")
     extractors = [row["extractor"] for row in lake.read(ref, ("extractor",))]
     assert extractors == ["", "", "", "", identity("auto")]
@@ -171,3 +197,4 @@ def test_a_page_row_without_html_is_left_for_a_crawl(tmp_path) -> None:
     pages.store(bare, [replace(page, html_gz=b"") for page in first.pages], "night 1")
     again = pages.reextract(bare, "site", "trafilatura")
     assert again.documents == [] and again.counters["no_stored_html"] == 4
+    assert {page.doc_id for page in again.pages} == {page.doc_id for page in first.pages}

@@ -89,6 +89,54 @@ def test_the_budget_stops_the_night_and_the_next_night_goes_on(cache, clock) -> 
     assert by_tokens.counters["requested"] == 1  # the first request spends the tokens
 
 
+def test_a_night_past_midnight_spends_its_own_budget_not_the_next_nights(
+    cache, clock, tmp_path
+) -> None:
+    import sqlite3
+
+    fake = FakeOpenAI()
+    clock.set(datetime(2031, 3, 4, 23, 58, tzinfo=UTC))
+    with serve_openai(fake) as base:
+        source = spec(base, budget={"max_requests": 4})
+        backend = EndpointBackend(source.endpoint, source.name)
+        asks = plan(source)
+        night = bucket_start(24, clock.now())  # read once, as the collect flow reads it
+        first = generate_all(source, backend, asks[:2], cache, night)
+        clock.advance(timedelta(minutes=5))  # past midnight, the same night's run goes on
+        rest = generate_all(source, backend, asks[2:], cache, night)
+        cache.mark_collected(first.keys + rest.keys)
+        next_night = run(source, cache, clock)  # the next bucket, read from the clock
+
+    assert (first.counters["requested"], rest.counters["requested"]) == (2, 2)
+    assert rest.counters["over_budget"] == 2
+    assert next_night.counters["requested"] == 2  # its budget is whole
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        paid_after_midnight = db.execute(
+            "SELECT COUNT(*) FROM generations WHERE created >= ? AND night = ?",
+            (datetime(2031, 3, 5, tzinfo=UTC).timestamp(), night.isoformat()),
+        ).fetchone()[0]
+    assert paid_after_midnight == 2
+
+
+def test_a_cache_from_before_nights_were_recorded_counts_by_its_stamps(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE generations (key TEXT PRIMARY KEY, source TEXT, generator TEXT, "
+            "completion TEXT, tokens INTEGER, created REAL, collected INTEGER DEFAULT 0)"
+        )
+        db.execute(
+            "INSERT INTO generations VALUES ('k', 'guides', 'g', '{}', 7, ?, 1)",
+            ((TONIGHT + timedelta(hours=1)).timestamp(),),
+        )
+    old = GenerationCache(path, ManualClock(TONIGHT))
+    assert old.spent_in("guides", bucket_start(24, TONIGHT)) == (1, 7)
+    assert old.spent_in("guides", bucket_start(24, TONIGHT + timedelta(days=1))) == (0, 0)
+    old.close()
+
+
 def test_rate_limits_and_server_errors_are_retried_and_a_wrong_model_stops(cache, clock) -> None:
     fake = FakeOpenAI(faults=[(429, {"Retry-After": "0"}), (503, {})])
     with serve_openai(fake) as base:
