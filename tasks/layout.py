@@ -341,7 +341,13 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
                 prose.append((element, weight))
             furniture -= in_furniture
             layout -= in_layout
-            if element in tag_lines and size.chars <= TAG_LABEL_MAX_CHARS and not size.links:
+            if (
+                element in tag_lines
+                and size.chars <= TAG_LABEL_MAX_CHARS
+                and not size.links
+                and size.widest < PROSE_MIN_CHARS  # a sentence as short as a label
+                and element is not root
+            ):
                 survey.dropped.add(element)
             if (
                 size[1] >= TEASERS_MIN_LINK_CHARS
@@ -685,20 +691,25 @@ def _landmark(
     the <main> that also holds its comments and related posts), else the first landmark or
     only article that holds a fair share of the page's text: not an empty one, nor a hero
     banner while the text is elsewhere. Where all the prose is in furniture (a help pop-up),
-    the first with any text."""
-    candidates = survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
-    sizes = survey.sizes
+    the first with any text. Never one that is no text (a line of links to the neighbours)."""
+    dropped, furniture, sizes = survey.dropped, survey.furniture, survey.sizes
+    candidates = [
+        element
+        for element in survey.landmarks + (survey.articles if len(survey.articles) == 1 else [])
+        if element not in dropped
+    ]
     if best is not None:
         chain = [best, *best.iterancestors()]
-        holders = {*survey.landmarks, *survey.articles} - survey.furniture
+        holders = {*survey.landmarks, *survey.articles} - furniture - dropped
         if (holder := next((e for e in chain if e in holders), None)) is not None:
             return holder
         around = set(chain)
-        if around.isdisjoint(survey.furniture):
+        if around.isdisjoint(furniture):
             page = sizes[body]
             least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))
             return next(
-                (c for c in candidates if sizes[c].chars - sizes[c].link_chars >= least), None
+                (c for c in candidates if sizes[c].chars - sizes[c].link_chars >= least),
+                None,
             )
     return next((c for c in candidates if sizes[c].chars), None)
 
@@ -720,7 +731,8 @@ def _main_block(content: Content) -> etree._Element:
             if child.tag != "a" and child not in survey.dropped and (size := sizes.get(child))
         }
 
-    main, (text, _) = content.root, measures[content.root]
+    # The root is no text where it is an inline element (<a role="main">): not measured.
+    main, (text, _) = content.root, measures.get(content.root, (0, 0))
     while text:
         children = inner(main)
         widest = max(children, key=lambda child: children[child][0], default=None)

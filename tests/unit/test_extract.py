@@ -765,6 +765,35 @@ def test_a_landmark_with_little_text_is_kept_when_the_other_prose_is_a_pop_ups()
     assert text_of(body) == "Compiler flags"
 
 
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        # A sentence as short as a "Tags:" label is no label, in an article or the body.
+        (
+            '<article><p>Fire the kiln slowly today.</p> <a rel="tag" href="/t">kilns</a>'
+            "</article>",
+            "Fire the kiln slowly today.",
+        ),
+        ('<p>Fire the kiln slowly today.</p> <a rel="tag" href="/t">kilns</a>', "Fire the kiln"),
+        # A label in an article of its own: the text is beside it.
+        (
+            '<article><span>Filed under</span> <a rel="tag" href="/t">kilns</a></article>'
+            "<p>A paragraph with enough words to be prose.</p>",
+            "A paragraph with enough words to be prose.",
+        ),
+        # A <main> that is a line of links to the neighbours bounds no text.
+        (
+            '<main><p>Fire the kiln slowly today.</p><a rel="next" href="/2">Next: glazes</a> '
+            '<a rel="prev" href="/0">Previous: clay</a> <a rel="up" href="/">Up: pottery</a>'
+            "</main><div><p>A paragraph with enough words to be prose.</p></div>",
+            "A paragraph with enough words to be prose.",
+        ),
+    ],
+)
+def test_a_short_page_around_tag_and_neighbour_links_keeps_its_text(body: str, text: str) -> None:
+    assert text_of(body).startswith(text)
+
+
 def test_code_before_the_text_of_a_page_is_kept() -> None:
     # The description holds most of the text; the declaration above it is no byline.
     body = (
