@@ -689,9 +689,10 @@ def _landmark(
 ) -> etree._Element | None:
     """The innermost landmark or article that holds the best block (a post's <article> in
     the <main> that also holds its comments and related posts), else the first landmark or
-    only article that holds a fair share of the page's text: not an empty one, nor a hero
-    banner while the text is elsewhere. Where all the prose is in furniture (a help pop-up),
-    the first with any text. Never one that is no text (a line of links to the neighbours)."""
+    only article that holds a fair share of the page's text: not an empty one, a hero banner
+    while the text is elsewhere, nor furniture (a hidden <main>). Where all the prose is in
+    furniture (a help pop-up), the first with any text. Never one that is no text (a line of
+    links to the neighbours)."""
     dropped, furniture, sizes = survey.dropped, survey.furniture, survey.sizes
     candidates = [
         element
@@ -708,7 +709,11 @@ def _landmark(
             page = sizes[body]
             least = max(1, LANDMARK_MIN_SHARE * (page.chars - page.link_chars))
             return next(
-                (c for c in candidates if sizes[c].chars - sizes[c].link_chars >= least),
+                (
+                    c
+                    for c in candidates
+                    if c not in furniture and sizes[c].chars - sizes[c].link_chars >= least
+                ),
                 None,
             )
     return next((c for c in candidates if sizes[c].chars), None)

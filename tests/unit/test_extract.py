@@ -794,6 +794,15 @@ def test_a_short_page_around_tag_and_neighbour_links_keeps_its_text(body: str, t
     assert text_of(body).startswith(text)
 
 
+def test_a_hidden_main_is_not_the_text_of_a_page_with_visible_text() -> None:
+    body = (
+        "<main hidden><p>A draft kept hidden from the reader, long enough to be prose.</p>"
+        "</main><div><p>The text the reader sees, long enough to be prose as well.</p></div>"
+    )
+
+    assert text_of(body) == "The text the reader sees, long enough to be prose as well."
+
+
 def test_code_before_the_text_of_a_page_is_kept() -> None:
     # The description holds most of the text; the declaration above it is no byline.
     body = (
