@@ -567,12 +567,22 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
     if tag == "a":
         return new_tuple(Size, (chars, chars, links + 1, marks, widest, 0, 0, nested))
     flow = own + inline
-    prose = flow if flow >= PROSE_MIN_CHARS else 0
-    if tag in PROSE_TAGS:
-        widest = max(widest, chars - link_chars)
-    elif prose > widest and tag not in INLINE_TAGS:
+    if (prose := prose_chars(tag, chars - link_chars, flow)) > widest:
         widest = prose
-    return new_tuple(Size, (chars, link_chars, links, marks, widest, prose, flow, nested))
+    own_prose = flow if flow >= PROSE_MIN_CHARS else 0
+    return new_tuple(Size, (chars, link_chars, links, marks, widest, own_prose, flow, nested))
+
+
+def prose_chars(tag: str, text: int, flow: int) -> int:
+    """The prose of a block as the widest prose block counts it: all the `text` outside links
+    of a paragraph, list item or cell; the `flow` of another block (its own text and that of
+    its inline children), where that is prose ("post-body" divs of text and <br>s, or of
+    spans); none of an inline element's."""
+    if tag in PROSE_TAGS:
+        return text
+    if flow < PROSE_MIN_CHARS or tag in INLINE_TAGS:
+        return 0
+    return flow
 
 
 def _teaser_list(element: etree._Element, sizes: dict[etree._Element, Size]) -> bool:
@@ -725,31 +735,31 @@ def _main_block(content: Content) -> etree._Element:
     survey = content.survey
     measures, walked = _measure(content)
 
-    def inner(element: etree._Element) -> dict[etree._Element, tuple[int, int]]:
+    def inner(element: etree._Element) -> dict[etree._Element, Measure]:
         if element in walked:
             return {child: measures[child] for child in element if child in measures}
         # Nothing inside is marked: sizes will do.
         sizes = survey.sizes
         return {
-            child: (size.chars - size.link_chars, size.widest)
+            child: Measure(size.chars - size.link_chars, size.widest, size.flow)
             for child in element
             if child.tag != "a" and child not in survey.dropped and (size := sizes.get(child))
         }
 
-    # The root is no text where it is an inline element (<a role="main">): not measured.
-    main, (text, _) = content.root, measures.get(content.root, (0, 0))
+    # A root that is a link (<a role="main">) is not measured: no text outside links.
+    main, text = content.root, measures.get(content.root, NO_MEASURE).text
     while text:
         children = inner(main)
-        widest = max(children, key=lambda child: children[child][0], default=None)
-        if widest is None or _one_block(widest) or children[widest][0] < MAIN_SHARE * text:
+        widest = max(children, key=lambda child: children[child].text, default=None)
+        if widest is None or _one_block(widest) or children[widest].text < MAIN_SHARE * text:
             break
         order = list(children)
         at = order.index(widest)
-        before = max((children[child][1] for child in order[:at]), default=0)
-        after = max((children[child][1] for child in order[at + 1 :]), default=0)
+        before = max((children[child].widest for child in order[:at]), default=0)
+        after = max((children[child].widest for child in order[at + 1 :]), default=0)
         if before >= LEAD_MAX_CHARS or after >= AFTER_MAX_CHARS:
             break
-        main, (text, _) = widest, children[widest]
+        main, text = widest, children[widest].text
     return main
 
 
@@ -762,30 +772,38 @@ def _one_block(element: etree._Element) -> bool:
     return True
 
 
-def _measure(
-    content: Content,
-) -> tuple[dict[etree._Element, tuple[int, int]], set[etree._Element]]:
+class Measure(NamedTuple):
+    """Size of an element as the main block counts it: furniture left out."""
+
+    text: int  # text outside links
+    widest: int  # text of the longest prose block inside
+    flow: int  # text in no child element but inline ones, links left out
+
+
+NO_MEASURE = Measure(0, 0, 0)
+
+
+def _measure(content: Content) -> tuple[dict[etree._Element, Measure], set[etree._Element]]:
     """Text outside links and furniture, and the longest prose block, of the elements that
     hold marked ones (walked), and of their children that hold none (from their size)."""
     survey = content.survey
-    measures: dict[etree._Element, tuple[int, int]] = {}
+    measures: dict[etree._Element, Measure] = {}
     walked: set[etree._Element] = set()
     stack: list[tuple[etree._Element, bool]] = [(content.root, False)]
     while stack:
         element, leaving = stack.pop()
         if leaving:
-            own, text, widest = len((element.text or "").strip()), 0, 0
+            own, text, widest, inline = len((element.text or "").strip()), 0, 0, 0
             for child in element:
                 own += len((child.tail or "").strip())
                 if (measure := measures.get(child)) is not None:
-                    text += measure[0]
-                    widest = max(widest, measure[1])
+                    text += measure.text
+                    widest = max(widest, measure.widest)
+                    if child.tag in FLOW_TAGS:
+                        inline += measure.flow
             text += own
-            if element.tag in PROSE_TAGS:
-                widest = max(widest, text)
-            elif element.tag not in INLINE_TAGS and own >= PROSE_MIN_CHARS:
-                widest = max(widest, own)
-            measures[element] = (text, widest)
+            widest = max(widest, prose_chars(element.tag, text, own + inline))
+            measures[element] = Measure(text, widest, own + inline)
             continue
         if not isinstance(element.tag, str) or element.tag == "a":
             continue
@@ -793,7 +811,7 @@ def _measure(
             continue
         size = survey.sizes[element]
         if not size.marks:
-            measures[element] = (size.chars - size.link_chars, size.widest)
+            measures[element] = Measure(size.chars - size.link_chars, size.widest, size.flow)
             continue
         walked.add(element)
         stack.append((element, True))

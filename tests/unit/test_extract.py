@@ -504,6 +504,19 @@ def test_text_wrapped_in_inline_elements_is_prose() -> None:
     assert text_of(body) == f"{POST[0]}\n{POST[1]}"
 
 
+@pytest.mark.parametrize("beside", ["", '<div class="share">Share</div>'])
+def test_prose_in_spans_after_the_text_is_prose_beside_a_marked_block_too(beside: str) -> None:
+    # A paragraph of spans after three paragraphs: text, whether or not furniture is in it.
+    after = (
+        "After the firing, let the kiln cool for a whole day",
+        "before you open the door and take out the pots.",
+    )
+    spans = " ".join(f"<span>{part}</span>" for part in after)
+    body = f"<div>{POST_HTML}</div><div>{spans}{beside}</div>"
+
+    assert text_of(body) == f"{POST_TEXT}\n\n{' '.join(after)}"
+
+
 def test_a_dateline_of_time_elements_is_no_prose_before_the_text() -> None:
     body = (
         "<div><h1>Mixing a glaze</h1><div><time>Published 10:48, Tuesday 19 November 2019"
