@@ -71,8 +71,9 @@ LAYOUT_WORDS = frozenset(
     "sharing social toolbar compartir partager teilen".split()
 )
 # A photo's caption or credit; documentation captions code and tables too, so these words
-# mark only an element beside an image.
-CAPTION_WORDS = frozenset("caption credit credits".split())
+# mark only an element beside an image. They are words, or the ends of words ("thumbcaption",
+# "figcaption"), not the middle of one ("accreditation", "captionlink").
+CAPTION_WORDS = ("caption", "captions", "credit", "credits")
 # Words also found inside compound class names ("sitefooter", "commentlist",
 # "jp-relatedposts"), looked for in each class with "-" and "_" taken out; not in ids, which
 # are often made from a heading's text, and not short or common words ("menu" is in
@@ -85,11 +86,8 @@ FURNITURE_COMPOUNDS = (
     "paywall", "infobox", "readmore", "morestories",
 )  # fmt: skip
 LAYOUT_COMPOUNDS = ("sidebar", "navbar", "navigation", "footer", "masthead", "sharing", "social")
-CAPTION_COMPOUNDS = ("caption", "credit")
-FURNITURE_PARTS, CAPTION_PARTS, LAYOUT_PARTS = map(
-    frozenset, (FURNITURE_COMPOUNDS, CAPTION_COMPOUNDS, LAYOUT_COMPOUNDS)
-)
-COMPOUNDS = FURNITURE_COMPOUNDS + CAPTION_COMPOUNDS + LAYOUT_COMPOUNDS
+FURNITURE_PARTS, LAYOUT_PARTS = frozenset(FURNITURE_COMPOUNDS), frozenset(LAYOUT_COMPOUNDS)
+COMPOUNDS = FURNITURE_COMPOUNDS + LAYOUT_COMPOUNDS
 EMPTY: frozenset[str] = frozenset()
 TAXONOMY_CLASSES = ("tag-", "category-")  # a post's own tags, on its wrapper: "tag-cookies"
 NONE, LAYOUT, CAPTION, COMMENTS, FURNITURE = range(5)  # marks by words; the strongest wins
@@ -222,6 +220,7 @@ class _Survey:
     # that are furniture: no paragraph beside them.
     teasers: dict[etree._Element, tuple[int, int]] = field(default_factory=dict)
     teaser_parents: set[etree._Element] = field(default_factory=set)
+    pictures: dict[etree._Element, list[etree._Element]] = field(default_factory=dict)
 
 
 @dataclass
@@ -383,7 +382,7 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
         sectioned += tag in SECTIONING_TAGS
         mains += tag == "main"
         if element is not root:
-            mark = _mark(element, sectioned > 0, mains > 0, articles > 0)
+            mark = _mark(element, sectioned > 0, mains > 0, articles > 0, survey.pictures)
             if mark == FURNITURE and skim and tag != "article":
                 survey.furniture.add(element)
                 sizes[element] = _outside_size(element)
@@ -437,9 +436,16 @@ def _rel(link: etree._Element, kinds: frozenset[str]) -> bool:
     return bool((rel := link.get("rel")) and not kinds.isdisjoint(rel.lower().split()))
 
 
-def _mark(element: etree._Element, sectioned: bool, in_main: bool, in_article: bool) -> int:
+def _mark(
+    element: etree._Element,
+    sectioned: bool,
+    in_main: bool,
+    in_article: bool,
+    pictures: dict[etree._Element, list[etree._Element]],
+) -> int:
     """FURNITURE, LAYOUT or NONE: hidden, a page-level header, footer or aside, an article in
-    an article, a comment form, a photo caption, or by class and id words."""
+    an article, a comment form, a photo caption, or by class and id words. `pictures` holds,
+    per parent, the children that are pictures (`_pictures`), as the survey has found them."""
     tag, get = element.tag, element.get
     if get("role") != "tabpanel":  # a hidden tab is content the reader opens with one click
         if get("hidden") is not None or get("aria-hidden") == "true":
@@ -465,7 +471,7 @@ def _mark(element: etree._Element, sectioned: bool, in_main: bool, in_article: b
     if tag == "figcaption":
         mark = max(mark, CAPTION)
     if mark == CAPTION:
-        return FURNITURE if _photo_caption(element) else NONE
+        return FURNITURE if _photo_caption(element, pictures) else NONE
     return FURNITURE if mark == COMMENTS else mark
 
 
@@ -484,7 +490,7 @@ def _words_mark(value: str, is_class: bool = True) -> int:
     parts = {part for part in COMPOUNDS if part in squashed} if squashed else EMPTY
     if words & FURNITURE_WORDS or parts & FURNITURE_PARTS:
         return FURNITURE
-    if words & CAPTION_WORDS or parts & CAPTION_PARTS:
+    if any(word.endswith(CAPTION_WORDS) for word in words):
         return CAPTION
     if words & LAYOUT_WORDS or parts & LAYOUT_PARTS:
         return LAYOUT
@@ -506,21 +512,30 @@ def _holds_comments(element: etree._Element) -> bool:
     return bool(element.xpath("boolean(.//form | .//*[contains(@class, 'comment')])"))
 
 
-def _photo_caption(caption: etree._Element) -> bool:
-    """A caption beside an image, unless it has a permalink: documentation numbers and links
+def _photo_caption(
+    caption: etree._Element, pictures: dict[etree._Element, list[etree._Element]]
+) -> bool:
+    """A caption beside a picture, unless it has a permalink: documentation numbers and links
     its figures as it does its headings."""
     if (parent := caption.getparent()) is None:
         return False
-    # The image is the caption's sibling, or in a sibling with next to no text of its own
-    # (<a><img></a>, a lightbox with its count of photos).
-    if not any(
-        sibling is not caption
-        and next(sibling.iter(*IMAGE_TAGS), None) is not None
-        and len("".join(sibling.itertext()).strip()) <= IMAGE_LABEL_MAX_CHARS
-        for sibling in parent
-    ):
+    # Once per parent: a page may have thousands of credit lines side by side.
+    if (beside := pictures.get(parent)) is None:
+        beside = pictures[parent] = _pictures(parent)
+    if all(picture is caption for picture in beside):
         return False
     return not permalinked(caption)
+
+
+def _pictures(parent: etree._Element) -> list[etree._Element]:
+    """Its children that are an image, or hold one with next to no text of their own
+    (<a><img></a>, a lightbox with its count of photos)."""
+    return [
+        child
+        for child in parent
+        if next(child.iter(*IMAGE_TAGS), None) is not None
+        and len("".join(child.itertext()).strip()) <= IMAGE_LABEL_MAX_CHARS
+    ]
 
 
 def permalinked(element: etree._Element) -> bool:
