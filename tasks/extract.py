@@ -32,6 +32,7 @@ HEADLINE_TAGS = HEADING_TAGS[:3]
 HEADLINE_MIN_CHARS = 10
 TITLE_CLASS = frozenset("title headline".split())
 TITLE_WORD = re.compile(r"[a-z]+")
+FOREIGN_TAGS = frozenset("svg math".split())  # their <title> names a picture or a formula
 WEB_SCHEMES = ("http://", "https://")
 # Hrefs already in canonical form: a lower-case host with no port or login, and a path with
 # no query or fragment; and paths from the root with no "." or empty segments to resolve.
@@ -92,7 +93,11 @@ def _text(element: etree._Element) -> str:
 
 
 def _title(root: etree._Element) -> str:
-    return next((_text(e) for e in root.iter("title")), "")
+    """The head's <title>, not an inline SVG's: an icon's name ("Facebook")."""
+    for title in root.iter("title"):
+        if not any(element.tag in FOREIGN_TAGS for element in title.iterancestors()):
+            return _text(title)
+    return ""
 
 
 def _links(root: etree._Element, url: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tasks.extract import decode, extract
+from tasks.extract import decode, extract, title_and_links
 from tasks.http import canonical_url
 
 URL = "http://blog.test/glazes"
@@ -571,6 +571,17 @@ def test_the_headline_is_the_pages_title_and_not_its_text(headline: str) -> None
     )
     other = f"<html><head><title>Kiln Blog</title></head><body><main>{headline}"
     assert extract(f"{other}{POST_HTML}</main></body></html>", URL).text == HEADED_TEXT
+
+
+def test_an_icons_svg_title_is_not_the_pages_title() -> None:
+    icon = '<a href="https://x.test/k"><svg><title>Facebook</title><path d="M0 0"/></svg></a>'
+    body = f"<body><header>{icon}</header><main><h1>Mixing a glaze</h1>{POST_HTML}</main></body>"
+
+    # No <title> in the head: the headline.
+    assert extract(f"<html>{body}</html>", URL).title == "Mixing a glaze"
+    assert title_and_links(f"<html>{body}</html>", URL).title == "Mixing a glaze"
+    head = "<head><title>Mixing a glaze | Kiln Blog</title></head>"
+    assert extract(f"<html>{head}{body}</html>", URL).title == "Mixing a glaze | Kiln Blog"
 
 
 def test_documentation_keeps_a_section_heading_before_its_text() -> None:
