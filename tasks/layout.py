@@ -27,6 +27,7 @@ position), not rules for one site:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -121,7 +122,7 @@ MENU_PLAIN_CHARS_PER_LINK = 10  # "X – raised when Y is called" is a list of c
 # average. Documentation's lists of links are shorter ("pathlib.Path.mkdir") or hold more
 # text beside them (a list of articles with their authors).
 HEADLINES_LINK_SHARE = 0.8
-HEADLINE_MIN_CHARS = 25
+HEADLINES_MIN_LINK_CHARS = 25
 # Teasers: a headline's link (its image's too) and a blurb of at most this much, at least
 # this share of it and this long in links; a list of at least three, most of its text, is
 # furniture unless a paragraph this long stands beside it.
@@ -186,7 +187,7 @@ class Size(NamedTuple):
         return (
             self.is_menu()
             and self.link_chars >= HEADLINES_LINK_SHARE * self.chars
-            and self.link_chars >= HEADLINE_MIN_CHARS * self.links
+            and self.link_chars >= HEADLINES_MIN_LINK_CHARS * self.links
         )
 
     def is_links(self) -> bool:
@@ -260,7 +261,7 @@ class Content:
         size = self.survey.sizes.get(element, NO_TEXT)
         if not self.landmark:
             return size.is_menu()
-        return size.is_headlines() and _headline(next(element.iter("a"), element))
+        return size.is_headlines() and _in_words(next(element.iter("a"), element))
 
     def title(self) -> list[etree._Element]:
         """The nearest headings before the main block, beside it or beside a wrapper of it:
@@ -286,7 +287,7 @@ def find_content(body: etree._Element) -> Content:
     """The landmark or body that bounds a page's text, its main block, and its furniture."""
     survey = _survey(body, skim=True)
     best = _best(survey)
-    if best is None or _prose_total(survey) < SKIM_MIN_PROSE_CHARS:
+    if best is None or sum(prose for _, prose in _weighted_prose(survey)) < SKIM_MIN_PROSE_CHARS:
         survey = _survey(body, skim=False)  # the text may be all in furniture: look inside
         best = _best(survey)
     landmark = _landmark(survey, body, best)
@@ -336,8 +337,7 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
             in_layout = not in_furniture and element in marked_layout
             size = sizes[element] = _size(element, sizes, in_furniture or in_layout)
             if tag in PROSE_TAGS or (size.own and tag not in INLINE_TAGS):
-                weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-                prose.append((element, weight))
+                prose.append((element, _weight(furniture, layout)))
             furniture -= in_furniture
             layout -= in_layout
             if (
@@ -349,7 +349,7 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
             ):
                 survey.dropped.add(element)
             if (
-                size[1] >= TEASERS_MIN_LINK_CHARS
+                size.link_chars >= TEASERS_MIN_LINK_CHARS
                 and not in_furniture
                 and _teaser_list(element, sizes)
             ):
@@ -374,8 +374,7 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
             # Code is never a byline or a footer: left beside the main block, it holds it back.
             widest = max(chars, AFTER_MAX_CHARS) if chars else 0
             sizes[element] = Size(chars, 0, 0, 0, widest, 0, 0, 0)
-            weight = FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
-            prose.append((element, weight))
+            prose.append((element, _weight(furniture, layout)))
             starts.append(-1)
             walk.skip_subtree()
             continue
@@ -407,6 +406,12 @@ def _survey(root: etree._Element, skim: bool) -> _Survey:
         starts.append(len(prose))
     survey.dropped.update(_nav_lines(survey, root))
     return survey
+
+
+def _weight(furniture: int, layout: int) -> float:
+    """How much the prose of a block counts towards the best block, inside `furniture` and
+    `layout` marked elements."""
+    return FURNITURE_WEIGHT if furniture else LAYOUT_WEIGHT if layout else 1.0
 
 
 def _outside_size(element: etree._Element) -> Size:
@@ -624,7 +629,7 @@ def _teaser_list(element: etree._Element, sizes: dict[etree._Element, Size]) -> 
     return teasers >= TEASERS_MIN and covered >= TEASERS_SHARE * chars
 
 
-def _headline(link: etree._Element) -> bool:
+def _in_words(link: etree._Element) -> bool:
     """Whether a link's text is words, not a name in code or a URL."""
     text = "".join(link.itertext()).strip()
     return " " in text or not text.isascii()
@@ -637,7 +642,7 @@ def _opens_with_headline(block: etree._Element) -> bool:
     for event, element in etree.iterwalk(block, events=("start", "end")):
         if event == "start":
             if element.tag == "a" and "".join(element.itertext()).strip():
-                return _headline(element)
+                return _in_words(element)
             chars += len(element.text.strip()) if element.text else 0
         elif element is not block and element.tail:
             chars += len(element.tail.strip())
@@ -681,31 +686,27 @@ def _nav_lines(survey: _Survey, root: etree._Element) -> set[etree._Element]:
     return lines
 
 
-def _prose_total(survey: _Survey) -> float:
-    """Prose on the page, by its weight, as the best block counts it."""
-    total = 0.0
+def _weighted_prose(survey: _Survey) -> Iterator[tuple[etree._Element, float]]:
+    """The prose blocks and their prose, by its weight, as the best block counts them: a
+    paragraph's text outside links, unless it holds blocks of text (a list item of
+    paragraphs: a comment), and the own text of any other block, where that is prose."""
+    sizes = survey.sizes
     for block, weight in survey.prose:
-        size = survey.sizes[block]
+        size = sizes[block]
         whole = block.tag in PROSE_TAGS and not size.nested
         prose = size.chars - size.link_chars if whole else size.own
         if prose >= PROSE_MIN_CHARS:
-            total += prose * weight
-    return total
+            yield block, prose * weight
 
 
 def _best(survey: _Survey) -> etree._Element | None:
     """The element with most prose in its child blocks (grandchildren count half)."""
     scores: dict[etree._Element, float] = {}
-    for block, weight in survey.prose:
-        size = survey.sizes[block]
-        whole = block.tag in PROSE_TAGS and not size.nested
-        prose = size.chars - size.link_chars if whole else size.own
-        if prose < PROSE_MIN_CHARS:
-            continue
+    for block, prose in _weighted_prose(survey):
         if (parent := block.getparent()) is not None:
-            scores[parent] = scores.get(parent, 0) + prose * weight
+            scores[parent] = scores.get(parent, 0) + prose
             if (grandparent := parent.getparent()) is not None:
-                scores[grandparent] = scores.get(grandparent, 0) + prose * weight / 2
+                scores[grandparent] = scores.get(grandparent, 0) + prose / 2
     return max(scores, key=scores.__getitem__) if scores else None
 
 
