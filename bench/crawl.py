@@ -56,6 +56,8 @@ MEASURED = (
     "tasks/politeness.py",
     "tasks/extract.py",
     "tasks/layout.py",
+    "tasks/survey.py",
+    "tasks/furniture.py",
     "tasks/markup.py",
     "tasks/http.py",
 )

@@ -1,8 +1,9 @@
 """Main text, title and links of an HTML page.
 
-tasks/markup.py parses it, tasks/layout.py finds where its text is and what in it is page
-furniture; here the main block becomes lines: headings, paragraphs, list items and table rows
-each a line, code in its layout. The headline is left out: it is the page's title, which
+tasks/markup.py parses it; tasks/layout.py finds where its text is and what in it is page
+furniture, from a walk over it (tasks/survey.py) and what each element's markup says
+(tasks/furniture.py). Here the main block becomes lines: headings, paragraphs, list items and
+table rows each a line, code in its layout. The headline is left out: it is the page's title, which
 Page.title carries, and the news, CMS and Readability dev sets leave it out of their text
 too. bench/extract.py measures this against trafilatura on those and other dev sets.
 """
@@ -16,8 +17,9 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from tasks.furniture import HEADING_TAGS, permalinked
 from tasks.http import canonical_query, canonical_url
-from tasks.layout import HEADING_TAGS, Content, find_content, permalinked
+from tasks.layout import Content, find_content
 from tasks.markup import decode, looks_binary, parse
 
 __all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]

@@ -23,8 +23,9 @@ NAMES: tuple[str, ...] = get_args(ExtractorName)
 # What `auto` stands for: lmkiln's own until the benchmark (bench/results/extract.md) picks
 # the default by quality and speed. Changing it re-extracts every web source set to auto.
 AUTO = "lmkiln"
-# lmkiln's own extractor: parsing, layout, rendering; its version digests all three.
-LMKILN_MODULES = ("markup.py", "layout.py", "extract.py")
+# lmkiln's own extractor: parsing, what markup says, the walk, layout, rendering; its version
+# digests them all.
+LMKILN_MODULES = ("markup.py", "furniture.py", "survey.py", "layout.py", "extract.py")
 # trafilatura as the pipeline runs it and bench/extract.py measures it: plain text with
 # tables, no comments, links, images or formatting marks, and no deduplication (which depends
 # on the pages seen before).

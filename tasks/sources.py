@@ -70,6 +70,8 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.pages",
         "tasks.extract",
         "tasks.layout",
+        "tasks.survey",
+        "tasks.furniture",
         "tasks.markup",
         "tasks.extractors",
         "tasks.api",
