@@ -210,6 +210,13 @@ def test_deep_nesting_past_the_parsers_limit_keeps_all_the_text() -> None:
     assert extract(html, URL).text == "deep\n\nafter"
 
 
+def test_deep_nesting_after_an_xml_declaration_is_no_xml_to_the_fallback_parser() -> None:
+    # html.parser's builder warns of XML on such a page; under -W error that would raise.
+    html = "<?xml version='1.0' encoding='utf-8'?>" + "<div>" * 5000 + "deep" + "</div>" * 5000
+
+    assert extract(html, URL).text == "deep"
+
+
 def test_junk_html_gives_sane_text() -> None:
     html = "<p>unclosed <b>bold <i>italic</p> tail </div></span><p>next<!-- note --> para"
 
