@@ -39,6 +39,7 @@ from pathlib import Path
 from bench.debian_docs import unpack
 from bench.serve_site import WORK, serve, site_with_robots
 from tasks.config import WebSource
+from tasks.extractors import LMKILN_MODULES
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "crawl.md"
@@ -54,9 +55,7 @@ REPEATS = 3
 MEASURED = (
     "tasks/scrape.py",
     "tasks/politeness.py",
-    "tasks/extract.py",
-    "tasks/layout.py",
-    "tasks/markup.py",
+    *(f"{module.replace('.', '/')}.py" for module in LMKILN_MODULES),
     "tasks/http.py",
 )
 WORKER_TIMEOUT_S = 300

@@ -1,8 +1,9 @@
 """Main text, title and links of an HTML page.
 
-tasks/markup.py parses it, tasks/layout.py finds where its text is and what in it is page
-furniture; here the main block becomes lines: headings, paragraphs, list items and table rows
-each a line, code in its layout. The headline is left out: it is the page's title, which
+tasks/markup.py parses it; tasks/layout.py finds where its text is and what in it is page
+furniture, from a walk over it (tasks/survey.py) and what each element's markup says
+(tasks/furniture.py). Here the main block becomes lines: headings, paragraphs, list items and
+table rows each a line, code in its layout. The headline is left out: it is the page's title, which
 Page.title carries, and the news, CMS and Readability dev sets leave it out of their text
 too. bench/extract.py measures this against trafilatura on those and other dev sets.
 """
@@ -16,8 +17,9 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from tasks.furniture import HEADING_TAGS, permalinked
 from tasks.http import canonical_query, canonical_url
-from tasks.layout import HEADING_TAGS, Content, find_content, permalinked
+from tasks.layout import Content, find_content
 from tasks.markup import decode, looks_binary, parse
 
 __all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]
@@ -32,6 +34,7 @@ HEADLINE_TAGS = HEADING_TAGS[:3]
 HEADLINE_MIN_CHARS = 10
 TITLE_CLASS = frozenset("title headline".split())
 TITLE_WORD = re.compile(r"[a-z]+")
+FOREIGN_TAGS = frozenset("svg math".split())  # their <title> names a picture or a formula
 WEB_SCHEMES = ("http://", "https://")
 # Hrefs already in canonical form: a lower-case host with no port or login, and a path with
 # no query or fragment; and paths from the root with no "." or empty segments to resolve.
@@ -93,7 +96,11 @@ def _text(element: etree._Element) -> str:
 
 
 def _title(root: etree._Element) -> str:
-    return next((_text(e) for e in root.iter("title")), "")
+    """The head's <title>, not an inline SVG's: an icon's name ("Facebook")."""
+    for title in root.iter("title"):
+        if not any(element.tag in FOREIGN_TAGS for element in title.iterancestors()):
+            return _text(title)
+    return ""
 
 
 def _links(root: etree._Element, url: str) -> tuple[str, ...]:

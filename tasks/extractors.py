@@ -23,8 +23,15 @@ NAMES: tuple[str, ...] = get_args(ExtractorName)
 # What `auto` stands for: lmkiln's own until the benchmark (bench/results/extract.md) picks
 # the default by quality and speed. Changing it re-extracts every web source set to auto.
 AUTO = "lmkiln"
-# lmkiln's own extractor: parsing, layout, rendering; its version digests all three.
-LMKILN_MODULES = ("markup.py", "layout.py", "extract.py")
+# lmkiln's own extractor: parsing, what markup says, the walk, layout, rendering. Its version
+# digests them all, and so does the fetch cache's key (tasks/sources.py).
+LMKILN_MODULES = (
+    "tasks.markup",
+    "tasks.furniture",
+    "tasks.survey",
+    "tasks.layout",
+    "tasks.extract",
+)
 # trafilatura as the pipeline runs it and bench/extract.py measures it: plain text with
 # tables, no comments, links, images or formatting marks, and no deduplication (which depends
 # on the pages seen before).
@@ -72,8 +79,9 @@ def version(name: str) -> str:
     if resolved == "lmkiln":
         from lxml import etree
 
-        for module in LMKILN_MODULES:
-            source = (Path(__file__).parent / module).read_text(encoding="utf-8")
+        for module in LMKILN_MODULES:  # all in tasks/, beside this file
+            path = Path(__file__).parent / f"{module.removeprefix('tasks.')}.py"
+            source = path.read_text(encoding="utf-8")
             digest.update(ast.dump(ast.parse(source)).encode())
         digest.update(repr(etree.LIBXML_VERSION).encode())
         return f"{metadata.version('lmkiln')}+{digest.hexdigest()[:8]}"

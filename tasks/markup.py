@@ -19,6 +19,7 @@ _BINARY_BYTE = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 # Undecodable characters, as a share of all non-ASCII ones, past which a charset is wrong.
 MAX_BAD_SHARE = 0.25
 
+XML_DECLARATION = re.compile(r"^<\?xml\b[^>]*>")
 _parsers = threading.local()  # an lxml parser is not to be shared between threads
 
 
@@ -83,7 +84,8 @@ def parse(html: str) -> etree._Element | None:
 
 def _parse_deep(html: str) -> etree._Element:
     """Junk HTML nested past libxml2's limit: html.parser, copied into an lxml tree."""
-    soup = BeautifulSoup(html, "html.parser")
+    # An XML declaration is no text, and BeautifulSoup warns of XML where it opens a page.
+    soup = BeautifulSoup(XML_DECLARATION.sub("", html, count=1), "html.parser")
     root = etree.Element("html")
     # An explicit stack, not recursion: such pages nest deeper than Python's stack.
     stack: list[tuple[object, etree._Element]] = [(c, root) for c in reversed(soup.contents)]

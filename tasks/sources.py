@@ -29,7 +29,7 @@ from tasks.config import (
     SynthSpec,
     WebSource,
 )
-from tasks.extractors import identity
+from tasks.extractors import LMKILN_MODULES, identity
 from tasks.records import Document, DocumentKind, LakeRef, SourceResult
 from tasks.synth import GeneratorChoice
 
@@ -68,9 +68,7 @@ def fetch_key(_context: object, params: dict) -> str:
         "tasks.scrape",
         "tasks.politeness",
         "tasks.pages",
-        "tasks.extract",
-        "tasks.layout",
-        "tasks.markup",
+        *LMKILN_MODULES,
         "tasks.extractors",
         "tasks.api",
         "tasks.api_reader",

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import time
 from html import escape
 from urllib.parse import urljoin
 
 import pytest
 
-from tasks.extract import decode, extract
+from tasks.extract import decode, extract, title_and_links
 from tasks.http import canonical_url
 
 URL = "http://blog.test/glazes"
@@ -207,6 +208,13 @@ def test_deep_nesting_past_the_parsers_limit_keeps_all_the_text() -> None:
     html = "<html><body>" + "<div>" * depth + "deep" + "</div>" * depth + "<p>after</p>"
 
     assert extract(html, URL).text == "deep\n\nafter"
+
+
+def test_deep_nesting_after_an_xml_declaration_is_no_xml_to_the_fallback_parser() -> None:
+    # html.parser's builder warns of XML on such a page; under -W error that would raise.
+    html = "<?xml version='1.0' encoding='utf-8'?>" + "<div>" * 5000 + "deep" + "</div>" * 5000
+
+    assert extract(html, URL).text == "deep"
 
 
 def test_junk_html_gives_sane_text() -> None:
@@ -504,6 +512,19 @@ def test_text_wrapped_in_inline_elements_is_prose() -> None:
     assert text_of(body) == f"{POST[0]}\n{POST[1]}"
 
 
+@pytest.mark.parametrize("beside", ["", '<div class="share">Share</div>'])
+def test_prose_in_spans_after_the_text_is_prose_beside_a_marked_block_too(beside: str) -> None:
+    # A paragraph of spans after three paragraphs: text, whether or not furniture is in it.
+    after = (
+        "After the firing, let the kiln cool for a whole day",
+        "before you open the door and take out the pots.",
+    )
+    spans = " ".join(f"<span>{part}</span>" for part in after)
+    body = f"<div>{POST_HTML}</div><div>{spans}{beside}</div>"
+
+    assert text_of(body) == f"{POST_TEXT}\n\n{' '.join(after)}"
+
+
 def test_a_dateline_of_time_elements_is_no_prose_before_the_text() -> None:
     body = (
         "<div><h1>Mixing a glaze</h1><div><time>Published 10:48, Tuesday 19 November 2019"
@@ -559,6 +580,17 @@ def test_the_headline_is_the_pages_title_and_not_its_text(headline: str) -> None
     assert extract(f"{other}{POST_HTML}</main></body></html>", URL).text == HEADED_TEXT
 
 
+def test_an_icons_svg_title_is_not_the_pages_title() -> None:
+    icon = '<a href="https://x.test/k"><svg><title>Facebook</title><path d="M0 0"/></svg></a>'
+    body = f"<body><header>{icon}</header><main><h1>Mixing a glaze</h1>{POST_HTML}</main></body>"
+
+    # No <title> in the head: the headline.
+    assert extract(f"<html>{body}</html>", URL).title == "Mixing a glaze"
+    assert title_and_links(f"<html>{body}</html>", URL).title == "Mixing a glaze"
+    head = "<head><title>Mixing a glaze | Kiln Blog</title></head>"
+    assert extract(f"<html>{head}{body}</html>", URL).title == "Mixing a glaze | Kiln Blog"
+
+
 def test_documentation_keeps_a_section_heading_before_its_text() -> None:
     # Sphinx: the page's heading, with its permalink, before the one section of its text.
     body = (
@@ -583,6 +615,9 @@ def test_documentation_keeps_a_section_heading_before_its_text() -> None:
         '<figure><div class="media"><a href="#"><img src="k.jpg"></a><i></i></div>'
         '<figcaption class="media-caption">The kiln at 1200 C, seen through the spy hole'
         '<span class="credit">Credit: Jane Doe</span></figcaption></figure>',
+        # MediaWiki's: a caption word at the end of a class's word
+        '<div class="thumbinner"><a href="/k.jpg"><img src="k.jpg"></a><div class="thumbcaption">'
+        "The kiln at 1200 C, seen through the spy hole</div></div>",
         # a gallery's captions sit apart from its images, beside its controls
         '<div class="asset_gallery"><ul><li><img src="k.jpg"></li></ul><div class="controls">'
         "<p>The kiln at 1200 C, seen through the spy hole on the second day</p>"
@@ -591,6 +626,28 @@ def test_documentation_keeps_a_section_heading_before_its_text() -> None:
 )
 def test_photo_captions_and_credits_are_dropped(figure: str) -> None:
     assert extract(wordpress(content=figure), URL).text == POST_TEXT
+
+
+@pytest.mark.parametrize("name", ["accreditation", "captionlink"])
+def test_a_caption_word_inside_another_word_marks_no_caption(name: str) -> None:
+    badge = (
+        f'<div class="badge"><img src="guild.png"><p class="{name}">Accredited by the Potters '
+        "Guild of Wales since 1998.</p></div>"
+    )
+
+    assert "Potters Guild" in extract(wordpress(content=badge), URL).text
+
+
+def test_thousands_of_credit_lines_side_by_side_take_linear_time() -> None:
+    # Each looks for a picture beside it, and finds none.
+    credits = '<div class="credit">Photo</div>' * 4000
+    started = time.process_time()
+
+    text = text_of(f"<div>{credits}</div>{POST_HTML}")
+
+    # Quadratic in the siblings, this took 12 CPU-seconds; linear, a few hundredths.
+    assert time.process_time() - started < 2
+    assert POST_TEXT in text
 
 
 def test_captions_of_code_tables_and_numbered_figures_are_content() -> None:
@@ -763,6 +820,44 @@ def test_a_landmark_with_little_text_is_kept_when_the_other_prose_is_a_pop_ups()
     )
 
     assert text_of(body) == "Compiler flags"
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        # A sentence as short as a "Tags:" label is no label, in an article or the body.
+        (
+            '<article><p>Fire the kiln slowly today.</p> <a rel="tag" href="/t">kilns</a>'
+            "</article>",
+            "Fire the kiln slowly today.",
+        ),
+        ('<p>Fire the kiln slowly today.</p> <a rel="tag" href="/t">kilns</a>', "Fire the kiln"),
+        # A label in an article of its own: the text is beside it.
+        (
+            '<article><span>Filed under</span> <a rel="tag" href="/t">kilns</a></article>'
+            "<p>A paragraph with enough words to be prose.</p>",
+            "A paragraph with enough words to be prose.",
+        ),
+        # A <main> that is a line of links to the neighbours bounds no text.
+        (
+            '<main><p>Fire the kiln slowly today.</p><a rel="next" href="/2">Next: glazes</a> '
+            '<a rel="prev" href="/0">Previous: clay</a> <a rel="up" href="/">Up: pottery</a>'
+            "</main><div><p>A paragraph with enough words to be prose.</p></div>",
+            "A paragraph with enough words to be prose.",
+        ),
+    ],
+)
+def test_a_short_page_around_tag_and_neighbour_links_keeps_its_text(body: str, text: str) -> None:
+    assert text_of(body).startswith(text)
+
+
+def test_a_hidden_main_is_not_the_text_of_a_page_with_visible_text() -> None:
+    body = (
+        "<main hidden><p>A draft kept hidden from the reader, long enough to be prose.</p>"
+        "</main><div><p>The text the reader sees, long enough to be prose as well.</p></div>"
+    )
+
+    assert text_of(body) == "The text the reader sees, long enough to be prose as well."
 
 
 def test_code_before_the_text_of_a_page_is_kept() -> None:
