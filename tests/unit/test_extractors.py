@@ -87,12 +87,13 @@ def test_lmkiln_s_version_ignores_comments_and_follows_code(monkeypatch, tmp_pat
     from pathlib import Path
 
     original = Path(extractors.__file__).parent
-    for module in extractors.LMKILN_MODULES:
-        (tmp_path / module).write_text((original / module).read_text())
+    files = [f"{module.removeprefix('tasks.')}.py" for module in extractors.LMKILN_MODULES]
+    for name in files:
+        (tmp_path / name).write_text((original / name).read_text())
     monkeypatch.setattr(extractors, "__file__", str(tmp_path / "extractors.py"))
 
     def version_after(edit) -> str:
-        edit(tmp_path / extractors.LMKILN_MODULES[-1])
+        edit(tmp_path / files[-1])
         extractors.version.cache_clear()
         return extractors.version("lmkiln")
 
