@@ -49,9 +49,17 @@ test: $(STAMP) lint system
 	$(BIN)/pytest -q
 	tests/faketime/run $(BIN)/pytest -q -p no:cacheprovider -m calendar
 
+# Import contracts (pyproject, [tool.importlinter]) are checked on lmkiln installed as a wheel
+# installs it: import-linter finds a package's modules under its folder, and the checkout maps
+# four folders into one `lmkiln` namespace.
+LINT_SITE := $(VENV)/lint-site
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	rm -rf $(LINT_SITE)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --target $(LINT_SITE) .
+	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

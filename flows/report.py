@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.collect import CollectReport
-from tasks import lake
-from tasks.records import LakeRef, ModelRef, RunRef, StageResult
+from lmkiln.flows.collect import CollectReport
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import LakeRef, ModelRef, RunRef, StageResult
 
 
 def source_rows(report: CollectReport) -> list[dict[str, object]]:

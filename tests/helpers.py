@@ -244,7 +244,7 @@ def prefect_server(home: Path) -> Iterator[PrefectServer]:
     import subprocess
     import sys
 
-    from flows.servers import healthy
+    from lmkiln.servers import healthy
 
     port = unused_port()
     api_url = f"http://127.0.0.1:{port}/api"

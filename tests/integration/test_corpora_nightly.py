@@ -12,10 +12,10 @@ import random
 import pytest
 import zstandard
 
-from flows.nightly import nightly
-from flows.report import mix_rows
-from tasks import lake
-from tasks.config import PipelineConfig
+from lmkiln.flows.nightly import nightly
+from lmkiln.flows.report import mix_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.integration.test_nightly import TINY
 from tests.unit.test_corpus_warc import Archive
 from tests.unit.test_corpus_wiki import dump as wiki_dump

@@ -9,9 +9,10 @@ import json
 import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from flows.collect import collect
-from tasks import extractors, lake
-from tasks.config import PipelineConfig
+from lmkiln.flows.collect import collect
+from lmkiln.tasks.collect.extract import extractors
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.helpers import serve_routes
 from tests.sites import ChangingSite
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tasks.config import RegisterConfig
-from tasks.register import register_model
-from tasks.train import train_model
+from lmkiln.tasks.config.pipeline import RegisterConfig
+from lmkiln.tasks.registry.register import register_model
+from lmkiln.tasks.train.tasks import train_model
 from tests.helpers import unused_port
 from tests.unit.test_train import TINY, corpus_rows, make_corpus
 

@@ -12,15 +12,15 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.nightly import nightly
-from flows.report import mix_rows
-from tasks import lake
-from tasks.caching import bucket_start
-from tasks.config import PipelineConfig
-from tasks.records import Document
-from tasks.sources import synthesize
-from tasks.synth import choose_generator
+from lmkiln.cli import app
+from lmkiln.flows.nightly import nightly
+from lmkiln.flows.report import mix_rows
+from lmkiln.tasks.collect.synth.generate import choose_generator
+from lmkiln.tasks.collect.tasks import synthesize
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.records import Document
 from tests.helpers import DEMO_CLEAN, TINY_MODEL
 from tests.integration.prefect_states import task_states
 
@@ -197,7 +197,7 @@ def test_a_corpus_commit_is_announced_as_a_prefect_event(config, first):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-    from tasks.split import CORPUS_COMMITTED, corpus_resource
+    from lmkiln.tasks.split import CORPUS_COMMITTED, corpus_resource
 
     report, _ = first
     # Commit ids count up per table: other tests' corpora have the same ones.

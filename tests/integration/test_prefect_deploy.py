@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import lake
-from tasks.config import PipelineConfig
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.helpers import JSON, prefect_server, serve_routes, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.nightly import nightly
-from tasks import lake
-from tasks.caching import bucket_start
-from tasks.config import PipelineConfig, SynthBudget
-from tasks.records import Document
-from tasks.sources import synthesize
-from tasks.synth import GeneratorChoice
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.collect.synth.generate import GeneratorChoice
+from lmkiln.tasks.collect.tasks import synthesize
+from lmkiln.tasks.config.pipeline import PipelineConfig, SynthBudget
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.records import Document
 from tests.integration.test_nightly import TINY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from flows.collect import collect
-from flows.report import source_rows
-from tasks import lake
-from tasks.config import PipelineConfig
+from lmkiln.flows.collect import collect
+from lmkiln.flows.report import source_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.helpers import JSON, serve_routes, unused_port
 from tests.integration.prefect_states import task_states
 

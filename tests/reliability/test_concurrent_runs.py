@@ -13,8 +13,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tasks import lake
-from tasks.config import PipelineConfig
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.helpers import unused_port
 from tests.integration.test_nightly import TINY
 
@@ -33,7 +33,7 @@ def test_a_second_run_waits_for_the_first_and_the_lake_stays_whole(tmp_path) -> 
             "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
             "PREFECT_LOGGING_LEVEL": "INFO",
         }
-        command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+        command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
         command += ["--port", str(unused_port())]
         with (tmp_path / f"{name}.log").open("w") as log:
             return subprocess.Popen(command, env=env, stdout=log, stderr=log)

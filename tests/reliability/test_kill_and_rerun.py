@@ -3,7 +3,7 @@ same data root, as a machine that keeps crashing would: after each kill every la
 whole at its last commit, and the run that finally completes holds the same raw documents,
 the same corpus (content hash) and the same model lineage as one uninterrupted run.
 
-The kills land at named points between two writes (tasks/failpoints.py), in real
+The kills land at named points between two writes (tasks/core/failpoints.py), in real
 `lmkiln run` processes, which take their temporary Prefect server down with them."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.nightly import nightly
-from tasks import failpoints, lake
-from tasks.config import PipelineConfig
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import failpoints, lake
 from tests.helpers import JSON, TINY_MODEL, html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -88,7 +88,7 @@ def killed_run(config: PipelineConfig, point: str, home: Path) -> int:
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(os.environ["PREFECT_HOME"]) / "storage"),
     }
     # An unused port: never attach to a Prefect server a developer has running.
-    command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+    command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
     process = subprocess.run(
         [*command, "--port", str(unused_port())],
         env=env,

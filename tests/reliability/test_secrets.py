@@ -11,9 +11,9 @@ from pathlib import Path
 import deeplake
 import pytest
 
-from flows.nightly import nightly
-from tasks import lake
-from tasks.config import PipelineConfig
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
 from tests.integration.test_nightly import TINY
 from tests.openai_fake import FakeOpenAI, serve_openai
 

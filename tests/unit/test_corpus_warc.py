@@ -1,4 +1,5 @@
-"""tasks/corpus_warc.py on small WARC and WET files written with warcio, whole and damaged."""
+"""tasks/collect/corpora/warc.py on small WARC and WET files written with warcio, whole and
+damaged."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from tasks.config import CorpusSource
-from tasks.corpus import Damaged, Entry, reader_for
-from tasks.corpus_warc import read_warc, read_wet
-from tasks.extractors import identity
+from lmkiln.tasks.collect.corpora.base import Damaged, Entry
+from lmkiln.tasks.collect.corpora.collection import reader_for
+from lmkiln.tasks.collect.corpora.warc import read_warc, read_wet
+from lmkiln.tasks.collect.extract.extractors import identity
+from lmkiln.tasks.config.pipeline import CorpusSource
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><nav>Home | About | Blog</nav>"

@@ -6,8 +6,8 @@ import bz2
 import io
 from xml.sax.saxutils import escape
 
-from tasks.corpus import Damaged, Entry
-from tasks.corpus_wiki import plain_text, read_wikipedia
+from lmkiln.tasks.collect.corpora.base import Damaged, Entry
+from lmkiln.tasks.collect.corpora.wiki import plain_text, read_wikipedia
 
 SITEINFO = """  <siteinfo>
     <sitename>Wikipedia</sitename>

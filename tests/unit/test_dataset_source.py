@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset, DatasetDict
 
-from tasks.config import DatasetSource
-from tasks.dataset_source import read_dataset
+from lmkiln.tasks.collect.datasets import read_dataset
+from lmkiln.tasks.config.pipeline import DatasetSource
 
 ROWS = {
     "headline": ["Rivers", "Bridges", "Empty", "Snow"],

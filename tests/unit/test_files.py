@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.config import FileSource
-from tasks.files import matched_files, read_files
+from lmkiln.tasks.collect.files import matched_files, read_files
+from lmkiln.tasks.config.pipeline import FileSource
 
 PARAGRAPH = "The river rose after three days of rain and covered the lower road. " * 3
 
@@ -137,8 +137,8 @@ def test_an_unknown_encoding_is_a_config_error() -> None:
 
 
 def test_marks_saved_under_other_settings_do_not_count(tmp_path: Path) -> None:
-    from tasks.config import StorageConfig
-    from tasks.files import load_marks, save_marks
+    from lmkiln.tasks.collect.files import load_marks, save_marks
+    from lmkiln.tasks.config.pipeline import StorageConfig
 
     kb = write_knowledge_base(tmp_path)
     storage = StorageConfig(data_root=str(tmp_path / "data"))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import lake
-from tasks.minhash import MinHasher, Normalisation, detection
-from tasks.neardup import NearDedupConfig, NearDupIndex, index_path
-from tasks.records import LakeRef, text_id
+from lmkiln.tasks.clean.dedup.index import NearDedupConfig, NearDupIndex, index_path
+from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation, detection
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import LakeRef, text_id
 
 CONFIG = NearDedupConfig()
 _RNG = random.Random(7)

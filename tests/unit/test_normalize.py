@@ -1,7 +1,7 @@
 import ftfy
 import pytest
 
-from tasks.normalize import FTFY, NormalizeConfig, fix_mojibake, normalize
+from lmkiln.tasks.clean.normalize import FTFY, NormalizeConfig, fix_mojibake, normalize
 
 OFF = NormalizeConfig(fix_mojibake=False)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.pii import PiiConfig, Span, entropy, find, redact
+from lmkiln.tasks.clean.pii import PiiConfig, Span, entropy, find, redact
 
 GITHUB_TOKEN = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
 JWT = (

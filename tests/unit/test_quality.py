@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from tasks import quality as q
-from tasks.config import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
-from tasks.quality import check
-from tasks.textstats import (
+from lmkiln.tasks.clean.quality import rules as q
+from lmkiln.tasks.clean.quality.features import (
     Features,
     repeated_ngram_chars,
     repeated_ngrams_exceed,
     top_ngram_chars,
     top_ngram_exceeds,
 )
-from tasks.wordsplit import sentence_count, words
+from lmkiln.tasks.clean.quality.rules import check
+from lmkiln.tasks.clean.quality.words import sentence_count, words
+from lmkiln.tasks.config.pipeline import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
 
 # Eight distinct sentences: passes every rule with datatrove's defaults.
 SENTENCES = [
@@ -303,7 +303,7 @@ def test_ngram_counts_equal_datatrove_algorithms(seed):
 def test_shortcuts_split_chunks_as_the_full_affix_rules_do():
     # wordsplit._tokenize splits common shapes without regular expressions; each shortcut
     # must give what the affix, infix and exception rules give for the same chunk.
-    from tasks import wordsplit
+    from lmkiln.tasks.clean.quality import words as wordsplit
 
     chunks = [
         *"itself. so. U.S. etc. e.g. a. Im. cannot. doin. Mr. ABC. I. Ünïcode. ünïcode.".split(),

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from tasks import lake, quarantine, watermark
-from tasks.api import SchemaChanged, read_api
-from tasks.config import ApiSource, StorageConfig
+from lmkiln.tasks.collect.api import watermark
+from lmkiln.tasks.collect.api.client import SchemaChanged, read_api
+from lmkiln.tasks.config.pipeline import ApiSource, StorageConfig
+from lmkiln.tasks.core import lake, quarantine
 from tests.helpers import JSON, Response, serve_routes
 
 
@@ -35,7 +36,7 @@ def fetch(storage: StorageConfig, src: ApiSource, fail_commit: bool = False) -> 
     with watermark.locked(storage, src.name):
         start = watermark.load(storage, src.name, src.watermark_kind)
         try:
-            read = read_api(src, {}, start)
+            read = read_api(src, start)
         except SchemaChanged as exc:
             quarantine.store(storage, src.name, exc.quarantined)
             raise

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import StorageConfig, TrainConfig
-from tasks.lake import CORPUS_TABLE, append
-from tasks.records import Document, LakeRef
-from tasks.train import (
-    bits_per_byte,
-    corpus_dataset,
-    corpus_texts,
-    last_complete_checkpoint,
-    pack_blocks,
-    train_model,
-    train_tokenizer,
-)
+from lmkiln.tasks.config.pipeline import StorageConfig, TrainConfig
+from lmkiln.tasks.core.lake import CORPUS_TABLE, append, corpus_texts
+from lmkiln.tasks.core.records import Document, LakeRef
+from lmkiln.tasks.registry.models import bits_per_byte
+from lmkiln.tasks.train.data import corpus_dataset, pack_blocks
+from lmkiln.tasks.train.tasks import train_model
+from lmkiln.tasks.train.tokenizer import save_whole, train_tokenizer
+from lmkiln.tasks.train.trainer import last_complete_checkpoint
 
 SENTENCES = [
     "The river rose after three days of rain and covered the lower road.",
@@ -315,7 +311,7 @@ def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, capl
     storage, ref = make_corpus(tmp_path, corpus_rows())
     quick = TINY.model_copy(update={"max_steps": 1, "save_steps": 1})
     first = train_model(ref, quick, storage, "unit-tok", {})
-    with caplog.at_level("INFO", logger="tasks.train"):
+    with caplog.at_level("INFO", logger="lmkiln.tasks.train"):
         second = train_model(
             ref, quick.model_copy(update={"learning_rate": 1e-4}), storage, "unit-tok", {}
         )
@@ -370,7 +366,7 @@ def test_the_plain_loops_schedule_is_the_trainers() -> None:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from tasks.loop import _linear
+    from lmkiln.tasks.train.loop import _linear
 
     config = TINY.model_copy(update={"max_steps": 40, "warmup_steps": 8})
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
@@ -383,12 +379,10 @@ def test_tokenizers_saved_at_once_leave_one_whole(tmp_path: Path) -> None:
 
     from transformers import AutoTokenizer
 
-    from tasks.train import _save_whole
-
     tokenizer = train_tokenizer([row["text"] for row in corpus_rows(6)], 300)
     target = tmp_path / "tokenizer"
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: _save_whole(tokenizer, target), range(8)))
+        list(pool.map(lambda _: save_whole(tokenizer, target), range(8)))
     assert [p.name for p in tmp_path.iterdir()] == ["tokenizer"]  # no staging left
     assert AutoTokenizer.from_pretrained(str(target)).get_vocab() == tokenizer.get_vocab()
 
@@ -399,7 +393,7 @@ def test_cached_splits_unused_for_a_week_are_pruned(
     import os
     import time
 
-    from tasks.train import USED, prune_datasets
+    from lmkiln.tasks.train.data import USED, prune_datasets
 
     _, ref = corpus
     splits = [corpus_dataset(ref, split, tmp_path) for split in ("train", "validation")]

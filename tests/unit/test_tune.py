@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from prefect import flow
 
-from flows.retrain import train_and_register
-from tasks.config import RegisterConfig, TrainConfig, TuneConfig
-from tasks.records import LakeRef, RunRef
-from tasks.tune import best, trial_configs
+from lmkiln.flows.retrain import train_and_register
+from lmkiln.tasks.config.pipeline import RegisterConfig, TrainConfig, TuneConfig
+from lmkiln.tasks.core.records import LakeRef, RunRef
+from lmkiln.tasks.train.tune import best, trial_configs
 from tests.unit.test_train import TINY, corpus_rows, make_corpus
 
 
