@@ -14,6 +14,9 @@ from pathlib import Path
 from lmkiln.tasks.config.pipeline import StorageConfig
 from lmkiln.tasks.core import storage as s3
 
+# The loggers Prefect routes to the run logs: every module of lmkiln logs under its name.
+LOGGERS = "lmkiln"
+
 
 def configure(storage: StorageConfig) -> dict[str, str]:
     root = storage.root
@@ -23,7 +26,7 @@ def configure(storage: StorageConfig) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         # The stage modules log with the standard library; this routes them to the run logs.
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": LOGGERS,
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "DO_NOT_TRACK": "1",
         "MLFLOW_TRACKING_URI": storage.mlflow_uri,
@@ -45,9 +48,9 @@ def configure(storage: StorageConfig) -> dict[str, str]:
     s3.export(storage)
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
-    # Prefect attaches its handlers to the `tasks` loggers but leaves their level to the root's
+    # Prefect attaches its handlers to the `lmkiln` loggers but leaves their level to the root's
     # WARNING; stage progress (training steps, counters) is INFO.
-    logging.getLogger("tasks").setLevel(logging.INFO)
+    logging.getLogger(LOGGERS).setLevel(logging.INFO)
     (root / "prefect").mkdir(parents=True, exist_ok=True)
     (root / "mlflow").mkdir(parents=True, exist_ok=True)
     return {key: os.environ[key] for key in wanted}

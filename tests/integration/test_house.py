@@ -142,3 +142,14 @@ def test_a_comment_changes_no_key_and_core_changes_every_key(site, tmp_path) -> 
     assert stage_versions(commented) == before
     core = stage_versions(planted(site, tmp_path / "b", "lmkiln.tasks.core.records", "X = 1"))
     assert all(core[name] != before[name] for name in STAGES)
+
+
+def test_every_module_that_logs_does_so_under_the_loggers_prefect_routes(site) -> None:
+    # Run logs show a stage's INFO lines only from loggers named in
+    # PREFECT_LOGGING_EXTRA_LOGGERS: a module that logs elsewhere is silent in the UI.
+    from lmkiln.tasks.core.environment import LOGGERS
+
+    for path in (site / "lmkiln").rglob("*.py"):
+        if "getLogger(__name__)" in path.read_text():
+            module = ".".join(path.relative_to(site).with_suffix("").parts)
+            assert module.startswith(LOGGERS + "."), module

@@ -32,7 +32,7 @@ def test_an_unchanged_site_costs_one_304_per_page_and_no_extraction(tmp_path) ->
         first = crawl(source(base))
         pages.store(path, first.pages, "night 1")
         log.clear()
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 4 and first.counters["extracted"] == 4
     assert second.documents == [] and second.pages == []
@@ -49,9 +49,9 @@ def test_a_changed_page_yields_a_new_document_version(tmp_path) -> None:
         pages.store(path, first.pages, "night 1")
         site.versions["/a"] = 2
         site.versions["/b"] = 2
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
         pages.store(path, second.pages, "night 2")
-        third = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        third = crawl(source(base), known=pages.known_pages(path, "site"))
 
     changed = {doc.url.removeprefix(base): doc for doc in second.documents}
     assert sorted(changed) == ["/a", "/b"]
@@ -85,7 +85,7 @@ def test_a_start_url_that_redirects_still_gets_its_304(tmp_path) -> None:
     with serve_routes(routes) as base:
         first = crawl(source(base, "/start"))
         pages.store(path, first.pages, "night 1")
-        second = crawl(source(base, "/start"), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base, "/start"), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 4
     assert second.counters["not_modified"] == 4 and second.counters["extracted"] == 0
@@ -97,7 +97,7 @@ def test_the_same_bytes_without_validators_count_as_unchanged(tmp_path) -> None:
     with serve_routes(routes) as base:
         first = crawl(source(base))
         pages.store(path, first.pages, "night 1")
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 1
     assert second.documents == [] and second.pages == []

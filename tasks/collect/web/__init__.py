@@ -1,8 +1,9 @@
-"""Websites: a polite crawler (crawl, politeness, http), the crawler's memory of pages
-between nights (pages), and main-text extraction: markup (bytes to a tree), furniture and
-survey (what markup says, one walk over the body), layout (where the main text is), extract
-(the text itself) and extractors (lmkiln's own or trafilatura or resiliparse, by name).
+"""Websites: a polite crawler (crawl: breadth-first, scope, depth and page caps, redirects
+hop by hop, capped reads; politeness: robots.txt, sitemaps, pauses; webpage: one page for
+`lmkiln extract`) and the crawler's memory of pages between nights (pages: validators for
+conditional requests, stored HTML for re-extraction). The main text of each page comes from
+lmkiln.tasks.collect.extract.
 
-In: a WebSource. Out: documents, one per page with text, and page rows. A new extractor goes
-into extractors.py, with its settings and identity.
+In: a WebSource whose URLs are http(s) (the collect task resolved any alias). Out: documents,
+one per page with text, and page rows.
 """
