@@ -55,8 +55,13 @@ from pathlib import Path
 from bench.debian_docs import SITES, WORK, publish, unpack
 from lmkiln.tasks.clean.quality import rules as quality
 from lmkiln.tasks.clean.quality import words as wordsplit
-from lmkiln.tasks.config import pipeline as settings
-from lmkiln.tasks.config.pipeline import QualityConfig
+from lmkiln.tasks.config.clean import (
+    C4Config,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    QualityConfig,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean_rules.md"
 SHARE_DOC = Path("/usr/share/doc")
@@ -433,10 +438,10 @@ def default_mismatches() -> list[str]:
     from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 
     ours = {
-        GopherRepetitionFilter: settings.GopherRepetitionConfig(),
-        GopherQualityFilter: settings.GopherQualityConfig(),
-        C4QualityFilter: settings.C4Config(),
-        FineWebQualityFilter: settings.FineWebConfig(),
+        GopherRepetitionFilter: GopherRepetitionConfig(),
+        GopherQualityFilter: GopherQualityConfig(),
+        C4QualityFilter: C4Config(),
+        FineWebQualityFilter: FineWebConfig(),
     }
     mismatches = []
     for cls, config in ours.items():

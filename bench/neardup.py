@@ -54,8 +54,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import neardup_data as data
-from lmkiln.tasks.clean.dedup.index import NearDedupConfig, NearDupIndex
+from lmkiln.tasks.clean.dedup.index import NearDupIndex
 from lmkiln.tasks.clean.dedup.minhash import detection
+from lmkiln.tasks.config.clean import NearDedupConfig
 from lmkiln.tasks.core.records import LakeRef, text_id
 
 RESULTS = Path(__file__).resolve().parent / "results" / "neardup.md"

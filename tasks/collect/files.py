@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import FieldMap, FileSource, StorageConfig
+from lmkiln.tasks.config.collect import FieldMap, FileSource
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.quarantine import row as quarantine_row
 from lmkiln.tasks.core.records import Document, is_storable

@@ -22,7 +22,8 @@ from lmkiln.tasks.collect.api.client import (
 from lmkiln.tasks.collect.api.pagination import page_url, with_params
 from lmkiln.tasks.collect.api.watermark import Watermark
 from lmkiln.tasks.collect.http import SourceUnavailable
-from lmkiln.tasks.config.pipeline import ApiSource, ConfigError, parse_config
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.pipeline import ConfigError, parse_config
 from lmkiln.tasks.core.quarantine import MAX_PAYLOAD_CHARS
 from tests.helpers import (
     FAULT_KINDS,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lmkiln.tasks.clean.dedup.index import NearDedupConfig, NearDupIndex, index_path
+from lmkiln.tasks.clean.dedup.index import NearDupIndex, index_path
 from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation, detection
+from lmkiln.tasks.config.clean import NearDedupConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import LakeRef, text_id
 

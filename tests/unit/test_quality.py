@@ -18,7 +18,7 @@ from lmkiln.tasks.clean.quality.features import (
 )
 from lmkiln.tasks.clean.quality.rules import check
 from lmkiln.tasks.clean.quality.words import sentence_count, words
-from lmkiln.tasks.config.pipeline import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
+from lmkiln.tasks.config.clean import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
 
 # Eight distinct sentences: passes every rule with datatrove's defaults.
 SENTENCES = [

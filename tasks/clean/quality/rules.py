@@ -7,7 +7,7 @@ once more per line C4 keeps, and joins every n-gram into a string; here words, l
 n-grams (as integer ids) are measured once, in a `Features` object the rules share
 (features.py), with the words spaCy would split (words.py).
 bench/clean_rules.py runs both on the same documents and counts where they disagree. The
-thresholds are `QualityConfig` in tasks/config/pipeline.py.
+thresholds are `QualityConfig` in tasks/config/clean.py.
 
 `check(text, config)` is the entry point: the text after C4's line removal and the reason the
 document is dropped, or None. Every threshold set to None turns its check off, and a whole
@@ -28,7 +28,7 @@ from lmkiln.tasks.clean.quality.features import (
     top_ngram_exceeds,
 )
 from lmkiln.tasks.clean.quality.words import sentence_count
-from lmkiln.tasks.config.pipeline import (
+from lmkiln.tasks.config.clean import (
     C4Config,
     FineWebConfig,
     GopherQualityConfig,

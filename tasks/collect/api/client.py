@@ -20,7 +20,7 @@ from lmkiln.tasks.collect.api.reader import ApiRead, ReadCutShort, Reader, Schem
 from lmkiln.tasks.collect.api.watermark import Watermark, reset_command
 from lmkiln.tasks.collect.credentials import Credentials, credentials
 from lmkiln.tasks.collect.http import SourceUnavailable, describe_failure, make_session
-from lmkiln.tasks.config.pipeline import ApiSource
+from lmkiln.tasks.config.collect import ApiSource
 
 __all__ = [
     "ApiRead",

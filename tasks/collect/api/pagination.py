@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from lmkiln.tasks.config.pipeline import (
+from lmkiln.tasks.config.collect import (
     ApiSource,
     Cursor,
     LinkHeader,

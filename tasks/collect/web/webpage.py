@@ -14,7 +14,7 @@ from urllib3.exceptions import HTTPError
 
 from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
 from lmkiln.tasks.collect.http import describe_failure, make_session
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 
 _DEFAULTS = WebSource.model_fields
 HTML_TYPES = tuple(_DEFAULTS["content_types"].default)
