@@ -157,7 +157,8 @@ def _records(path: Path, kind: str, source: FileSource, size: int) -> Iterator[R
 
 
 def _whole_file(path: Path, kind: str, encoding: str) -> tuple[str, str, str, dict] | Quarantined:
-    from lmkiln.tasks.collect.extract.main_text import decode, extract, looks_binary
+    from lmkiln.tasks.collect.extract.main_text import extract
+    from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 
     body = path.read_bytes()
     if looks_binary(body) and not encoding.lower().startswith("utf-16"):

@@ -148,7 +148,8 @@ def fetch_api(
 ) -> SourceResult:
     """Read the API's records past its watermark; `aliases` as for scrape_site."""
     from lmkiln.tasks.collect.api import watermark
-    from lmkiln.tasks.collect.api.client import SchemaChanged, read_api
+    from lmkiln.tasks.collect.api.client import read_api
+    from lmkiln.tasks.collect.api.reader import SchemaChanged
     from lmkiln.tasks.core import quarantine
 
     # From load to save: a second run of this source waits, then starts where this one ended.

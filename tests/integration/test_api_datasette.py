@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from lmkiln.tasks.collect.api import watermark
-from lmkiln.tasks.collect.api.client import ApiRead, read_api
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
 from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.config.pipeline import ConfigError
 from lmkiln.tasks.config.storage import StorageConfig

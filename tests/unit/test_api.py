@@ -11,15 +11,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from lmkiln.tasks.collect.api.client import (
-    ApiRead,
-    PageTooLarge,
-    ReadCutShort,
-    ResumeFailed,
-    SchemaChanged,
-    read_api,
-)
+from lmkiln.tasks.collect.api.client import PageTooLarge, ResumeFailed, read_api
 from lmkiln.tasks.collect.api.pagination import page_url, with_params
+from lmkiln.tasks.collect.api.reader import ApiRead, ReadCutShort, SchemaChanged
 from lmkiln.tasks.collect.api.watermark import Watermark
 from lmkiln.tasks.collect.http import SourceUnavailable
 from lmkiln.tasks.config.collect import ApiSource

@@ -4,9 +4,10 @@ import pytest
 import requests
 
 from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.extract.extractors import extract
 from lmkiln.tasks.collect.http import resolve_aliases
 from lmkiln.tasks.collect.tasks import resolved
-from lmkiln.tasks.collect.web.crawl import crawl, extract
+from lmkiln.tasks.collect.web.crawl import crawl
 from lmkiln.tasks.config.collect import ApiSource, WebSource
 from lmkiln.tasks.demo.servers import demo_names, demo_servers
 

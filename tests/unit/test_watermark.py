@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from lmkiln.tasks.collect.api import watermark
-from lmkiln.tasks.collect.api.client import ApiRead, read_api
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
 from lmkiln.tasks.collect.api.watermark import Watermark, mark_key
 from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.config.storage import StorageConfig

@@ -21,13 +21,12 @@ from collections import Counter
 from typing import NamedTuple
 
 from lmkiln.tasks.clean.quality.features import (
-    TERMINAL_PUNCTUATION,
     Features,
     duplicates,
     repeated_ngrams_exceed,
     top_ngram_exceeds,
 )
-from lmkiln.tasks.clean.quality.words import sentence_count
+from lmkiln.tasks.clean.quality.words import TERMINAL_PUNCTUATION, sentence_count
 from lmkiln.tasks.config.clean import (
     C4Config,
     FineWebConfig,

@@ -235,7 +235,7 @@ def _warc_item(record: _Record, name: str, extractor: str) -> Item | None:
     if mime and mime not in HTML_TYPES:
         return Damaged("skipped_type", f"{name}: {url}: {mime} is not HTML", url)
     from lmkiln.tasks.collect.extract.extractors import extract, identity
-    from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
+    from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 
     if looks_binary(body):
         return Damaged("binary_body", f"{name}: {url}: a binary body served as {mime}", url)

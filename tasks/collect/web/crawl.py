@@ -28,7 +28,7 @@ import requests
 from urllib3.exceptions import DecodeError, HTTPError
 
 from lmkiln.tasks.collect.extract.extractors import extract, identity
-from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
+from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 from lmkiln.tasks.collect.http import (
     SourceUnavailable,
     canonical_url,
