@@ -43,11 +43,6 @@ def with_params(url: str, params: Mapping[str, QueryValue]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def page_url(base_url: str, page_param: str, page: int) -> str:
-    """`base_url` with `page_param=page` set, keeping its other query parameters."""
-    return with_params(base_url, {page_param: page})
-
-
 def first_url(source: ApiSource, base_url: str, since: str | None, token: str | None) -> str:
     """The first request: configured query, the pagination's start, the watermark filter.
 

@@ -47,8 +47,6 @@ RECORD_END = b"\r\n\r\n"
 PAYLOAD_CHARS = 4096
 # Content types extracted as HTML, as the crawler's default `content_types`.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-# Record types that carry no document and no damage: they take an ordinal, nothing else.
-QUIET_TYPES = ("warcinfo", "request", "metadata", "revisit", "resource", "continuation")
 
 
 class _Watched:
