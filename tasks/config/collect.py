@@ -1,5 +1,7 @@
-"""The `collect` section: one model per source kind (web, API, synthetic, files, datasets,
-corpora), gathered in CollectConfig at the bottom."""
+"""The `collect` section: one model per source kind, in the order CollectConfig at the bottom
+lists them: web; api with its pagination and auth; synthetic with its endpoint, templates and
+budget; files, datasets and corpora with the field map they share. Longer than the other
+sections because every field carries its help text for the UI's form."""
 
 from __future__ import annotations
 
