@@ -55,8 +55,13 @@ from pathlib import Path
 from bench.debian_docs import SITES, WORK, publish, unpack
 from lmkiln.tasks.clean.quality import rules as quality
 from lmkiln.tasks.clean.quality import words as wordsplit
-from lmkiln.tasks.config import pipeline as settings
-from lmkiln.tasks.config.pipeline import QualityConfig
+from lmkiln.tasks.config.clean import (
+    C4Config,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    QualityConfig,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean_rules.md"
 SHARE_DOC = Path("/usr/share/doc")
@@ -433,10 +438,10 @@ def default_mismatches() -> list[str]:
     from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 
     ours = {
-        GopherRepetitionFilter: settings.GopherRepetitionConfig(),
-        GopherQualityFilter: settings.GopherQualityConfig(),
-        C4QualityFilter: settings.C4Config(),
-        FineWebQualityFilter: settings.FineWebConfig(),
+        GopherRepetitionFilter: GopherRepetitionConfig(),
+        GopherQualityFilter: GopherQualityConfig(),
+        C4QualityFilter: C4Config(),
+        FineWebQualityFilter: FineWebConfig(),
     }
     mismatches = []
     for cls, config in ours.items():
@@ -505,6 +510,11 @@ def compare(docs: list[Doc], config: QualityConfig) -> tuple[list, list, Timing,
 # Where the two tokenizations differ.
 
 
+def ours_words(text: str) -> list[str]:
+    """The words the quality rules measure, as strings."""
+    return [wordsplit.TOKENS[i] for i in wordsplit.token_ids(text)]
+
+
 def word_agreement(docs: list[Doc]) -> tuple[int, int, int, Counter]:
     """Tokens in all, tokens equal in place, documents with equal word lists, differences.
     Neither tokenizer joins words across a line, so differing documents are compared line
@@ -514,14 +524,14 @@ def word_agreement(docs: list[Doc]) -> tuple[int, int, int, Counter]:
     total = same = equal_docs = 0
     differences: Counter = Counter()
     for doc in docs:
-        theirs, ours = split_into_words(doc.text), wordsplit.words(doc.text)
+        theirs, ours = split_into_words(doc.text), ours_words(doc.text)
         total += len(theirs)
         if theirs == ours:
             same += len(theirs)
             equal_docs += 1
             continue
         for line in doc.text.splitlines():
-            theirs, ours = split_into_words(line), wordsplit.words(line)
+            theirs, ours = split_into_words(line), ours_words(line)
             if theirs == ours:
                 same += len(theirs)
                 continue
@@ -692,7 +702,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"\nlmkiln again over the same documents, every chunk's words cached: {warm_s:.1f} CPU s "
         f"({len(docs) / warm_s:.0f} documents/s); the difference from the first pass is the "
         f"cost of splitting chunks seen for the first time "
-        f"({wordsplit.cached_chunks():,} of them).\n"
+        f"({len({chunk for doc in docs for chunk in doc.text.split()}):,} of them).\n"
     )
     if mismatches:
         text += "\nDefaults that differ from datatrove's: " + "; ".join(mismatches) + "\n"

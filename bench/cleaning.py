@@ -118,7 +118,9 @@ class TreeSampler(threading.Thread):
 def stage_run(count: int) -> dict:
     """One size, in this process: write the raw table, then time the clean stage."""
     from lmkiln.tasks.clean.tasks import clean_stage
-    from lmkiln.tasks.config.pipeline import CleanConfig, SplitConfig, StorageConfig
+    from lmkiln.tasks.config.clean import CleanConfig
+    from lmkiln.tasks.config.split import SplitConfig
+    from lmkiln.tasks.config.storage import StorageConfig
     from lmkiln.tasks.core import lake
     from lmkiln.tasks.core.records import Document
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from bench.debian_docs import unpack
 from bench.serve_site import WORK, serve, site_with_robots
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core.caching import sources
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from lmkiln.tasks.config.pipeline import TrainConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.train import loop
 from lmkiln.tasks.train.model import build_model
 

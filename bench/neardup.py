@@ -54,8 +54,8 @@ from pathlib import Path
 import numpy as np
 
 from bench import neardup_data as data
-from lmkiln.tasks.clean.dedup.index import NearDedupConfig, NearDupIndex
-from lmkiln.tasks.clean.dedup.minhash import detection
+from lmkiln.tasks.clean.dedup.index import NearDupIndex
+from lmkiln.tasks.config.clean import NearDedupConfig
 from lmkiln.tasks.core.records import LakeRef, text_id
 
 RESULTS = Path(__file__).resolve().parent / "results" / "neardup.md"
@@ -244,6 +244,11 @@ def scaling(sizes: Sequence[int], module: str = "bench.neardup", flag: str = "--
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"{module} {count}: {results[-1]}", file=sys.stderr)
     return results
+
+
+def detection(similarity: float, bands: int, rows_per_band: int) -> float:
+    """P(two documents with this Jaccard similarity share a band key) = 1 - (1 - s^r)^b."""
+    return 1.0 - (1.0 - similarity**rows_per_band) ** bands
 
 
 def curves(samples: int = 200_000) -> list[tuple[float, float, float, float, float]]:

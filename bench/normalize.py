@@ -30,7 +30,8 @@ import ftfy
 
 from bench.corpora import python_docs, translations
 from bench.debian_docs import fastest_seconds, publish
-from lmkiln.tasks.clean.normalize import FTFY, NormalizeConfig, normalize
+from lmkiln.tasks.clean.normalize import FTFY, normalize
+from lmkiln.tasks.config.clean import NormalizeConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "normalize.md"
 PASSES = 3

@@ -22,7 +22,8 @@ from scrapy.http import HtmlResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.settings import default_settings
 
-from lmkiln.tasks.collect.extract.main_text import decode, extract
+from lmkiln.tasks.collect.extract.main_text import extract
+from lmkiln.tasks.collect.extract.markup import decode
 
 
 class SiteSpider(Spider):

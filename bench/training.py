@@ -50,7 +50,7 @@ from typing import Any
 import torch
 
 from bench import neardup_data as data
-from lmkiln.tasks.config.pipeline import TrainConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.registry.models import bits_per_byte
 from lmkiln.tasks.train import loop
 from lmkiln.tasks.train.collate import Collator

@@ -12,13 +12,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from lmkiln.flows.naming import dated
 from lmkiln.flows.report import model_lines
-from lmkiln.tasks.config.pipeline import (
-    RegisterConfig,
-    StorageConfig,
-    Strict,
-    TrainConfig,
-    TuneConfig,
-)
+from lmkiln.tasks.config.base import Strict
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig, TuneConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core import storage as s3
 from lmkiln.tasks.core.records import LakeRef, ModelRef, RunRef

@@ -19,7 +19,7 @@ def extract_text(html: str | bytes, url: str | None = None, extractor: str = "au
     from lmkiln.tasks.collect.extract.extractors import extract_text as main_text
 
     if isinstance(html, bytes):
-        from lmkiln.tasks.collect.extract.main_text import decode
+        from lmkiln.tasks.collect.extract.markup import decode
 
         html = decode(html, "")
     return main_text(html, url or "", extractor)

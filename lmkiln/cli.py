@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lmkiln.tasks.collect.extract.extractors import ExtractorName
+from lmkiln.tasks.config.collect import ExtractorName
 from lmkiln.tasks.config.pipeline import ConfigError, PipelineConfig, load_config
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from lmkiln.tasks.config.pipeline import StorageConfig
+from lmkiln.tasks.config.storage import StorageConfig
 
 START_TIMEOUT_S = 120.0  # the first start of a Prefect server runs its database migrations
 

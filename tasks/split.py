@@ -7,7 +7,8 @@ from collections import Counter
 
 from prefect import get_run_logger, task
 
-from lmkiln.tasks.config.pipeline import SplitConfig, StorageConfig
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import failpoints, lake
 from lmkiln.tasks.core.caching import code_version, stage_key
 from lmkiln.tasks.core.records import LakeRef, StageResult, assign_split

@@ -30,7 +30,8 @@ from lmkiln.tasks.clean.decontam import ValidationNgrams, ngram_hashes
 from lmkiln.tasks.clean.dedup.index import NearDupIndex
 from lmkiln.tasks.clean.normalize import normalize
 from lmkiln.tasks.clean.quality import rules as quality
-from lmkiln.tasks.config.pipeline import CleanConfig, SplitConfig
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
 from lmkiln.tasks.core.records import Document, assign_split, text_id
 
 # A night smaller than this is prepared in the calling process: starting workers (and

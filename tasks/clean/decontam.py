@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmkiln.tasks.config.pipeline import SplitConfig
+from lmkiln.tasks.config.split import SplitConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import LakeRef, assign_split
 

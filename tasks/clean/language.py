@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from lmkiln.tasks.config.pipeline import LanguageConfig
+from lmkiln.tasks.config.clean import LanguageConfig
 
 if TYPE_CHECKING:
     from py3langid.langid import LanguageIdentifier

@@ -23,7 +23,7 @@ import unicodedata
 import ftfy
 from ftfy.chardata import CHARMAP_ENCODINGS
 
-from lmkiln.tasks.config.pipeline import NormalizeConfig
+from lmkiln.tasks.config.clean import NormalizeConfig
 
 FTFY = ftfy.TextFixerConfig(
     # Extracted text has its entities decoded already; a "&lt;" left in it is the text of a

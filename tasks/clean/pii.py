@@ -39,7 +39,7 @@ import re
 from collections import Counter
 from typing import NamedTuple
 
-from lmkiln.tasks.config.pipeline import PiiConfig
+from lmkiln.tasks.config.clean import PiiConfig
 
 PLACEHOLDERS = {
     "email": "<EMAIL>",

@@ -21,7 +21,9 @@ from prefect import get_run_logger, task
 from lmkiln.tasks.clean import decontam
 from lmkiln.tasks.clean.decide import Decider, Prepared, chunks, prepare_all
 from lmkiln.tasks.clean.dedup.index import NearDupIndex, index_path
-from lmkiln.tasks.config.pipeline import CleanConfig, SplitConfig, StorageConfig
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import failpoints, lake, quarantine
 from lmkiln.tasks.core.caching import code_version, stage_key
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, Document, LakeRef, StageResult

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlu
 
 from pydantic import SecretStr
 
-from lmkiln.tasks.config.pipeline import ApiAuth, ConfigError
+from lmkiln.tasks.config.collect import ApiAuth
+from lmkiln.tasks.config.pipeline import ConfigError
 
 REDACTED = "**********"
 # urllib3 logs request URLs, query included, at DEBUG (and retries at WARNING): with a secret

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from lmkiln.tasks.collect.files import Quarantined, file_digest, mapped, matched_files
-from lmkiln.tasks.config.pipeline import DatasetSource, StorageConfig
+from lmkiln.tasks.config.collect import DatasetSource
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.quarantine import row as quarantine_row
 from lmkiln.tasks.core.records import Document

@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import FieldMap, FileSource, StorageConfig
+from lmkiln.tasks.config.collect import FieldMap, FileSource
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.quarantine import row as quarantine_row
 from lmkiln.tasks.core.records import Document, is_storable
@@ -156,7 +157,8 @@ def _records(path: Path, kind: str, source: FileSource, size: int) -> Iterator[R
 
 
 def _whole_file(path: Path, kind: str, encoding: str) -> tuple[str, str, str, dict] | Quarantined:
-    from lmkiln.tasks.collect.extract.main_text import decode, extract, looks_binary
+    from lmkiln.tasks.collect.extract.main_text import extract
+    from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 
     body = path.read_bytes()
     if looks_binary(body) and not encoding.lower().startswith("utf-16"):

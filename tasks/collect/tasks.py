@@ -21,15 +21,15 @@ from prefect.tasks import exponential_backoff
 from lmkiln.tasks.collect.extract.extractors import identity
 from lmkiln.tasks.collect.http import resolve_aliases
 from lmkiln.tasks.collect.synth.generate import GeneratorChoice
-from lmkiln.tasks.config.pipeline import (
+from lmkiln.tasks.config.collect import (
     ApiSource,
     CorpusSource,
     DatasetSource,
     FileSource,
-    StorageConfig,
     SynthSpec,
     WebSource,
 )
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import failpoints, lake
 from lmkiln.tasks.core.caching import code_version, is_transient, stage_key
 from lmkiln.tasks.core.records import Document, DocumentKind, LakeRef, SourceResult
@@ -148,7 +148,8 @@ def fetch_api(
 ) -> SourceResult:
     """Read the API's records past its watermark; `aliases` as for scrape_site."""
     from lmkiln.tasks.collect.api import watermark
-    from lmkiln.tasks.collect.api.client import SchemaChanged, read_api
+    from lmkiln.tasks.collect.api.client import read_api
+    from lmkiln.tasks.collect.api.reader import SchemaChanged
     from lmkiln.tasks.core import quarantine
 
     # From load to save: a second run of this source waits, then starts where this one ended.

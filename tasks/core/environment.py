@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from lmkiln.tasks.config.pipeline import StorageConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import storage as s3
 
 # The loggers Prefect routes to the run logs: every module of lmkiln logs under its name.

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.base import is_s3
+from lmkiln.tasks.config.storage import is_s3
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, LakeRef
 from lmkiln.tasks.core.storage import lake_creds
 

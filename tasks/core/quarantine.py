@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import StorageConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import utc_now
 

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import RunnerConfig, StorageConfig
+from lmkiln.tasks.config.runner import RunnerConfig
+from lmkiln.tasks.config.storage import StorageConfig
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import hashlib
 import os
 from urllib.parse import urlsplit
 
-from lmkiln.tasks.config.base import StorageConfig, is_s3
+from lmkiln.tasks.config.storage import StorageConfig, is_s3
 
 KEY_ID, SECRET, TOKEN = "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
 # botocore reads AWS_ENDPOINT_URL_S3 for S3 alone (other AWS services keep their own);

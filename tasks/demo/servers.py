@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lmkiln.tasks.config.pipeline import DEMO_SCHEME
+from lmkiln.tasks.config.base import DEMO_SCHEME
 
 logger = logging.getLogger(__name__)
 

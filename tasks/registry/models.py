@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import StorageConfig
+from lmkiln.tasks.config.storage import StorageConfig
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from lmkiln.tasks.config.pipeline import RegisterConfig, StorageConfig
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import clock
 from lmkiln.tasks.core.lake import corpus_texts
 from lmkiln.tasks.core.records import ModelRef, RunRef

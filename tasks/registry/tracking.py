@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.base import is_s3
-from lmkiln.tasks.config.pipeline import StorageConfig
+from lmkiln.tasks.config.storage import StorageConfig, is_s3
 from lmkiln.tasks.core import failpoints
 from lmkiln.tasks.core.records import LakeRef
 

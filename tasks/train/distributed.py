@@ -85,7 +85,7 @@ def work(spec_path: str) -> None:
     from mlflow.tracking import MlflowClient
     from transformers import set_seed
 
-    from lmkiln.tasks.config.pipeline import TrainConfig
+    from lmkiln.tasks.config.train import TrainConfig
     from lmkiln.tasks.registry.models import load_pretrained
     from lmkiln.tasks.train.trainer import make_trainer
 

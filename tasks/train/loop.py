@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmkiln.tasks.config.pipeline import TrainConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.core import failpoints
 from lmkiln.tasks.train.collate import IGNORE, Collator
 

@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import StorageConfig, TrainConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.registry.models import pin
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from prefect import task
 
-from lmkiln.tasks.config.pipeline import StorageConfig, TrainConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.core.caching import code_version, is_transient, stage_key
 from lmkiln.tasks.core.lake import corpus_texts, file_lock
 from lmkiln.tasks.core.records import LakeRef, RunRef

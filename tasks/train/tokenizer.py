@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lmkiln.tasks.config.pipeline import StorageConfig, TrainConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.core.caching import code_version
 from lmkiln.tasks.core.records import LakeRef
 from lmkiln.tasks.train.data import GROUP_DOCS

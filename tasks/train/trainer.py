@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lmkiln.tasks.config.pipeline import TrainConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.registry.models import (
     Generator,
     generate,

@@ -13,7 +13,7 @@ import random
 
 from pydantic import ValidationError
 
-from lmkiln.tasks.config.pipeline import TrainConfig, TuneConfig
+from lmkiln.tasks.config.train import TrainConfig, TuneConfig
 from lmkiln.tasks.core.records import RunRef
 
 

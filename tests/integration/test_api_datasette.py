@@ -17,8 +17,11 @@ import pytest
 import requests
 
 from lmkiln.tasks.collect.api import watermark
-from lmkiln.tasks.collect.api.client import ApiRead, read_api
-from lmkiln.tasks.config.pipeline import ApiSource, ConfigError, StorageConfig
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.pipeline import ConfigError
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.caching import bucket_start
 from tests.helpers import JSON, WithHeaders, serve_routes, unused_port

@@ -14,7 +14,8 @@ import zstandard
 from lmkiln.flows.collect import collect
 from lmkiln.flows.report import mix_rows, source_rows
 from lmkiln.tasks.collect.corpora import collection as corpus
-from lmkiln.tasks.config.pipeline import CorpusSource, PipelineConfig
+from lmkiln.tasks.config.collect import CorpusSource
+from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, LakeRef
 from tests.helpers import JSON, serve_routes

@@ -20,7 +20,9 @@ from prefect import flow
 
 from lmkiln.flows.nightly import collect_and_clean
 from lmkiln.tasks.clean.decide import CHUNK_DOCS, PARALLEL_FROM_DOCS
-from lmkiln.tasks.config.pipeline import PipelineConfig, RunnerConfig, StorageConfig
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.config.runner import RunnerConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.runner import executor, fan_out
 from tests.helpers import JSON, html_page, serve_routes, unused_port

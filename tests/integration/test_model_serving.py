@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lmkiln.tasks.config.pipeline import RegisterConfig
+from lmkiln.tasks.config.registry import RegisterConfig
 from lmkiln.tasks.registry.register import register_model
 from lmkiln.tasks.train.tasks import train_model
 from tests.helpers import unused_port

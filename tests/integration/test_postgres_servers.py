@@ -215,7 +215,7 @@ def test_a_database_tracking_uri_keeps_artifacts_under_the_data_root(cluster, tm
     }
     # A process of its own: use_tracking sets MLflow's process-wide URIs.
     script = (
-        "import sys; from lmkiln.tasks.config.pipeline import StorageConfig; "
+        "import sys; from lmkiln.tasks.config.storage import StorageConfig; "
         "from lmkiln.tasks.registry.tracking import use_tracking; "
         "print(use_tracking(StorageConfig.model_validate_json(sys.argv[1]), "
         "'direct'))"

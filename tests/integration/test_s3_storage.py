@@ -210,7 +210,7 @@ def test_a_corpus_file_is_streamed_from_s3(aws: str) -> None:
 
     from lmkiln.tasks.collect.corpora.base import Entry
     from lmkiln.tasks.collect.corpora.collection import locations, open_location, reader_for
-    from lmkiln.tasks.config.pipeline import CorpusSource
+    from lmkiln.tasks.config.collect import CorpusSource
 
     client = boto3.client("s3", endpoint_url=aws)
     client.create_bucket(

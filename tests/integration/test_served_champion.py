@@ -13,7 +13,8 @@ import yaml
 from lmkiln.flows.nightly import nightly
 from lmkiln.tasks.collect.synth.generate import GeneratorChoice
 from lmkiln.tasks.collect.tasks import synthesize
-from lmkiln.tasks.config.pipeline import PipelineConfig, SynthBudget
+from lmkiln.tasks.config.collect import SynthBudget
+from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.caching import bucket_start
 from lmkiln.tasks.core.records import Document

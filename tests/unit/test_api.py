@@ -11,18 +11,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from lmkiln.tasks.collect.api.client import (
-    ApiRead,
-    PageTooLarge,
-    ReadCutShort,
-    ResumeFailed,
-    SchemaChanged,
-    read_api,
-)
-from lmkiln.tasks.collect.api.pagination import page_url, with_params
+from lmkiln.tasks.collect.api.client import PageTooLarge, ResumeFailed, read_api
+from lmkiln.tasks.collect.api.pagination import with_params
+from lmkiln.tasks.collect.api.reader import ApiRead, ReadCutShort, SchemaChanged
 from lmkiln.tasks.collect.api.watermark import Watermark
 from lmkiln.tasks.collect.http import SourceUnavailable
-from lmkiln.tasks.config.pipeline import ApiSource, ConfigError, parse_config
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.pipeline import ConfigError, parse_config
 from lmkiln.tasks.core.quarantine import MAX_PAYLOAD_CHARS
 from tests.helpers import (
     FAULT_KINDS,
@@ -447,8 +442,8 @@ def test_a_refused_secret_is_not_retried_and_never_shown(
 
 
 def test_url_helpers_replace_parameters_and_keep_the_rest() -> None:
-    assert page_url("http://a.test/x?q=1&page=9", "page", 2) == "http://a.test/x?q=1&page=2"
-    assert page_url("http://a.test/x", "p", 1) == "http://a.test/x?p=1"
+    assert with_params("http://a.test/x?q=1&page=9", {"page": 2}) == "http://a.test/x?q=1&page=2"
+    assert with_params("http://a.test/x", {"p": 1}) == "http://a.test/x?p=1"
     assert (
         with_params("http://a.test/x?a=1", {"b": True, "c": 2}) == "http://a.test/x?a=1&b=true&c=2"
     )

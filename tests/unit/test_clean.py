@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lmkiln.tasks.clean.decide import Decider, prepare, prepare_all
 from lmkiln.tasks.clean.decontam import ValidationNgrams
-from lmkiln.tasks.config.pipeline import CleanConfig, SplitConfig
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
 from lmkiln.tasks.core.records import Document, assign_split
 
 PROSE = (

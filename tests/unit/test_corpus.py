@@ -17,7 +17,7 @@ from lmkiln.tasks.collect.corpora.collection import (
     newest_commit,
 )
 from lmkiln.tasks.collect.corpora.jsonl import jsonl_reader
-from lmkiln.tasks.config.pipeline import FieldMap
+from lmkiln.tasks.config.collect import FieldMap
 
 PILE = FieldMap(text_field="text", meta_fields=["meta"])
 
@@ -104,7 +104,7 @@ def test_a_cut_last_line_is_a_truncated_archive_even_where_no_error_says_so() ->
 
 def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
     from lmkiln.tasks.collect.corpora.collection import locations
-    from lmkiln.tasks.config.pipeline import CorpusSource
+    from lmkiln.tasks.config.collect import CorpusSource
 
     listing = tmp_path / "warc.paths.gz"
     listing.write_bytes(gzip.compress(b"crawl-data/a.warc.gz\n\n/data/b.warc.gz\n"))
@@ -135,7 +135,7 @@ def test_a_broken_download_is_raised_for_a_retry_not_taken_for_damage() -> None:
     from urllib3.exceptions import HTTPError
 
     from lmkiln.tasks.collect.corpora.collection import batches
-    from lmkiln.tasks.config.pipeline import CorpusSource
+    from lmkiln.tasks.config.collect import CorpusSource
     from tests.helpers import serve_routes
 
     data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(2000))))

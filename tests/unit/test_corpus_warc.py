@@ -14,7 +14,7 @@ from lmkiln.tasks.collect.corpora.base import Damaged, Entry
 from lmkiln.tasks.collect.corpora.collection import reader_for
 from lmkiln.tasks.collect.corpora.warc import read_warc, read_wet
 from lmkiln.tasks.collect.extract.extractors import identity
-from lmkiln.tasks.config.pipeline import CorpusSource
+from lmkiln.tasks.config.collect import CorpusSource
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><nav>Home | About | Blog</nav>"

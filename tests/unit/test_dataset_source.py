@@ -12,7 +12,7 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from lmkiln.tasks.collect.datasets import read_dataset
-from lmkiln.tasks.config.pipeline import DatasetSource
+from lmkiln.tasks.config.collect import DatasetSource
 
 ROWS = {
     "headline": ["Rivers", "Bridges", "Empty", "Snow"],

@@ -10,7 +10,9 @@ import numpy as np
 
 from lmkiln.tasks.clean import decontam
 from lmkiln.tasks.clean.tasks import clean_stage
-from lmkiln.tasks.config.pipeline import CleanConfig, SplitConfig, StorageConfig
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import Document, assign_split
 
@@ -124,7 +126,7 @@ def test_save_merges_chunk_by_chunk_into_one_sorted_set(tmp_path, monkeypatch) -
 def test_a_validation_page_dropped_as_a_near_duplicate_adds_no_ngrams(tmp_path) -> None:
     from lmkiln.tasks.clean.decide import Decider, prepare
     from lmkiln.tasks.clean.dedup.index import NearDupIndex
-    from lmkiln.tasks.config.pipeline import NearDedupConfig
+    from lmkiln.tasks.config.clean import NearDedupConfig
 
     config = CONFIG.model_copy(update={"near_dedup": NearDedupConfig()})
     original = on_side(page(1, "validation"), "validation")

@@ -4,10 +4,11 @@ import pytest
 import requests
 
 from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.extract.extractors import extract
 from lmkiln.tasks.collect.http import resolve_aliases
 from lmkiln.tasks.collect.tasks import resolved
-from lmkiln.tasks.collect.web.crawl import crawl, extract
-from lmkiln.tasks.config.pipeline import ApiSource, WebSource
+from lmkiln.tasks.collect.web.crawl import crawl
+from lmkiln.tasks.config.collect import ApiSource, WebSource
 from lmkiln.tasks.demo.servers import demo_names, demo_servers
 
 
@@ -92,7 +93,7 @@ def test_only_the_last_saved_champions_are_kept_for_serving(tmp_path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from lmkiln.tasks.collect.synth.serving import served_folder
-    from lmkiln.tasks.config.pipeline import StorageConfig
+    from lmkiln.tasks.config.storage import StorageConfig
     from lmkiln.tasks.train.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(["a river and a bridge"] * 20, 280)

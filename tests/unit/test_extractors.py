@@ -16,7 +16,8 @@ from lmkiln import extract_text
 from lmkiln.tasks.collect.extract import extractors
 from lmkiln.tasks.collect.extract.main_text import extract, title_and_links
 from lmkiln.tasks.collect.tasks import fetch_key
-from lmkiln.tasks.config.pipeline import CorpusSource, StorageConfig, WebSource
+from lmkiln.tasks.config.collect import CorpusSource, WebSource
+from lmkiln.tasks.config.storage import StorageConfig
 
 PROSE = "The kiln fires the clay slowly, so that the water leaves it before it can crack."
 PAGE = f"""<!doctype html><html><head><title>Firing clay</title></head><body>

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lmkiln.tasks.collect.files import matched_files, read_files
-from lmkiln.tasks.config.pipeline import FileSource
+from lmkiln.tasks.config.collect import FileSource
 
 PARAGRAPH = "The river rose after three days of rain and covered the lower road. " * 3
 
@@ -138,7 +138,7 @@ def test_an_unknown_encoding_is_a_config_error() -> None:
 
 def test_marks_saved_under_other_settings_do_not_count(tmp_path: Path) -> None:
     from lmkiln.tasks.collect.files import load_marks, save_marks
-    from lmkiln.tasks.config.pipeline import StorageConfig
+    from lmkiln.tasks.config.storage import StorageConfig
 
     kb = write_knowledge_base(tmp_path)
     storage = StorageConfig(data_root=str(tmp_path / "data"))

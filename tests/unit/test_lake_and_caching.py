@@ -2,7 +2,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from lmkiln.tasks.config.pipeline import CleanConfig
+from lmkiln.tasks.config.clean import CleanConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.caching import bucket_start, stage_key
 from lmkiln.tasks.core.records import Document, LakeRef

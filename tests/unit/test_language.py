@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from lmkiln.tasks.clean.language import _identifier, identify, language_reason
-from lmkiln.tasks.config.pipeline import LANGUAGES, LanguageConfig
+from lmkiln.tasks.config.clean import LANGUAGES, LanguageConfig
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from lmkiln.tasks.clean.dedup.index import NearDedupConfig, NearDupIndex, index_path
-from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation, detection
+from lmkiln.tasks.clean.dedup.index import NearDupIndex, index_path
+from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation
+from lmkiln.tasks.config.clean import NearDedupConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import LakeRef, text_id
 
@@ -192,7 +194,14 @@ def test_signatures_estimate_jaccard_and_the_curve_matches_its_formula():
         exact = len(shingles[0] & other) / len(shingles[0] | other)
         assert abs((signature == signatures[0]).mean() - exact) < 0.15
     assert hasher.signatures(["", "a b"]).shape == (2, 128)
-    assert detection(0.7, 32, 4) > 0.999 and detection(0.3, 32, 4) < 0.25
+    # Pairs of signatures equal at a share s of positions share a band key with chance
+    # 1 - (1 - s^rows)^bands: near 1 at s=0.7, about 0.23 at s=0.3 with 32 bands of 4.
+    rng = np.random.default_rng(0)
+    for s in (0.3, 0.7):
+        first = rng.integers(0, 2**32, size=(4000, 128), dtype=np.uint32)
+        second = np.where(rng.random(first.shape) < s, first, first ^ 1)
+        shared = (hasher.band_keys(first) == hasher.band_keys(second)).any(axis=1).mean()
+        assert abs(shared - (1 - (1 - s**4) ** 32)) < 0.03, s
 
 
 def test_decisions_do_not_depend_on_batch_boundaries(tmp_path):

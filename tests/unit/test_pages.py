@@ -9,7 +9,7 @@ from dataclasses import replace
 from lmkiln.tasks.collect.extract.extractors import identity
 from lmkiln.tasks.collect.web import pages
 from lmkiln.tasks.collect.web.crawl import crawl
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core import lake
 from tests.helpers import HTML, serve_routes
 from tests.sites import ChangingSite as Site

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from lmkiln.tasks.collect.api import watermark
-from lmkiln.tasks.collect.api.client import SchemaChanged, read_api
-from lmkiln.tasks.config.pipeline import ApiSource, StorageConfig
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import SchemaChanged
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake, quarantine
 from tests.helpers import JSON, Response, serve_routes
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lmkiln.tasks.config.pipeline import RegisterConfig, StorageConfig
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core.records import RunRef
 from lmkiln.tasks.registry.models import (
     champion_uri,

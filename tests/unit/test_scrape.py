@@ -10,7 +10,7 @@ from lmkiln.tasks.collect.extract.main_text import extract
 from lmkiln.tasks.collect.http import SourceUnavailable, canonical_url
 from lmkiln.tasks.collect.tasks import resolved
 from lmkiln.tasks.collect.web.crawl import crawl
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core.records import Document
 from tests.helpers import HTML, html_page, serve_routes, unused_port
 

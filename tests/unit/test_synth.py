@@ -10,7 +10,7 @@ import pytest
 from lmkiln.tasks.collect.http import SourceUnavailable
 from lmkiln.tasks.collect.synth.backends import EndpointBackend, GenerationRefused
 from lmkiln.tasks.collect.synth.generate import GenerationCache, generate_all, plan
-from lmkiln.tasks.config.pipeline import SynthSpec
+from lmkiln.tasks.config.collect import SynthSpec
 from lmkiln.tasks.core.caching import bucket_start
 from lmkiln.tasks.core.clock import ManualClock
 from lmkiln.tasks.core.records import Document

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lmkiln.tasks.config.pipeline import StorageConfig, TrainConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig
 from lmkiln.tasks.core.lake import CORPUS_TABLE, append, corpus_texts
 from lmkiln.tasks.core.records import Document, LakeRef
 from lmkiln.tasks.registry.models import bits_per_byte

@@ -6,7 +6,8 @@ import pytest
 from prefect import flow
 
 from lmkiln.flows.retrain import train_and_register
-from lmkiln.tasks.config.pipeline import RegisterConfig, TrainConfig, TuneConfig
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.train import TrainConfig, TuneConfig
 from lmkiln.tasks.core.records import LakeRef, RunRef
 from lmkiln.tasks.train.tune import best, trial_configs
 from tests.unit.test_train import TINY, corpus_rows, make_corpus

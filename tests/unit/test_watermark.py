@@ -14,9 +14,11 @@ from collections.abc import Callable
 import pytest
 
 from lmkiln.tasks.collect.api import watermark
-from lmkiln.tasks.collect.api.client import ApiRead, read_api
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
 from lmkiln.tasks.collect.api.watermark import Watermark, mark_key
-from lmkiln.tasks.config.pipeline import ApiSource, StorageConfig
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import Document, LakeRef
 from tests.helpers import JSON, Response, serve_routes

@@ -58,7 +58,7 @@ from types import TracebackType
 import numpy as np
 
 from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation
-from lmkiln.tasks.config.pipeline import NearDedupConfig
+from lmkiln.tasks.config.clean import NearDedupConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import LakeRef
 

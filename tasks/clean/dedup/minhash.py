@@ -158,13 +158,3 @@ class MinHasher:
         rows = signatures.reshape(len(signatures), self.bands, self.rows).astype(np.uint64)
         keys = (rows * self._row_weights).sum(axis=2, dtype=np.uint64) + self._band_salts
         return (_mix(keys) >> np.uint64(1)).astype(np.int64)
-
-
-def similarity(signature: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Estimated Jaccard similarity of one signature (H,) with each row of others (n, H)."""
-    return (others == signature).mean(axis=-1)
-
-
-def detection(similarity: float, bands: int, rows_per_band: int) -> float:
-    """P(two documents with this Jaccard similarity share a band key) = 1 - (1 - s^r)^b."""
-    return 1.0 - (1.0 - similarity**rows_per_band) ** bands

@@ -18,15 +18,12 @@ import numpy as np
 from lmkiln.tasks.clean.quality.words import (
     LETTER,
     NOT_SYMBOL,
-    TERMINAL_PUNCTUATION,
     TOKENS,
     kinds_array,
     lengths_array,
     token_id,
     token_ids,
 )
-
-__all__ = ["TERMINAL_PUNCTUATION", "Features", "NGrams"]
 
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _NEWLINES = re.compile(r"\n+")

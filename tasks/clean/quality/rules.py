@@ -7,7 +7,7 @@ once more per line C4 keeps, and joins every n-gram into a string; here words, l
 n-grams (as integer ids) are measured once, in a `Features` object the rules share
 (features.py), with the words spaCy would split (words.py).
 bench/clean_rules.py runs both on the same documents and counts where they disagree. The
-thresholds are `QualityConfig` in tasks/config/pipeline.py.
+thresholds are `QualityConfig` in tasks/config/clean.py.
 
 `check(text, config)` is the entry point: the text after C4's line removal and the reason the
 document is dropped, or None. Every threshold set to None turns its check off, and a whole
@@ -21,14 +21,13 @@ from collections import Counter
 from typing import NamedTuple
 
 from lmkiln.tasks.clean.quality.features import (
-    TERMINAL_PUNCTUATION,
     Features,
     duplicates,
     repeated_ngrams_exceed,
     top_ngram_exceeds,
 )
-from lmkiln.tasks.clean.quality.words import sentence_count
-from lmkiln.tasks.config.pipeline import (
+from lmkiln.tasks.clean.quality.words import TERMINAL_PUNCTUATION, sentence_count
+from lmkiln.tasks.config.clean import (
     C4Config,
     FineWebConfig,
     GopherQualityConfig,
@@ -67,37 +66,6 @@ def top_ngram_reason(n: int) -> str:
 
 def dup_ngram_reason(n: int) -> str:
     return f"duplicated_{n}_n_grams"
-
-
-# Every reason `check` can return with the default n-gram sizes, in the order checked.
-REASONS = (
-    EMPTY,
-    DUP_PARA_FRAC,
-    DUP_PARA_CHAR_FRAC,
-    DUP_LINE_FRAC,
-    DUP_LINE_CHAR_FRAC,
-    *(top_ngram_reason(n) for n in (2, 3, 4)),
-    *(dup_ngram_reason(n) for n in range(5, 11)),
-    GOPHER_SHORT_DOC,
-    GOPHER_LONG_DOC,
-    GOPHER_BELOW_AVG_WORD_LENGTH,
-    GOPHER_ABOVE_AVG_WORD_LENGTH,
-    GOPHER_TOO_MANY_HASHES,
-    GOPHER_TOO_MANY_ELLIPSIS,
-    GOPHER_TOO_MANY_BULLETS,
-    GOPHER_TOO_MANY_END_ELLIPSIS,
-    GOPHER_BELOW_ALPHA,
-    GOPHER_STOP_WORDS,
-    LOREM_IPSUM,
-    CURLY_BRACKET,
-    TOO_FEW_SENTENCES,
-    LINE_PUNCT_RATIO,
-    SHORT_LINE_RATIO,
-    CHAR_DUP_RATIO,
-    LIST_RATIO,
-)
-# C4 line rules: the line is removed, the document goes on. Named as datatrove's stats.
-C4_LINE_RULES = ("too_long_word", "no_terminal_punc", "too_few_words", "javascript", "policy")
 
 
 def gopher_repetition(features: Features, config: GopherRepetitionConfig) -> str | None:
@@ -172,7 +140,7 @@ _POLICY += ("use cookies",)
 class C4Result(NamedTuple):
     text: str  # the kept lines, stripped, one per line
     reason: str | None
-    removed: Counter[str]  # lines removed, by C4_LINE_RULES
+    removed: Counter[str]  # lines removed, by rule, named as datatrove's stats
 
 
 def c4_quality(features: Features, config: C4Config) -> C4Result:

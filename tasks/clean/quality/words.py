@@ -512,12 +512,10 @@ def reset() -> None:
     lengths_array.filled = kinds_array.filled = 0
 
 
-def cached_chunks() -> int:
-    return len(_CHUNKS)
-
-
 def token_ids(text: str) -> list[int]:
-    """The ids of `words(text)`, for TOKENS, LENGTHS and KINDS; valid until the next call."""
+    """The ids of the words of `text` as datatrove's `split_into_words(text, "eng")` splits
+    them (spaCy English tokens, blanks dropped), for TOKENS, LENGTHS and KINDS; valid until the
+    next call."""
     if len(_CHUNKS) >= _CACHE_MAX:
         reset()
     chunks = text.split()
@@ -532,11 +530,6 @@ def token_ids(text: str) -> list[int]:
                 i = found.index(None, i + 1)
             except ValueError:
                 return list(chain.from_iterable(found))
-
-
-def words(text: str) -> list[str]:
-    """datatrove's `split_into_words(text, "eng")`: spaCy English tokens, blanks dropped."""
-    return list(map(TOKENS.__getitem__, token_ids(text)))
 
 
 _SPACES = re.compile(r"(\s+)")

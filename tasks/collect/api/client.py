@@ -16,20 +16,11 @@ from typing import Any
 import requests
 
 from lmkiln.tasks.collect.api.pagination import Page, dig, first_url, next_url, same_origin
-from lmkiln.tasks.collect.api.reader import ApiRead, ReadCutShort, Reader, SchemaChanged
+from lmkiln.tasks.collect.api.reader import ApiRead, Reader
 from lmkiln.tasks.collect.api.watermark import Watermark, reset_command
 from lmkiln.tasks.collect.credentials import Credentials, credentials
 from lmkiln.tasks.collect.http import SourceUnavailable, describe_failure, make_session
-from lmkiln.tasks.config.pipeline import ApiSource
-
-__all__ = [
-    "ApiRead",
-    "PageTooLarge",
-    "ReadCutShort",
-    "ResumeFailed",
-    "SchemaChanged",
-    "read_api",
-]
+from lmkiln.tasks.config.collect import ApiSource
 
 READ_CHUNK_BYTES = 64 * 1024
 # On a resumed first page, these statuses say the request itself was refused, which is what

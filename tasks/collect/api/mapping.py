@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from lmkiln.tasks.collect.api.pagination import dig
 from lmkiln.tasks.collect.api.watermark import Mark, mark_key
-from lmkiln.tasks.config.pipeline import ApiSource
+from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.core.records import is_storable
 
 QUARANTINE_REASONS = (

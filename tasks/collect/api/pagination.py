@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from lmkiln.tasks.config.pipeline import (
+from lmkiln.tasks.config.collect import (
     ApiSource,
     Cursor,
     LinkHeader,
@@ -41,11 +41,6 @@ def with_params(url: str, params: Mapping[str, QueryValue]) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
     query += [(key, _query_text(value)) for key, value in params.items()]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def page_url(base_url: str, page_param: str, page: int) -> str:
-    """`base_url` with `page_param=page` set, keeping its other query parameters."""
-    return with_params(base_url, {page_param: page})
 
 
 def first_url(source: ApiSource, base_url: str, since: str | None, token: str | None) -> str:

@@ -27,7 +27,7 @@ from lmkiln.tasks.collect.api.mapping import QUARANTINE_REASONS, REASON_FIELDS, 
 from lmkiln.tasks.collect.api.pagination import token_of
 from lmkiln.tasks.collect.api.watermark import Mark, Watermark, mark_key
 from lmkiln.tasks.collect.credentials import Credentials
-from lmkiln.tasks.config.pipeline import ApiSource
+from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.core import quarantine
 from lmkiln.tasks.core.records import Document
 

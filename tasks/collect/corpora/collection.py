@@ -151,7 +151,7 @@ def open_location(location: str) -> Watched:
     if location.startswith(("http://", "https://")):
         import requests
 
-        from lmkiln.tasks.config.base import USER_AGENT
+        from lmkiln.tasks.config.collect import USER_AGENT
 
         response = requests.get(
             location, stream=True, timeout=30, headers={"User-Agent": USER_AGENT}

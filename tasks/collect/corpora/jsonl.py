@@ -12,7 +12,7 @@ import zstandard
 
 from lmkiln.tasks.collect.corpora.base import Damaged, Entry, Item, Reader, decompressed
 from lmkiln.tasks.collect.files import Quarantined, mapped
-from lmkiln.tasks.config.pipeline import FieldMap
+from lmkiln.tasks.config.collect import FieldMap
 
 PAYLOAD_CHARS = 2000  # of a bad line, kept in the quarantine table
 

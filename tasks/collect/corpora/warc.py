@@ -47,8 +47,6 @@ RECORD_END = b"\r\n\r\n"
 PAYLOAD_CHARS = 4096
 # Content types extracted as HTML, as the crawler's default `content_types`.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-# Record types that carry no document and no damage: they take an ordinal, nothing else.
-QUIET_TYPES = ("warcinfo", "request", "metadata", "revisit", "resource", "continuation")
 
 
 class _Watched:
@@ -235,7 +233,7 @@ def _warc_item(record: _Record, name: str, extractor: str) -> Item | None:
     if mime and mime not in HTML_TYPES:
         return Damaged("skipped_type", f"{name}: {url}: {mime} is not HTML", url)
     from lmkiln.tasks.collect.extract.extractors import extract, identity
-    from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
+    from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 
     if looks_binary(body):
         return Damaged("binary_body", f"{name}: {url}: a binary body served as {mime}", url)

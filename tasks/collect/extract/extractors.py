@@ -14,7 +14,7 @@ import hashlib
 from functools import cache
 from typing import TYPE_CHECKING, get_args
 
-from lmkiln.tasks.config.sources import ExtractorName
+from lmkiln.tasks.config.collect import ExtractorName
 from lmkiln.tasks.core.caching import code_digest
 
 if TYPE_CHECKING:

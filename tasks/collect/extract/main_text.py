@@ -20,10 +20,8 @@ from lxml import etree
 
 from lmkiln.tasks.collect.extract.furniture import HEADING_TAGS, permalinked
 from lmkiln.tasks.collect.extract.layout import Content, find_content
-from lmkiln.tasks.collect.extract.markup import decode, looks_binary, parse
+from lmkiln.tasks.collect.extract.markup import parse
 from lmkiln.tasks.collect.http import canonical_query, canonical_url
-
-__all__ = ["Page", "decode", "extract", "looks_binary", "title_and_links"]
 
 PARAGRAPH_TAGS = frozenset(
     "p h1 h2 h3 h4 h5 h6 pre table ul ol dl blockquote section article figure hr".split()

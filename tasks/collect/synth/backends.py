@@ -27,7 +27,8 @@ from lmkiln.tasks.collect.http import (
     describe_failure,
     make_session,
 )
-from lmkiln.tasks.config.pipeline import Endpoint, StorageConfig
+from lmkiln.tasks.config.collect import Endpoint
+from lmkiln.tasks.config.storage import StorageConfig
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from lmkiln.tasks.collect.synth.backends import Backend, Completion, Sampling, endpoint_identity
-from lmkiln.tasks.config.pipeline import StorageConfig, SynthSpec
+from lmkiln.tasks.config.collect import SynthSpec
+from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core.clock import Clock, current
 from lmkiln.tasks.core.quarantine import row as quarantine_row
 from lmkiln.tasks.core.records import Document, LakeRef

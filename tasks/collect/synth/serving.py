@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lmkiln.tasks.config.pipeline import DEMO_SCHEME, StorageConfig
+from lmkiln.tasks.config.base import DEMO_SCHEME
+from lmkiln.tasks.config.storage import StorageConfig
 
 logger = logging.getLogger(__name__)
 

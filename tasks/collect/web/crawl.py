@@ -28,7 +28,7 @@ import requests
 from urllib3.exceptions import DecodeError, HTTPError
 
 from lmkiln.tasks.collect.extract.extractors import extract, identity
-from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
+from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 from lmkiln.tasks.collect.http import (
     SourceUnavailable,
     canonical_url,
@@ -39,7 +39,7 @@ from lmkiln.tasks.collect.http import (
 )
 from lmkiln.tasks.collect.web.pages import FetchedPage, Known
 from lmkiln.tasks.collect.web.politeness import SitePolicy, sitemap_urls
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core.records import Document, utc_now
 
 logger = logging.getLogger(__name__)

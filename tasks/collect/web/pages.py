@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmkiln.tasks.collect.extract.extractors import extract, identity
-from lmkiln.tasks.collect.extract.main_text import decode
+from lmkiln.tasks.collect.extract.markup import decode
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import Document
 

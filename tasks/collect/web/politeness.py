@@ -20,7 +20,7 @@ import requests
 from protego import Protego
 
 from lmkiln.tasks.collect.http import canonical_url, describe_failure, origin
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One HTML page from a file or an http(s) URL, read as the crawler reads a page: its session (user
 agent, retries), timeout and size cap are a web source's defaults, and the body is decoded by
-lmkiln.tasks.collect.extract.main_text.decode. For `lmkiln extract`, which shows what a source would
+lmkiln.tasks.collect.extract.markup.decode. For `lmkiln extract`, which shows what a source would
 keep of a page before any crawl."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 from urllib3.exceptions import HTTPError
 
-from lmkiln.tasks.collect.extract.main_text import decode, looks_binary
+from lmkiln.tasks.collect.extract.markup import decode, looks_binary
 from lmkiln.tasks.collect.http import describe_failure, make_session
-from lmkiln.tasks.config.pipeline import WebSource
+from lmkiln.tasks.config.collect import WebSource
 
 _DEFAULTS = WebSource.model_fields
 HTML_TYPES = tuple(_DEFAULTS["content_types"].default)

@@ -1,4 +1,7 @@
-"""The `collect` section: web, API, synthetic, file and dataset sources."""
+"""The `collect` section: one model per source kind, in the order CollectConfig at the bottom
+lists them: web; api with its pagination and auth; synthetic with its endpoint, templates and
+budget; files, datasets and corpora with the field map they share. Longer than the other
+sections because every field carries its help text for the UI's form."""
 
 from __future__ import annotations
 
@@ -10,14 +13,16 @@ from pydantic import Field, field_validator, model_validator
 from lmkiln.tasks.config.base import (
     DEMO_SCHEME,
     SECRET_PARAMS,
-    USER_AGENT,
     ApiUrl,
     Name,
     Regex,
     Strict,
     Url,
-    _secret_param_message,
+    secret_param_message,
 )
+
+# Sites and APIs should be able to tell who is calling and how to reach them.
+USER_AGENT = "lmkiln/0.1 (+https://github.com/lmkiln/lmkiln)"
 
 # What takes a page's main text (lmkiln.tasks.collect.extract.extractors): lmkiln's own,
 # trafilatura or resiliparse; auto is the one bench/results/extract.md chose.
@@ -275,7 +280,7 @@ class ApiSource(Strict):
     def _no_secret_in_query(cls, value: dict[str, QueryValue]) -> dict[str, QueryValue]:
         secret = next((key for key in value if key.lower() in SECRET_PARAMS), None)
         if secret is not None:
-            raise ValueError(_secret_param_message(secret))
+            raise ValueError(secret_param_message(secret))
         return value
 
     @model_validator(mode="after")
