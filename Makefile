@@ -60,6 +60,13 @@ lint: $(STAMP)
 	rm -rf $(LINT_SITE)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --target $(LINT_SITE) .
 	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
+	$(BIN)/python -m lmkiln.reference --check
+
+# The configuration reference, from the config models' field docstrings (lmkiln/reference.py);
+# `make lint` fails while it is stale.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m lmkiln.reference
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
