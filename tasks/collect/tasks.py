@@ -251,6 +251,7 @@ def synthesize(
         return SourceResult(spec.name, "synthetic", None, 0, skipped=generator.skipped)
     from lmkiln.tasks.collect.synth import generate as synth
     from lmkiln.tasks.collect.synth.backends import EndpointBackend, LocalBackend
+    from lmkiln.tasks.collect.synth.budget import GenerationCache
     from lmkiln.tasks.collect.synth.serving import champion_server, served_folder
     from lmkiln.tasks.core import quarantine
 
@@ -267,7 +268,7 @@ def synthesize(
         else:
             backend = LocalBackend(generator.uri, storage)
         requests = synth.plan(spec, synth.seed_documents(spec, corpus))
-        cache = synth.GenerationCache.of(storage)
+        cache = GenerationCache.of(storage)
         stack.callback(cache.close)
         read = synth.generate_all(spec, backend, requests, cache, bucket)
         params = dict(spec=spec, generator=generator, corpus=corpus, storage=storage)

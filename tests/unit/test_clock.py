@@ -8,7 +8,7 @@ import pytest
 
 from lmkiln.flows.naming import dated
 from lmkiln.tasks.collect.synth.backends import Completion
-from lmkiln.tasks.collect.synth.generate import GenerationCache
+from lmkiln.tasks.collect.synth.budget import GenerationCache
 from lmkiln.tasks.core import clock
 from lmkiln.tasks.core.caching import bucket_start
 from lmkiln.tasks.core.clock import ManualClock

@@ -397,7 +397,7 @@ def test_links_and_redirects_to_non_public_addresses_are_refused_and_counted(mon
     # Fake DNS answers: the test site's 127.0.0.1 counts as public, "localhost" as the
     # loopback address it is. Everything else about the crawl is real.
     answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
-    monkeypatch.setattr("lmkiln.tasks.collect.web.crawl.non_public_address", answers.__getitem__)
+    monkeypatch.setattr("lmkiln.tasks.collect.web.fetch.non_public_address", answers.__getitem__)
     inside: dict[str, str] = {}
     site = {
         "/": lambda _path: link_page("home", f"{inside['base']}/admin", "/hop"),
@@ -457,7 +457,7 @@ def test_a_sitemap_index_that_lists_itself_is_read_once() -> None:
 
 def test_robots_txt_and_sitemaps_never_redirect_to_private_addresses(monkeypatch) -> None:
     answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
-    monkeypatch.setattr("lmkiln.tasks.collect.web.crawl.non_public_address", answers.__getitem__)
+    monkeypatch.setattr("lmkiln.tasks.collect.web.fetch.non_public_address", answers.__getitem__)
     holder: dict[str, str] = {}
     site = {
         "/": link_page("home"),

@@ -9,7 +9,8 @@ import pytest
 
 from lmkiln.tasks.collect.http import SourceUnavailable
 from lmkiln.tasks.collect.synth.backends import EndpointBackend, GenerationRefused
-from lmkiln.tasks.collect.synth.generate import GenerationCache, generate_all, plan
+from lmkiln.tasks.collect.synth.budget import GenerationCache
+from lmkiln.tasks.collect.synth.generate import generate_all, plan
 from lmkiln.tasks.config.collect import SynthSpec
 from lmkiln.tasks.core.caching import bucket_start
 from lmkiln.tasks.core.clock import ManualClock
