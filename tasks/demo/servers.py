@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from lmkiln.tasks.collect.synth.serving import terminate
 from lmkiln.tasks.config.base import DEMO_SCHEME
 
 logger = logging.getLogger(__name__)
@@ -121,16 +122,6 @@ def _wait_for_pydoc(process: subprocess.Popen[str], lines: queue.Queue[str | Non
             return line.removeprefix("Server ready at ").strip().rstrip("/")
 
 
-def _terminate(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_S."""
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _drain(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
     try:
         for line in process.stdout or ():
@@ -148,7 +139,7 @@ def _stop_process(process: subprocess.Popen[str], reader: threading.Thread) -> N
             pass
     # pydoc would quit on end of input too, but only at its next 1 s poll; it holds no
     # state worth a clean exit, so terminate now.
-    _terminate(process)
+    terminate(process)
     # The reader ends at the pipe's end of file, now that pydoc is gone; closing the pipe
     # under it would fail its read.
     reader.join(timeout=STOP_TIMEOUT_S)
