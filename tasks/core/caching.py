@@ -32,11 +32,11 @@ def sources(name: str) -> dict[str, Path]:
     """The files of module or package `name` by their names relative to it: a package's every
     module, in a stable order."""
     spec = importlib.util.find_spec(name)
-    if spec is None or (spec.origin is None and not spec.submodule_search_locations):
-        raise ModuleNotFoundError(f"no module named {name!r}")
-    if spec.submodule_search_locations:
+    if spec is not None and spec.submodule_search_locations:
         root = Path(next(iter(spec.submodule_search_locations)))
         return {path.relative_to(root).as_posix(): path for path in sorted(root.rglob("*.py"))}
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"no module named {name!r}")
     return {Path(spec.origin).name: Path(spec.origin)}
 
 
