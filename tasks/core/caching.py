@@ -17,11 +17,14 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from lmkiln.tasks.core import clock
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 # Below every stage: a change to records, lake access, caching or a config model changes
 # every key.
@@ -80,10 +83,10 @@ def bucket_start(hours: int, now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp((epoch_hours - epoch_hours % hours) * 3600, UTC)
 
 
-def is_transient(_task: object, _task_run: object, state: object) -> bool:
+def is_transient(_task: object, _task_run: object, state: State) -> bool:
     """Prefect retry condition: retry transport trouble, not bad config, bad data or a 4xx
     that says the request itself is wrong (SourceUnavailable.retryable)."""
-    exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    exc = state.result(raise_on_failure=False)
     if isinstance(exc, ValueError):
         return False
     return getattr(exc, "retryable", True)

@@ -76,8 +76,8 @@ def _classes() -> tuple[str, str, str, str, frozenset[str]]:
                 members["upper"].append(cp)
         elif category == "So":
             members["icon"].append(cp)
-    classes = [_ranges(cps) for cps in members.values()]
-    return (*classes, frozenset(map(chr, members["icon"])))  # type: ignore[return-value]
+    alpha, lower, upper, icon = map(_ranges, members.values())
+    return alpha, lower, upper, icon, frozenset(map(chr, members["icon"]))
 
 
 def _ranges(cps: list[int]) -> str:
@@ -476,7 +476,7 @@ def _chunk_ids(chunk: str) -> tuple[int, ...]:
     ids = _CHUNKS.get(chunk)
     if ids is None:
         tokens = _tokenize(chunk)
-        seen = tuple(map(_TOKEN_IDS.get, tokens))  # mostly tokens seen before
+        seen = tuple(map(_TOKEN_IDS.get, tokens))  # mostly tokens seen before; then no None
         ids = tuple(map(_token_id, tokens)) if None in seen else cast(tuple[int, ...], seen)
         if len(chunk) <= _CACHE_CHUNK_CHARS:
             _CHUNKS[chunk] = ids
