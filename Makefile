@@ -53,6 +53,11 @@ test: $(STAMP) lint system
 # installs it: import-linter finds a package's modules under its folder, and the checkout maps
 # four folders into one `lmkiln` namespace.
 LINT_SITE := $(VENV)/lint-site
+# mypy (pyproject, [tool.mypy]) checks the same copy; sed turns the paths it reports back into
+# the checkout's (lmkiln/tasks/x.py into tasks/x.py; flows/ and deployments/ alike). Its cache
+# outlives the copy: mypy compares contents, so a second run checks only what changed, where a
+# cold one takes a minute.
+MYPY_CACHE := $(VENV)/mypy-cache
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -60,6 +65,9 @@ lint: $(STAMP)
 	rm -rf $(LINT_SITE)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --target $(LINT_SITE) .
 	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
+	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
+	  --cache-dir $(CURDIR)/$(MYPY_CACHE) > mypy.txt; status=$$?; \
+	  sed -E 's#^lmkiln/(tasks|flows|deployments)/#\1/#' mypy.txt; exit $$status
 	$(BIN)/python -m lmkiln.reference --check
 
 # The configuration reference, from the config models' field docstrings (lmkiln/reference.py);

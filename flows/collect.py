@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import flow, get_client, get_run_logger
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -44,7 +45,7 @@ def _demo_urls(config: PipelineConfig) -> list[str]:
 SOURCE_THREADS = 4  # sources fetched at once by default: each is mostly waiting on I/O
 
 
-def source_runner(cluster: str | None) -> TaskRunner:
+def source_runner(cluster: str | None) -> TaskRunner[Any]:
     """The task runner for collect's sources: threads, or the Dask cluster at `cluster`
     (a scheduler address, see tasks/core/runner.py); `collect.with_options(task_runner=...)`."""
     if cluster is None:
@@ -72,7 +73,8 @@ def api_for_workers(cluster: str | None) -> Iterator[None]:
 @flow(
     name="collect",
     flow_run_name=dated("collect"),
-    task_runner=ThreadPoolTaskRunner(max_workers=SOURCE_THREADS),
+    # Prefect's types refuse its own runners here (PrefectHQ/prefect#16938).
+    task_runner=ThreadPoolTaskRunner(max_workers=SOURCE_THREADS),  # type: ignore[arg-type]
 )
 def collect(config: PipelineConfig) -> CollectReport:
     """Fetch every source of `config.collect`; a source that fails after retries fails alone."""
@@ -87,10 +89,9 @@ def collect(config: PipelineConfig) -> CollectReport:
     corpus = lake.head(storage.lake("corpus"))  # grounds synthetic sources' templates
     # The demo's sites, if the config names any: the tasks point demo:// URLs at them.
     with demo_servers(demo_names(_demo_urls(config))) as aliases:
-        fetch = dict(storage=storage, bucket=tonight, aliases=aliases)
         futures = {
-            **{s.name: scrape_site.submit(s, **fetch) for s in c.web},
-            **{s.name: fetch_api.submit(s, **fetch) for s in c.api},
+            **{s.name: scrape_site.submit(s, storage, tonight, aliases) for s in c.web},
+            **{s.name: fetch_api.submit(s, storage, tonight, aliases) for s in c.api},
             **{
                 s.name: synthesize.submit(
                     s,

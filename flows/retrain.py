@@ -99,8 +99,13 @@ def trial(
 
 
 # One trial at a time: trainings in threads of one process would share torch's global RNG
-# (so no trial would be reproducible) and the machine's cores.
-@flow(name="sweep", flow_run_name=dated("sweep"), task_runner=ThreadPoolTaskRunner(max_workers=1))
+# (so no trial would be reproducible) and the machine's cores. Prefect's types refuse its own
+# runners as task_runner (PrefectHQ/prefect#16938).
+@flow(
+    name="sweep",
+    flow_run_name=dated("sweep"),
+    task_runner=ThreadPoolTaskRunner(max_workers=1),  # type: ignore[arg-type]
+)
 def sweep(
     corpus: LakeRef,
     base: TrainConfig,

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from pydantic import SecretStr
@@ -144,7 +145,9 @@ def _read_block(source_name: str, block_name: str) -> SecretStr:
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(block_name).get()
+        # Called from sync code, load returns the block; its type admits an async caller's
+        # coroutine too (Prefect's async_dispatch).
+        value = cast("Secret[Any]", Secret.load(block_name)).get()
     except ValueError:
         # The lookup's own error says only that the name is unknown; re-raised without it so
         # no block internals ride along.

@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lmkiln.tasks.collect.files import Quarantined, file_digest, mapped, matched_files
 from lmkiln.tasks.config.collect import DatasetSource
@@ -42,8 +42,9 @@ class DatasetRead:
 
 def read_dataset(source: DatasetSource, last_version: str | None) -> DatasetRead:
     """The dataset's rows as documents, unless its version is `last_version`."""
-    reader = {"hf_disk": _SavedDataset, "deeplake": _DeepLake}.get(source.format, _DataFiles)
-    dataset = reader(source)
+    readers: dict[str, Callable[[DatasetSource], _Reader]]
+    readers = {"hf_disk": _SavedDataset, "deeplake": _DeepLake}
+    dataset = readers.get(source.format, _DataFiles)(source)
     # The mapping is part of the version: the same data read with other settings is new.
     settings = source.model_dump_json(exclude={"name"})
     mapping = hashlib.sha256(settings.encode("utf-8")).hexdigest()[:16]
@@ -82,6 +83,14 @@ def read_dataset(source: DatasetSource, last_version: str | None) -> DatasetRead
 
 
 Row = tuple[dict[str, Any], dict[str, Any] | Quarantined]
+
+
+class _Reader(Protocol):
+    """A dataset of one format: its version, and its rows as (where, record)."""
+
+    version: str
+
+    def rows(self) -> Iterator[Row]: ...
 
 
 def _missing_text(source: DatasetSource, columns: list[str]) -> ValueError:

@@ -13,6 +13,7 @@ import random
 import socket
 from collections.abc import Mapping
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qsl, urldefrag, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -81,11 +82,12 @@ class PoliteRetry(Retry):
         error: Exception | None = None,
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
-    ) -> Retry:
+    ) -> Self:
         asked_s = _retry_after_s(response) if response is not None else None
         if asked_s is not None and asked_s > RETRY_AFTER_MAX_S:
             reason = ResponseError(f"Retry-After {asked_s:.0f} s is over {RETRY_AFTER_MAX_S} s")
-            raise MaxRetryError(_pool, url or "", reason)
+            # urllib3's own increment passes the same optional pool (and ignores the same error).
+            raise MaxRetryError(_pool, url or "", reason)  # type: ignore[arg-type]
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
 

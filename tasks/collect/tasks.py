@@ -93,7 +93,7 @@ def fetch_key(_context: object, params: dict) -> str:
     return stage_key("fetch", source, params["storage"], bucket, code, extractor)
 
 
-_FETCH_RETRIES = dict(
+_FETCH_RETRIES: dict[str, Any] = dict(
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
@@ -168,6 +168,7 @@ def fetch_api(
         # Only after the commit, so the watermark never passes a row that is not in the lake;
         # a crash before this line is caught up from the rows' meta
         # (tasks/collect/api/watermark.py).
+        assert result.lake is not None  # _store always returns the raw table's head
         watermark.save(storage, source.name, read.watermark, raw_rows=result.lake.rows)
     return result
 

@@ -530,6 +530,10 @@ class CorpusSource(FieldMap):
         return self
 
 
+# Any one source; their names are unique across every kind.
+Source = WebSource | ApiSource | SynthSpec | FileSource | DatasetSource | CorpusSource
+
+
 class CollectConfig(Strict):
     web: list[WebSource] = []
     """Websites to crawl, politely."""
@@ -548,8 +552,8 @@ class CollectConfig(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> CollectConfig:
-        sources = (*self.web, *self.api, *self.synthetic, *self.files, *self.datasets)
-        sources += tuple(self.corpora)
+        sources: list[Source] = [*self.web, *self.api, *self.synthetic, *self.files]
+        sources += [*self.datasets, *self.corpora]
         names = [s.name for s in sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

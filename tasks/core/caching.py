@@ -17,11 +17,14 @@ from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from lmkiln.tasks.core import clock
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 # Below every stage: a change to records, lake access, caching or a config model changes
 # every key.
@@ -32,11 +35,11 @@ def sources(name: str) -> dict[str, Path]:
     """The files of module or package `name` by their names relative to it: a package's every
     module, in a stable order."""
     spec = importlib.util.find_spec(name)
-    if spec is None or (spec.origin is None and not spec.submodule_search_locations):
-        raise ModuleNotFoundError(f"no module named {name!r}")
-    if spec.submodule_search_locations:
+    if spec is not None and spec.submodule_search_locations:
         root = Path(next(iter(spec.submodule_search_locations)))
         return {path.relative_to(root).as_posix(): path for path in sorted(root.rglob("*.py"))}
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"no module named {name!r}")
     return {Path(spec.origin).name: Path(spec.origin)}
 
 
@@ -80,10 +83,10 @@ def bucket_start(hours: int, now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp((epoch_hours - epoch_hours % hours) * 3600, UTC)
 
 
-def is_transient(_task: object, _task_run: object, state: object) -> bool:
+def is_transient(_task: object, _task_run: object, state: State) -> bool:
     """Prefect retry condition: retry transport trouble, not bad config, bad data or a 4xx
     that says the request itself is wrong (SourceUnavailable.retryable)."""
-    exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
+    exc = state.result(raise_on_failure=False)
     if isinstance(exc, ValueError):
         return False
     return getattr(exc, "retryable", True)

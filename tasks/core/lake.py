@@ -202,7 +202,8 @@ def _text(value: object) -> str:
 
 def _value(column: str, value: object) -> str | bytes:
     if column in BYTES_COLUMNS:
-        return bytes(value) if value is not None else b""  # type: ignore[arg-type]
+        # A row's bytes, or the bytes-like value Deep Lake reads back: object to the checker.
+        return bytes(value) if value is not None else b""  # type: ignore[call-overload]
     return _text(value)
 
 

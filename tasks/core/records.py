@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lmkiln.tasks.core import clock
 
@@ -61,7 +61,9 @@ class Document:
     def from_row(cls, row: dict[str, Any]) -> Document:
         values = {name: str(row[name]) for name in DOCUMENT_COLUMNS}
         meta = json.loads(values.pop("meta") or "{}")
-        return cls(meta=meta, **values)
+        # The lake holds only kinds that a Document was made with.
+        kind = cast(DocumentKind, values.pop("kind"))
+        return cls(kind=kind, meta=meta, **values)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def save_result_block(storage: StorageConfig) -> str | None:
     """Save (or refresh) the block behind `result_block_slug`: Prefect loads the default result
     storage by name, so it must exist on the server before a flow starts."""
     slug = result_block_slug(storage)
-    if slug is None:
+    if slug is None or storage.result_root is None:
         return None
     try:
         import s3fs  # noqa: F401  # RemoteFileSystem finds it through fsspec

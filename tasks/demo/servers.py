@@ -170,24 +170,29 @@ def package_records() -> list[dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
     for dist in importlib.metadata.distributions():
         meta = dist.metadata
-        name = meta.get("Name") or ""
+        name = _header(meta, "Name") or ""
         key = name.lower().replace("_", "-")
-        description = (meta.get("Description") or "").strip()
+        description = (_header(meta, "Description") or "").strip()
         # The first entry on sys.path wins, as for an import.
         if not name or key in records or description == "UNKNOWN":
             continue
         if len(description) < MIN_DESCRIPTION_CHARS:
             continue
-        summary = (meta.get("Summary") or "").strip()
+        summary = (_header(meta, "Summary") or "").strip()
         records[key] = {
             "id": key,
             "title": f"{name}: {summary}" if summary and summary != "UNKNOWN" else name,
             "text": description,
             "url": f"https://pypi.org/project/{name}/",
-            "version": meta.get("Version") or "",
+            "version": _header(meta, "Version") or "",
             "updated_at": _installed_at(dist),
         }
     return [records[key] for key in sorted(records)]
+
+
+def _header(meta: importlib.metadata.PackageMetadata, name: str) -> str | None:
+    # PackageMetadata promises get() only from Python 3.12 on; `in` and [] work on each.
+    return meta[name] if name in meta else None
 
 
 def _installed_at(dist: importlib.metadata.Distribution) -> str:
@@ -196,7 +201,7 @@ def _installed_at(dist: importlib.metadata.Distribution) -> str:
     for path in dist.files or []:
         if path.name == "METADATA":
             try:
-                mtime = path.locate().stat().st_mtime
+                mtime = Path(path.locate()).stat().st_mtime
             except OSError:
                 break
             return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")

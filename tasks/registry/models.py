@@ -301,11 +301,12 @@ def bits_per_byte(
 
     windows: list[list[int]] = []
     for text in texts:
-        ids = [
+        tokens = [
             tokenizer.eos_token_id,
             *tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"],
         ]
-        windows.extend(ids[i : i + block_size] for i in range(0, len(ids) - 1, block_size - 1))
+        starts = range(0, len(tokens) - 1, block_size - 1)
+        windows.extend(tokens[i : i + block_size] for i in starts)
     total_bytes = sum(len(text.encode("utf-8")) for text in texts)
     if not windows or total_bytes == 0:
         raise ValueError("bits_per_byte needs at least one non-empty text")

@@ -96,8 +96,8 @@ def folder_run(
     client: Any, experiment_id: str, folder: Path, run_name: str, tags: dict[str, str]
 ) -> str:
     """The run recorded in `folder` (a retry reopens it), or a new one recorded there."""
-    run_id = read_state(folder).get("run_id")
-    if run_alive(client, run_id):
+    run_id: str | None = read_state(folder).get("run_id")
+    if run_id and run_alive(client, run_id):
         client.update_run(run_id, status="RUNNING")
         return run_id
     if run_id:
@@ -169,7 +169,7 @@ def trainer_callback(
 
 
 def log_data_quality(
-    storage: StorageConfig, experiment: str, run_id: str, tables: dict[str, object]
+    storage: StorageConfig, experiment: str, run_id: str, tables: dict[str, Any]
 ) -> None:
     """The night's data report (per stage, per source and rule) as `data_quality.json` in
     the training run, next to the model it describes."""

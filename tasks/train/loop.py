@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -45,6 +45,15 @@ class Parts:
     optimizer: Any
     schedule: Any
     scaler: Any  # fp16's loss scale
+
+
+class Progress(TypedDict):
+    """Where the loop stands: saved with each checkpoint, and in trainer_state.json."""
+
+    step: int
+    best_loss: float | None  # eval_packed_loss at best_step
+    best_step: int | None
+    bad_evals: int  # evaluations since the best one, for early stopping
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ def run(
     autocast = torch.autocast(device.type, dtype=half, enabled=gpu and half is not None)
     scaler = torch.amp.GradScaler(device.type, enabled=gpu and config.precision == "fp16")
     parts = Parts(model, optimizer, schedule, scaler)
-    state = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
+    state: Progress = {"step": 0, "best_loss": None, "best_step": None, "bad_evals": 0}
     if resume_from:
         state = _load(Path(resume_from), parts)
     forward = torch.compile(model) if config.compile else model  # shares model's weights
@@ -116,7 +125,7 @@ def run(
         losses.append(step_loss)
         window.append(step_loss)
         if step % log_every == 0:
-            rate = schedule.get_last_lr()[0]
+            rate = float(schedule.get_last_lr()[0])
             log({"train_loss": sum(window) / len(window), "learning_rate": rate}, step)
             window = []
         if step % config.save_steps == 0 or step == config.max_steps:
@@ -125,10 +134,11 @@ def run(
                 eval_loss = _evaluate(model, held_out, config.batch_size, device)
                 log({"eval_packed_loss": eval_loss}, step)
                 if state["best_loss"] is None or eval_loss < state["best_loss"]:
-                    state.update(best_loss=eval_loss, best_step=step, bad_evals=0)
+                    state.update({"best_loss": eval_loss, "best_step": step, "bad_evals": 0})
                 else:
                     state["bad_evals"] += 1
-                    stop = stopping and state["bad_evals"] >= config.early_stopping_patience
+                    patience = config.early_stopping_patience or 0  # set, when stopping
+                    stop = stopping and state["bad_evals"] >= patience
             if checkpoints:
                 _save(folder, step, parts, state, keep=state["best_step"])
             if stop:
@@ -201,7 +211,7 @@ def _evaluate(
     return total / max(1, count)
 
 
-def _save(folder: Path, step: int, parts: Parts, state: dict[str, Any], keep: int | None) -> None:
+def _save(folder: Path, step: int, parts: Parts, state: Progress, keep: int | None) -> None:
     target = folder / f"checkpoint-{step}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -226,7 +236,7 @@ def _save(folder: Path, step: int, parts: Parts, state: dict[str, Any], keep: in
     failpoints.reached("train:checkpoint_saved")
 
 
-def _load(path: Path, parts: Parts) -> dict[str, Any]:
+def _load(path: Path, parts: Parts) -> Progress:
     parts.model.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
     loop = torch.load(path / LOOP_STATE, map_location="cpu", weights_only=False)
     parts.optimizer.load_state_dict(loop["optimizer"])

@@ -14,7 +14,7 @@ from lmkiln.tasks.registry.models import pin
 
 def build_model(config: TrainConfig, tokenizer: Any) -> Any:
     """A language model of the configured architecture and size, with random weights."""
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, PreTrainedConfig
 
     layers, heads, width = config.shape
     tokens = {
@@ -36,8 +36,9 @@ def build_model(config: TrainConfig, tokenizer: Any) -> Any:
             **tokens,
         )
         return AutoModelForMaskedLM.from_config(model_config, attn_implementation="sdpa")
+    causal_config: PreTrainedConfig
     if config.architecture == "llama":
-        model_config = LlamaConfig(
+        causal_config = LlamaConfig(
             hidden_size=width,
             intermediate_size=_swiglu_width(width),
             num_hidden_layers=layers,
@@ -48,10 +49,10 @@ def build_model(config: TrainConfig, tokenizer: Any) -> Any:
             **tokens,
         )
     else:
-        model_config = GPT2Config(
+        causal_config = GPT2Config(
             n_layer=layers, n_head=heads, n_embd=width, n_positions=config.block_size, **tokens
         )
-    return AutoModelForCausalLM.from_config(model_config, attn_implementation="sdpa")
+    return AutoModelForCausalLM.from_config(causal_config, attn_implementation="sdpa")
 
 
 def _swiglu_width(width: int) -> int:

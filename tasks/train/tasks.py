@@ -15,7 +15,8 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import task
 
@@ -236,9 +237,11 @@ def progress_artifact(config: TrainConfig) -> Callable[[int], None]:
     """report(step): the share of max_steps done, as the task run's progress artifact."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-    artifact = create_progress_artifact(
+    created = create_progress_artifact(
         0.0, key="training-progress", description=f"Steps done of {config.max_steps}"
     )
+    # Called from sync code, it returns the id; its type admits an async caller's coroutine.
+    artifact = cast(UUID, created)
     shown = [0.0]
 
     def report(step: int) -> None:

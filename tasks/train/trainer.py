@@ -80,7 +80,8 @@ def make_trainer(
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
 
     evaluating = val_blocks is not None and len(val_blocks) > 0
-    stopping = config.early_stopping_patience is not None and evaluating
+    patience = config.early_stopping_patience
+    stopping = patience is not None and evaluating
     collator = make_collator(tokenizer, config)
     trainer = Trainer(
         model=model,
@@ -94,7 +95,7 @@ def make_trainer(
         callbacks=[
             trainer_callback(client, run_id, progress),
             epoch_callback(collator),
-            *([EarlyStoppingCallback(config.early_stopping_patience)] if stopping else []),
+            *([EarlyStoppingCallback(patience)] if patience is not None and evaluating else []),
         ],
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log dict to stdout

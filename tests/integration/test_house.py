@@ -1,6 +1,7 @@
 """The house as installed: one `lmkiln` namespace, entrypoints that ignore the working
 directory's own flows/ and tasks/, import layers that point down (and fail when one does
-not), and cache keys computed from whole stage packages."""
+not), a type check that passes (and fails on a planted error), and cache keys computed from
+whole stage packages."""
 
 from __future__ import annotations
 
@@ -153,3 +154,41 @@ def test_every_module_that_logs_does_so_under_the_loggers_prefect_routes(site) -
         if "getLogger(__name__)" in path.read_text():
             module = ".".join(path.relative_to(site).with_suffix("").parts)
             assert module.startswith(LOGGERS + "."), module
+
+
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory) -> Path:
+    """A cache of the tests' own, started from the one `make lint` keeps in the environment
+    (Makefile, MYPY_CACHE): a check with no cache takes a minute, one with it seconds."""
+    cache = tmp_path_factory.mktemp("mypy") / "cache"
+    kept = Path(sys.prefix) / "mypy-cache"
+    if kept.is_dir():
+        shutil.copytree(kept, cache)
+    return cache
+
+
+def type_check(site: Path, cache: Path) -> subprocess.CompletedProcess:
+    command = [BIN / "mypy", "--config-file", REPO / "pyproject.toml", "--cache-dir", cache]
+    return subprocess.run(command, cwd=site, capture_output=True, text=True, timeout=600)
+
+
+def test_the_installed_tree_type_checks(site, mypy_cache) -> None:
+    done = type_check(site, mypy_cache)
+    assert done.returncode == 0 and "Success: no issues found" in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        # A function without annotations is checked too (check_untyped_defs).
+        ("def planted():\n    return len(1)", "[arg-type]"),
+        # An ignore names the error it silences, and one that silences nothing goes.
+        ("ROWS: int = 'many'  # type: ignore", "[ignore-without-code]"),
+        ("ROWS = 1  # type: ignore[assignment]", "[unused-ignore]"),
+    ],
+)
+def test_a_planted_type_error_fails_the_type_check(site, tmp_path, mypy_cache, line, code) -> None:
+    copy = planted(site, tmp_path, "lmkiln.tasks.split", line)
+    done = type_check(copy, mypy_cache)
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "lmkiln/tasks/split.py:" in done.stdout and code in done.stdout

@@ -264,6 +264,7 @@ def top_ngram_exceeds(grams: NGrams, n: int, limit: float) -> bool:
     """top_ngram_chars(grams, n) > limit, without counting where a bound says no."""
     if grams.size < n or (n > 1 and grams.top_bound(n, limit) <= limit):
         return False
+    # Not None: the text has at least n words, as checked above.
     return top_ngram_chars(grams, n) > limit  # type: ignore[operator]
 
 

@@ -133,8 +133,14 @@ def gopher_quality(features: Features, config: GopherQualityConfig) -> str | Non
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")
-_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies")
-_POLICY += ("use cookies",)
+_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 
 
 class C4Result(NamedTuple):

@@ -24,6 +24,7 @@ import re
 import unicodedata
 from functools import cache
 from itertools import chain
+from typing import cast
 
 import numpy as np
 
@@ -75,8 +76,8 @@ def _classes() -> tuple[str, str, str, str, frozenset[str]]:
                 members["upper"].append(cp)
         elif category == "So":
             members["icon"].append(cp)
-    classes = [_ranges(cps) for cps in members.values()]
-    return (*classes, frozenset(map(chr, members["icon"])))  # type: ignore[return-value]
+    alpha, lower, upper, icon = map(_ranges, members.values())
+    return alpha, lower, upper, icon, frozenset(map(chr, members["icon"]))
 
 
 def _ranges(cps: list[int]) -> str:
@@ -475,9 +476,8 @@ def _chunk_ids(chunk: str) -> tuple[int, ...]:
     ids = _CHUNKS.get(chunk)
     if ids is None:
         tokens = _tokenize(chunk)
-        ids = tuple(map(_TOKEN_IDS.get, tokens))  # mostly tokens seen before
-        if None in ids:
-            ids = tuple(map(_token_id, tokens))
+        seen = tuple(map(_TOKEN_IDS.get, tokens))  # mostly tokens seen before; then no None
+        ids = tuple(map(_token_id, tokens)) if None in seen else cast(tuple[int, ...], seen)
         if len(chunk) <= _CACHE_CHUNK_CHARS:
             _CHUNKS[chunk] = ids
     return ids
@@ -524,15 +524,15 @@ def token_ids(text: str) -> list[int]:
     chunks = text.split()
     found = list(map(_CHUNKS.get, chunks))
     try:
-        return list(chain.from_iterable(found))
+        return list(chain.from_iterable(found))  # type: ignore[arg-type]  # a None raises
     except TypeError:  # None for a chunk not seen before
         i = found.index(None)
         while True:
             found[i] = _chunk_ids(chunks[i])
             try:
                 i = found.index(None, i + 1)
-            except ValueError:
-                return list(chain.from_iterable(found))
+            except ValueError:  # no None is left
+                return list(chain.from_iterable(found))  # type: ignore[arg-type]
 
 
 _SPACES = re.compile(r"(\s+)")

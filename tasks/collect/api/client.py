@@ -101,6 +101,7 @@ def _get_json(
     """A page's parsed JSON and its Link header. Failing pages fail the whole source: a
     partial read would be committed as if complete."""
     where = f"source '{source.name}': {'first page' if first else 'page'} {url}"
+    failure: requests.RequestException | None = None
     try:
         # With credentials, no redirects: a redirect may lead to another host, and the
         # credentials would follow it there.
@@ -114,8 +115,6 @@ def _get_json(
         )
     except requests.RequestException as exc:
         failure = exc
-    else:
-        failure = None
     if failure is not None:
         raise _unavailable(f"{where} failed", failure, auth)
     with response:

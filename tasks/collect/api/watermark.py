@@ -196,7 +196,7 @@ def reset(storage: StorageConfig, source_name: str) -> None:
     with locked(storage, source_name):
         raw_path = storage.lake("raw")
         head = lake.head(raw_path)
-        state = {
+        state: dict[str, Any] = {
             "kind": None,  # a reset, whatever kind of watermark the source keeps
             "value": None,
             "ids": [],

@@ -47,12 +47,13 @@ Reader = Callable[[IO[bytes], str, int], Iterator[tuple[int, Item]]]
 def decompressed(stream: IO[bytes], name: str) -> IO[bytes]:
     """The stream decompressed by its name's suffix: .gz, .bz2 or .zst; else as it is."""
     if name.endswith(".gz"):
+        # GzipFile reads as an IO[bytes] does; typeshed leaves IO out of its bases.
         return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
     if name.endswith(".bz2"):
-        return bz2.BZ2File(stream)  # type: ignore[return-value]
+        return bz2.BZ2File(stream)
     if name.endswith(".zst"):
         import zstandard
 
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
+        return io.BufferedReader(reader)
     return stream

@@ -81,7 +81,8 @@ def locations(source: Any) -> list[str]:
         found.extend(m for m in matches if Path(m).is_file())
     if source.paths_file:
         with open_location(source.paths_file) as raw:
-            for line in decompressed(raw, source.paths_file):
+            # Watched is an IO[bytes] by duck typing: what it does not watch, it forwards.
+            for line in decompressed(raw, source.paths_file):  # type: ignore[arg-type]
                 entry = line.decode("utf-8").strip()
                 if not entry or entry.startswith("#"):
                     continue
@@ -194,7 +195,8 @@ def batches(source: Any, files: list[str], start: Position, taken: int = 0) -> I
     for location in files[first:]:
         batch = Batch([], [], Position(location, skip), Counter())
         with open_location(location) as stream:
-            for ordinal, item in reader(stream, location, skip):
+            # Watched is an IO[bytes] by duck typing, as above.
+            for ordinal, item in reader(stream, location, skip):  # type: ignore[arg-type]
                 batch.then = Position(location, ordinal + 1)
                 batch.counters["records"] += 1
                 if isinstance(item, Damaged) and skipped(item.reason):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from lmkiln.tasks.config.collect import ExtractorName
 from lmkiln.tasks.core.caching import code_digest
@@ -27,7 +27,7 @@ AUTO = "lmkiln"
 # trafilatura as the pipeline runs it and bench/extract.py measures it: plain text with
 # tables, no comments, links, images or formatting marks, and no deduplication (which depends
 # on the pages seen before).
-TRAFILATURA_SETTINGS = {
+TRAFILATURA_SETTINGS: dict[str, Any] = {
     "output_format": "txt",
     "include_tables": True,
     "include_formatting": False,
@@ -39,7 +39,7 @@ TRAFILATURA_SETTINGS = {
 # resiliparse as the pipeline runs it and bench/extract.py measures it: main content only,
 # its blocks on lines of their own; no comment section, alt texts, links, form fields,
 # <noscript> or list bullets.
-RESILIPARSE_SETTINGS = {
+RESILIPARSE_SETTINGS: dict[str, Any] = {
     "main_content": True,
     "comments": False,
     "alt_texts": False,

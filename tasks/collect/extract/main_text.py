@@ -271,7 +271,7 @@ class _Renderer:
             self.cells -= 1
         self._boundary(tag)
 
-    def _boundary(self, tag: str) -> None:
+    def _boundary(self, tag: object) -> None:
         """Where a block starts or ends: a new line, blank after a paragraph, except that
         cells keep their blocks on the row's line and list items keep theirs together."""
         if tag not in PARAGRAPH_TAGS and tag not in LINE_TAGS:

@@ -279,7 +279,7 @@ def _size(element: etree._Element, sizes: dict[etree._Element, Size], marked: bo
     return new_tuple(Size, (chars, link_chars, links, marks, widest, own_prose, flow, nested))
 
 
-def prose_chars(tag: str, text: int, flow: int) -> int:
+def prose_chars(tag: object, text: int, flow: int) -> int:
     """The prose of a block as the widest prose block counts it: all the `text` outside links
     of a paragraph, list item or cell; the `flow` of another block (its own text and that of
     its inline children), where that is prose ("post-body" divs of text and <br>s, or of

@@ -127,10 +127,12 @@ def fetch(
     refused (all counted)."""
     source = policy.source
     out = Outcome(final_url=url)
+    encoding = "?"  # the Content-Encoding of a body that fails to decode
     try:
         with _follow_redirects(sessions.get(), policy, gate, url, known, out) as response:
             if response is None:
                 return out
+            encoding = response.headers.get("Content-Encoding", "?")
             status = response.status_code
             out.final_url = canonical_url(response.url)
             last = known.get(out.final_url)
@@ -161,7 +163,7 @@ def fetch(
             "source '%s': %s skipped: its body is not valid %s (Content-Encoding)",
             source.name,
             url,
-            response.headers.get("Content-Encoding", "?"),
+            encoding,
         )
         return out
     except HTTPError as exc:  # the connection broke or stalled in the middle of the body
