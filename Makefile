@@ -62,7 +62,8 @@ MYPY_CACHE := $(VENV)/mypy-cache
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	rm -rf $(LINT_SITE)
+	# setuptools builds in build/ and reuses it: a module moved away would linger in the copy.
+	rm -rf $(LINT_SITE) build
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation --target $(LINT_SITE) .
 	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
 	cd $(LINT_SITE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \

@@ -23,6 +23,8 @@ STAGES = ("collect", "clean", "split", "train", "registry")
 def site(tmp_path_factory) -> Path:
     """lmkiln installed as a wheel would be (no dependencies) into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
+    # setuptools builds in build/ and reuses it: a module moved away would linger in the copy.
+    shutil.rmtree(REPO / "build", ignore_errors=True)
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     pip += ["--no-build-isolation", "--target", str(target), str(REPO)]
     subprocess.run(pip, check=True, capture_output=True, text=True, timeout=300)
