@@ -21,12 +21,12 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
-# Debian packages the tests use, installed only when missing: PostgreSQL (tests/postgres.py
-# starts throwaway clusters from /usr/lib/postgresql/<major>/bin), Chromium with a font
-# for the screenshots (tests/integration/test_ui_browser.py; Playwright drives it, and
-# `playwright install` would download a browser build, which fails here), and faketime
-# (libfaketime, and gcc for its mend in tests/faketime/), which moves the clock of the
-# calendar tests' second pass.
+# Debian packages the tests use, installed only when missing: PostgreSQL
+# (tests/helpers/postgres.py starts throwaway clusters from /usr/lib/postgresql/<major>/bin),
+# Chromium with a font for the screenshots (tests/integration/test_ui_browser.py; Playwright
+# drives it, and `playwright install` would download a browser build, which fails here), and
+# faketime (libfaketime, and gcc for its mend in tests/faketime/), which moves the clock of
+# the calendar tests' second pass.
 system:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \

@@ -10,7 +10,7 @@ from lmkiln.tasks.config.registry import RegisterConfig
 from lmkiln.tasks.config.train import TrainConfig, TuneConfig
 from lmkiln.tasks.core.records import LakeRef, RunRef
 from lmkiln.tasks.train.tune import best, trial_configs
-from tests.unit.test_train import TINY, corpus_rows, make_corpus
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 
 def test_grid_and_random_trials() -> None:

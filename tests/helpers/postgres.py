@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import unused_port
+from tests.helpers.routes import unused_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"  # created by Debian's postgresql-common
