@@ -1,5 +1,5 @@
-"""What a module under tests/ imports, read from its source, for the suite's layout checks
-(tests/unit/test_suite.py)."""
+"""What a module under tests/ imports, read from its source: for the suite's layout checks
+(tests/unit/test_suite.py) and for the calendar marking (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,43 @@ def imported(path: Path, tests: Path = TESTS) -> set[str]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names |= set(IMPORT_IN_TEXT.findall(node.value))
     return names
+
+
+def helper_sources(path: Path, tests: Path = TESTS) -> list[str]:
+    """The source of each tests/helpers definition that `path` imports by name, or of the
+    whole helper module where it imports the module."""
+    wanted: dict[str, set[str] | None] = {}  # helper module -> names, None for all of it
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "tests.helpers":
+            wanted |= {alias.name: None for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests.helpers."):
+            module = node.module.split(".")[2]
+            if wanted.get(module, set()) is not None:
+                wanted[module] = wanted.get(module, set()) | {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("tests.helpers."):
+                    wanted[alias.name.split(".")[2]] = None
+    sources = []
+    for module, names in sorted(wanted.items()):
+        file = tests / "helpers" / f"{module}.py"
+        text = file.read_text(encoding="utf-8")
+        if names is None:
+            sources.append(text)
+            continue
+        sources += [
+            ast.get_source_segment(text, node) or ""
+            for node in ast.parse(text).body
+            if _defined(node) & names
+        ]
+    return sources
+
+
+def _defined(node: ast.stmt) -> set[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {target.id for target in node.targets if isinstance(target, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()

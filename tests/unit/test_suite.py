@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.imports import TESTS, imported, is_test_module, module_name
+from tests.helpers.imports import TESTS, helper_sources, imported, is_test_module, module_name
 
 HELPERS = TESTS / "helpers"
 
@@ -77,3 +77,23 @@ def test_the_checks_see_every_kind_of_import(tmp_path: Path) -> None:
         "tests.reliability.test_f",
     }
     assert "tests.helpers.routes.serve_routes" in names
+
+
+def test_the_calendar_scan_reads_the_helper_definitions_a_module_imports(tmp_path: Path) -> None:
+    helpers = tmp_path / "tests" / "helpers"
+    helpers.mkdir(parents=True)
+    (helpers / "pages.py").write_text(
+        "HOME = '/'\n\n\ndef deeper(path):\n    return path + 'a/'\n", encoding="utf-8"
+    )
+    (helpers / "words.py").write_text("WORDS = ['kiln']\n", encoding="utf-8")
+    module = tmp_path / "tests" / "unit" / "test_x.py"
+    module.parent.mkdir()
+    module.write_text(
+        "from tests.helpers.pages import deeper\n"
+        "def test_a():\n    from tests.helpers import words\n",
+        encoding="utf-8",
+    )
+    assert helper_sources(module, tmp_path / "tests") == [
+        "def deeper(path):\n    return path + 'a/'",
+        "WORDS = ['kiln']\n",
+    ]
