@@ -49,6 +49,13 @@ test: $(STAMP) lint system
 	$(BIN)/pytest -q
 	tests/faketime/run $(BIN)/pytest -q -p no:cacheprovider -m calendar
 
+# The unit tier, tests/unit: pure functions and in-process fakes (HTTP servers in a thread),
+# no root, no Debian packages, no server processes; about two minutes on two idle cores.
+# Prefect may not start its ephemeral server: a unit test that needs one fails, named.
+.PHONY: test-unit
+test-unit: $(STAMP)
+	PREFECT_SERVER_ALLOW_EPHEMERAL_MODE=false $(BIN)/pytest -q tests/unit
+
 # Import contracts (pyproject, [tool.importlinter]) are checked on lmkiln installed as a wheel
 # installs it: import-linter finds a package's modules under its folder, and the checkout maps
 # four folders into one `lmkiln` namespace.

@@ -279,26 +279,6 @@ def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, capl
     assert vocab == (Path(second.model_dir) / "tokenizer.json").read_text()
 
 
-@pytest.mark.slow
-def test_two_data_parallel_processes_train_into_one_run(
-    corpus: tuple[StorageConfig, LakeRef],
-) -> None:
-    from mlflow.tracking import MlflowClient
-
-    storage, ref = corpus
-    two = TINY.model_copy(update={"processes": 2})
-    run = train_model(ref, two, storage, "unit-ddp", {})
-    assert run.metrics["train_steps"] == 6 and math.isfinite(run.metrics["bits_per_byte"])
-    assert (Path(run.model_dir) / "model.safetensors").is_file()
-    done = json.loads((Path(run.model_dir).parent / "distributed.json").read_text())
-    assert done["processes"] == 2 and done["steps"] == 6
-    client = MlflowClient(tracking_uri=storage.mlflow_uri)
-    steps = [m.step for m in client.get_metric_history(run.run_id, "train_loss")]
-    assert steps == sorted(set(steps)) and steps[-1] == 6  # rank 0 alone logged
-    with pytest.raises(ValueError, match="processes above 1 needs train.loop: trainer"):
-        TrainConfig(processes=2, loop="torch")
-
-
 @pytest.mark.parametrize("loop", ["torch", "trainer"])
 def test_a_masked_lm_resumes_with_the_same_masks(
     corpus: tuple[StorageConfig, LakeRef], loop: str
