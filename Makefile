@@ -21,12 +21,12 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/lmkiln run --config $(CONFIG)
 
-# Debian packages the tests use, installed only when missing: PostgreSQL (tests/postgres.py
-# starts throwaway clusters from /usr/lib/postgresql/<major>/bin), Chromium with a font
-# for the screenshots (tests/integration/test_ui_browser.py; Playwright drives it, and
-# `playwright install` would download a browser build, which fails here), and faketime
-# (libfaketime, and gcc for its mend in tests/faketime/), which moves the clock of the
-# calendar tests' second pass.
+# Debian packages the tests use, installed only when missing: PostgreSQL
+# (tests/helpers/postgres.py starts throwaway clusters from /usr/lib/postgresql/<major>/bin),
+# Chromium with a font for the screenshots (tests/integration/test_ui_browser.py; Playwright
+# drives it, and `playwright install` would download a browser build, which fails here), and
+# faketime (libfaketime, and gcc for its mend in tests/faketime/), which moves the clock of
+# the calendar tests' second pass.
 system:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -48,6 +48,13 @@ system:
 test: $(STAMP) lint system
 	$(BIN)/pytest -q
 	tests/faketime/run $(BIN)/pytest -q -p no:cacheprovider -m calendar
+
+# The unit tier, tests/unit: pure functions and in-process fakes (HTTP servers in a thread),
+# no root, no Debian packages, no server processes; about two minutes on two idle cores.
+# Prefect may not start its ephemeral server: a unit test that needs one fails, named.
+.PHONY: test-unit
+test-unit: $(STAMP)
+	PREFECT_SERVER_ALLOW_EPHEMERAL_MODE=false $(BIN)/pytest -q tests/unit
 
 # Import contracts (pyproject, [tool.importlinter]) are checked on lmkiln installed as a wheel
 # installs it: import-linter finds a package's modules under its folder, and the checkout maps

@@ -24,7 +24,7 @@ from lmkiln.tasks.config.pipeline import ConfigError
 from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.caching import bucket_start
-from tests.helpers import JSON, WithHeaders, serve_routes, unused_port
+from tests.helpers.routes import JSON, WithHeaders, serve_routes, unused_port
 
 pytestmark = pytest.mark.integration
 

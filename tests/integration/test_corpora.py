@@ -18,8 +18,8 @@ from lmkiln.tasks.config.collect import CorpusSource
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, LakeRef
-from tests.helpers import JSON, serve_routes
-from tests.unit.test_corpus_wiki import dump as wiki_dump
+from tests.helpers.routes import JSON, serve_routes
+from tests.helpers.wiki import dump as wiki_dump
 
 pytestmark = [pytest.mark.integration]
 

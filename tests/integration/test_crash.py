@@ -20,7 +20,8 @@ from mlflow.tracking import MlflowClient
 from lmkiln.flows.nightly import nightly
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import DEMO_CLEAN, TINY_MODEL, unused_port
+from tests.helpers.pipelines import DEMO_CLEAN, TINY_MODEL
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

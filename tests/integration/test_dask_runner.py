@@ -25,8 +25,8 @@ from lmkiln.tasks.config.runner import RunnerConfig
 from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.runner import executor, fan_out
-from tests.helpers import JSON, html_page, serve_routes, unused_port
-from tests.integration.prefect_states import task_states
+from tests.helpers.prefect_api import task_states
+from tests.helpers.routes import JSON, html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from lmkiln.flows.collect import collect
 from lmkiln.tasks.collect.extract import extractors
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import serve_routes
-from tests.sites import ChangingSite
+from tests.helpers.routes import serve_routes
+from tests.helpers.sites import ChangingSite
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

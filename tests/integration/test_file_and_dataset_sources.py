@@ -14,8 +14,7 @@ from lmkiln.flows.collect import collect
 from lmkiln.flows.report import source_rows
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.unit.test_dataset_source import ROWS
-from tests.unit.test_files import write_knowledge_base
+from tests.helpers.holdings import ROWS, write_knowledge_base
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

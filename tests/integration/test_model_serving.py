@@ -17,8 +17,8 @@ import requests
 from lmkiln.tasks.config.registry import RegisterConfig
 from lmkiln.tasks.registry.register import register_model
 from lmkiln.tasks.train.tasks import train_model
-from tests.helpers import unused_port
-from tests.unit.test_train import TINY, corpus_rows, make_corpus
+from tests.helpers.routes import unused_port
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

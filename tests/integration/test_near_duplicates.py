@@ -14,7 +14,7 @@ from lmkiln.tasks.clean.tasks import clean_corpus
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import StageResult
-from tests.helpers import html_page, serve_routes
+from tests.helpers.routes import html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

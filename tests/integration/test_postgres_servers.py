@@ -23,9 +23,9 @@ from mlflow.tracking import MlflowClient
 from lmkiln.servers import healthy
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.registry.models import describe_champion
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
-from tests.postgres import Cluster, postgres_cluster
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.postgres import Cluster, postgres_cluster
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -132,8 +132,8 @@ def night(servers: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One tiny nightly, run the way a user runs it: `lmkiln run` with a config file."""
     folder = tmp_path_factory.mktemp("night")
     data = {
-        **TINY,
-        "train": TINY["train"] | {"max_steps": 4, "save_steps": 4},
+        **TINY_PIPELINE,
+        "train": TINY_PIPELINE["train"] | {"max_steps": 4, "save_steps": 4},
         "storage": {"data_root": str(folder / "data"), "tracking_uri": servers["mlflow"]},
     }
     config = PipelineConfig.model_validate(data)

@@ -14,7 +14,8 @@ import pytest
 
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import JSON, prefect_server, serve_routes, wait_for
+from tests.helpers.prefect_api import prefect_server, wait_for
+from tests.helpers.routes import JSON, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,8 +20,8 @@ import yaml
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core import storage as s3
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ BUCKET = "lmkiln-night"
 KEY_ID = "AKIALMKILNTEST0001"
 SECRET = "lmkiln-s3-secret-7c41d9e2b8"
 # The demo sources alone: a synthetic source would serve the champion on the second night.
-COLLECT = {"web": TINY["collect"]["web"], "api": TINY["collect"]["api"]}
+COLLECT = {"web": TINY_PIPELINE["collect"]["web"], "api": TINY_PIPELINE["collect"]["api"]}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def s3_config(root: Path, endpoint: str, bucket: str = BUCKET) -> PipelineConfig:
     return PipelineConfig.model_validate(
-        TINY
+        TINY_PIPELINE
         | {
             "collect": COLLECT,
             "storage": {

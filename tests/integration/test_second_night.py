@@ -10,9 +10,9 @@ from lmkiln.flows.collect import collect
 from lmkiln.flows.report import counter_rows
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import serve_routes
-from tests.integration.prefect_states import task_states
-from tests.sites import ChangingSite
+from tests.helpers.prefect_api import task_states
+from tests.helpers.routes import serve_routes
+from tests.helpers.sites import ChangingSite
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ import yaml
 
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import prefect_server, wait_for
+from tests.helpers.prefect_api import prefect_server, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

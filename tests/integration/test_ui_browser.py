@@ -27,7 +27,7 @@ from lmkiln.deployments.serve import declared
 from lmkiln.servers import healthy
 from lmkiln.tasks.config.pipeline import PipelineConfig, ScheduleConfig
 from lmkiln.tasks.core.records import ModelRef
-from tests.helpers import unused_port
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -214,7 +214,7 @@ def _register_champion(config: PipelineConfig) -> ModelRef:
     from lmkiln.tasks.core import lake
     from lmkiln.tasks.registry.register import register_model
     from lmkiln.tasks.train.tasks import train_model
-    from tests.unit.test_train import TINY, corpus_rows
+    from tests.helpers.training import TINY, corpus_rows
 
     path = config.storage.lake("corpus")
     corpus = lake.append(path, corpus_rows(), lake.CORPUS_TABLE, "browser test corpus")

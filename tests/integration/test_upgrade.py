@@ -18,7 +18,8 @@ import yaml
 
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import TINY_MODEL, html_page, serve_routes, unused_port
+from tests.helpers.pipelines import TINY_MODEL
+from tests.helpers.routes import html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,14 +15,16 @@ from mlflow.tracking import MlflowClient
 
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_second_run_waits_for_the_first_and_the_lake_stays_whole(tmp_path) -> None:
-    config = PipelineConfig.model_validate(TINY | {"storage": {"data_root": str(tmp_path)}})
+    config = PipelineConfig.model_validate(
+        TINY_PIPELINE | {"storage": {"data_root": str(tmp_path)}}
+    )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     results = tmp_path / "results"  # one task cache, as two runs on one machine share

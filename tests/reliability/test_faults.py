@@ -14,7 +14,7 @@ from lmkiln.flows.collect import collect
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS
-from tests.helpers import JSON, Faults, Response, html_page, serve_routes
+from tests.helpers.routes import JSON, Faults, Response, html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 from lmkiln.flows.nightly import nightly
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import failpoints, lake
-from tests.helpers import JSON, TINY_MODEL, html_page, serve_routes, unused_port
+from tests.helpers.pipelines import TINY_MODEL
+from tests.helpers.routes import JSON, html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

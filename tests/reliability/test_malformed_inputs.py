@@ -25,7 +25,8 @@ from lmkiln.tasks.clean.tasks import clean_corpus
 from lmkiln.tasks.config.pipeline import PipelineConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, StageResult
-from tests.helpers import DEMO_CLEAN, HTML, JSON, Response, html_page, serve_routes
+from tests.helpers.pipelines import DEMO_CLEAN
+from tests.helpers.routes import HTML, JSON, Response, html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

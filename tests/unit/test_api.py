@@ -19,7 +19,7 @@ from lmkiln.tasks.collect.http import SourceUnavailable
 from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.config.pipeline import ConfigError, parse_config
 from lmkiln.tasks.core.quarantine import MAX_PAYLOAD_CHARS
-from tests.helpers import (
+from tests.helpers.routes import (
     FAULT_KINDS,
     JSON,
     Faults,

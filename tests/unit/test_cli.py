@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from lmkiln.cli import app
 from lmkiln.tasks.collect.extract.extractors import identity, version
-from tests.helpers import HTML, serve_routes
+from tests.helpers.routes import HTML, serve_routes
 
 runner = CliRunner()
 

@@ -119,7 +119,7 @@ def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
 
 def test_a_file_is_streamed_from_a_url_as_stored() -> None:
     from lmkiln.tasks.collect.corpora.collection import open_location
-    from tests.helpers import serve_routes
+    from tests.helpers.routes import serve_routes
 
     data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(20))))
     headers = {"Content-Type": "application/gzip"}
@@ -136,7 +136,7 @@ def test_a_broken_download_is_raised_for_a_retry_not_taken_for_damage() -> None:
 
     from lmkiln.tasks.collect.corpora.collection import batches
     from lmkiln.tasks.config.collect import CorpusSource
-    from tests.helpers import serve_routes
+    from tests.helpers.routes import serve_routes
 
     data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(2000))))
     # The server promises the whole file and closes the connection halfway.

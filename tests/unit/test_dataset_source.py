@@ -13,12 +13,7 @@ from datasets import Dataset, DatasetDict
 
 from lmkiln.tasks.collect.datasets import read_dataset
 from lmkiln.tasks.config.collect import DatasetSource
-
-ROWS = {
-    "headline": ["Rivers", "Bridges", "Empty", "Snow"],
-    "body": ["The river rose after rain.", "The bridge was repaired.", "", "Snow closed roads."],
-    "id": [1, 2, 3, 4],
-}
+from tests.helpers.holdings import ROWS
 
 
 def source(path: Path | str, fmt: str, **overrides) -> DatasetSource:

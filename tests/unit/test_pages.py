@@ -11,8 +11,8 @@ from lmkiln.tasks.collect.web import pages
 from lmkiln.tasks.collect.web.crawl import crawl
 from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core import lake
-from tests.helpers import HTML, serve_routes
-from tests.sites import ChangingSite as Site
+from tests.helpers.routes import HTML, serve_routes
+from tests.helpers.sites import ChangingSite as Site
 
 
 def source(base: str, start: str = "/") -> WebSource:

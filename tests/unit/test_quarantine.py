@@ -13,7 +13,7 @@ from lmkiln.tasks.collect.api.reader import SchemaChanged
 from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake, quarantine
-from tests.helpers import JSON, Response, serve_routes
+from tests.helpers.routes import JSON, Response, serve_routes
 
 
 def items(records: list[dict[str, object]]):

@@ -21,7 +21,7 @@ from lmkiln.tasks.registry.models import (
 from lmkiln.tasks.registry.register import promote_version, register_model
 from lmkiln.tasks.registry.tracking import use_tracking
 from lmkiln.tasks.train.tasks import train_model
-from tests.unit.test_train import TINY, corpus_rows, make_corpus
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 REGISTER = RegisterConfig(model_name="lmkiln", experiment="unit")
 

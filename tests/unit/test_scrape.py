@@ -12,7 +12,7 @@ from lmkiln.tasks.collect.tasks import resolved
 from lmkiln.tasks.collect.web.crawl import crawl
 from lmkiln.tasks.config.collect import WebSource
 from lmkiln.tasks.core.records import Document
-from tests.helpers import HTML, html_page, serve_routes, unused_port
+from tests.helpers.routes import HTML, html_page, serve_routes, unused_port
 
 ARTICLE = """<!doctype html><html><head><title>Kilns</title>
 <style>body { color: red }</style><script>var tracking = 1;</script></head>

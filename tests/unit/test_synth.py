@@ -15,7 +15,7 @@ from lmkiln.tasks.config.collect import SynthSpec
 from lmkiln.tasks.core.caching import bucket_start
 from lmkiln.tasks.core.clock import ManualClock
 from lmkiln.tasks.core.records import Document
-from tests.openai_fake import FakeOpenAI, serve_openai
+from tests.helpers.openai_fake import FakeOpenAI, serve_openai
 
 TONIGHT = datetime(2026, 11, 27, 2, tzinfo=UTC)  # the night is judged by `clock`, as it is paid
 
@@ -219,7 +219,7 @@ def test_a_source_must_ask_something() -> None:
 
 def test_seed_documents_are_train_documents_drawn_per_corpus_commit(tmp_path) -> None:
     from lmkiln.tasks.collect.synth.generate import seed_documents
-    from tests.unit.test_train import corpus_rows, make_corpus
+    from tests.helpers.training import corpus_rows, make_corpus
 
     _, corpus = make_corpus(tmp_path, corpus_rows(30))
     grounded = {"documents": 4, "templates": [{"id": "t", "text": "Rewrite: {document}"}]}

@@ -21,7 +21,7 @@ from lmkiln.tasks.config.collect import ApiSource
 from lmkiln.tasks.config.storage import StorageConfig
 from lmkiln.tasks.core import lake
 from lmkiln.tasks.core.records import Document, LakeRef
-from tests.helpers import JSON, Response, serve_routes
+from tests.helpers.routes import JSON, Response, serve_routes
 
 
 @pytest.mark.parametrize(

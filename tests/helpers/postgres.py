@@ -3,7 +3,7 @@
 
 PostgreSQL refuses to run as root, and CI runs the tests as root: the server then runs as
 the `postgres` system user that Debian's package creates, owning the cluster's folder.
-`make postgres` (a prerequisite of `make test`) installs the package when it is missing.
+`make system` (a prerequisite of `make test`) installs the package when it is missing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import unused_port
+from tests.helpers.routes import unused_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"  # created by Debian's postgresql-common
@@ -60,7 +60,7 @@ def server_bin_dir() -> Path:
     )
     if not found:
         raise RuntimeError(
-            f"no PostgreSQL server under {PG_ROOT}/<major>/bin: run `make postgres` (as root) "
+            f"no PostgreSQL server under {PG_ROOT}/<major>/bin: run `make system` (as root) "
             "to install Debian's postgresql package"
         )
     return found[-1]
@@ -75,7 +75,7 @@ def _as_server_user() -> list[str]:
     except KeyError:
         raise RuntimeError(
             f"PostgreSQL will not run as root and there is no {SERVER_USER!r} user to run it "
-            "as: install Debian's postgresql package (`make postgres`), which creates it"
+            "as: install Debian's postgresql package (`make system`), which creates it"
         ) from None
     return ["runuser", "-u", SERVER_USER, "--"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tests.helpers import HTML, Response, WithHeaders
+from tests.helpers.routes import HTML, Response, WithHeaders
 
 
 class ChangingSite:

@@ -12,11 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import yaml
 
 # (status, headers, body); a str body is sent as UTF-8.
 Response = tuple[int, Mapping[str, str], str | bytes]
@@ -32,22 +29,6 @@ class WithHeaders:
 # A fixed response, responses served in turn (the last one repeats), a function of the
 # request's path with its query string, or one that also reads the request's headers.
 Route = Response | Sequence[Response] | Callable[[str], Response] | WithHeaders
-
-# A model small enough that a nightly flow trains in seconds on a CPU; tests set the steps.
-TINY_MODEL = {
-    "vocab_size": 400,
-    "block_size": 32,
-    "n_layer": 1,
-    "n_head": 2,
-    "n_embd": 32,
-    "batch_size": 8,
-    "warmup_steps": 0,
-}
-
-# The demo's clean rules, made for documentation pages (configs/demo.yaml says why).
-DEMO_CLEAN: dict[str, Any] = yaml.safe_load(
-    (Path(__file__).parents[1] / "configs" / "demo.yaml").read_text(encoding="utf-8")
-)["clean"]
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 JSON = {"Content-Type": "application/json"}
@@ -216,54 +197,3 @@ def html_page(title: str, body: str) -> Response:
         HTML,
         f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>",
     )
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll `check` until it returns something true, and return that."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-@dataclass(frozen=True)
-class PrefectServer:
-    api_url: str
-    env: dict[str, str]  # for processes that talk to this server, as a user's shell would
-
-
-@contextmanager
-def prefect_server(home: Path) -> Iterator[PrefectServer]:
-    """A real `prefect server start` on 127.0.0.1 with its own database under `home`
-    (the ephemeral server of the other tests has its own), stopped on exit."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from lmkiln.servers import healthy
-
-    port = unused_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    # Like a fresh shell: no MLflow store left over from other tests in this process.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") or "URI" not in k}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_API_URL": api_url}
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env | {"PREFECT_API_URL": ""},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(lambda: healthy(f"{api_url}/health"), 120, "the Prefect server")
-        yield PrefectServer(api_url, env)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
