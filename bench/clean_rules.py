@@ -1,4 +1,5 @@
-"""Quality-rule benchmark (issue 4): tasks.quality against datatrove 0.10.1's filters.
+"""Quality-rule benchmark (issue 4): lmkiln.tasks.clean.quality.rules against datatrove 0.10.1's
+filters.
 
     .venv/bin/python -m bench.clean_rules            # about 3500 documents: three minutes
     .venv/bin/python -m bench.clean_rules --limit 500   # a sample; results not written
@@ -13,7 +14,7 @@ assigns them; NLTK is not involved for English.
 
 Documents are real text found offline, plus noisy variants of it:
 - docs: the main text of every page of five Sphinx sites from Debian's doc packages
-  (bench/debian_docs.py), extracted with tasks.extract;
+  (bench/debian_docs.py), extracted with lmkiln.tasks.collect.extract.main_text;
 - share-doc: README, NEWS, TODO, copyright and Debian changelog files of /usr/share/doc;
 - pypi: the long descriptions of the packages installed in this environment;
 - pydoc: the help topics of Python's own documentation (pydoc_data);
@@ -52,9 +53,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.debian_docs import SITES, WORK, publish, unpack
-from tasks import config as settings
-from tasks import quality, wordsplit
-from tasks.config import QualityConfig
+from lmkiln.tasks.clean.quality import rules as quality
+from lmkiln.tasks.clean.quality import words as wordsplit
+from lmkiln.tasks.config.clean import (
+    C4Config,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    QualityConfig,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clean_rules.md"
 SHARE_DOC = Path("/usr/share/doc")
@@ -83,7 +90,7 @@ def _sphinx_pages() -> list[Doc]:
     cache = WORK / "clean-rules-pages.json"
     if cache.is_file():
         return [Doc(**row) for row in json.loads(cache.read_text(encoding="utf-8"))]
-    from tasks.extract import extract
+    from lmkiln.tasks.collect.extract.main_text import extract
 
     docs = []
     for site in SITES:
@@ -431,10 +438,10 @@ def default_mismatches() -> list[str]:
     from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 
     ours = {
-        GopherRepetitionFilter: settings.GopherRepetitionConfig(),
-        GopherQualityFilter: settings.GopherQualityConfig(),
-        C4QualityFilter: settings.C4Config(),
-        FineWebQualityFilter: settings.FineWebConfig(),
+        GopherRepetitionFilter: GopherRepetitionConfig(),
+        GopherQualityFilter: GopherQualityConfig(),
+        C4QualityFilter: C4Config(),
+        FineWebQualityFilter: FineWebConfig(),
     }
     mismatches = []
     for cls, config in ours.items():
@@ -503,6 +510,11 @@ def compare(docs: list[Doc], config: QualityConfig) -> tuple[list, list, Timing,
 # Where the two tokenizations differ.
 
 
+def ours_words(text: str) -> list[str]:
+    """The words the quality rules measure, as strings."""
+    return [wordsplit.TOKENS[i] for i in wordsplit.token_ids(text)]
+
+
 def word_agreement(docs: list[Doc]) -> tuple[int, int, int, Counter]:
     """Tokens in all, tokens equal in place, documents with equal word lists, differences.
     Neither tokenizer joins words across a line, so differing documents are compared line
@@ -512,14 +524,14 @@ def word_agreement(docs: list[Doc]) -> tuple[int, int, int, Counter]:
     total = same = equal_docs = 0
     differences: Counter = Counter()
     for doc in docs:
-        theirs, ours = split_into_words(doc.text), wordsplit.words(doc.text)
+        theirs, ours = split_into_words(doc.text), ours_words(doc.text)
         total += len(theirs)
         if theirs == ours:
             same += len(theirs)
             equal_docs += 1
             continue
         for line in doc.text.splitlines():
-            theirs, ours = split_into_words(line), wordsplit.words(line)
+            theirs, ours = split_into_words(line), ours_words(line)
             if theirs == ours:
                 same += len(theirs)
                 continue
@@ -601,7 +613,8 @@ def report(docs: list[Doc], theirs: list, ours: list, t_theirs: Timing, t_ours: 
         "|---|---:|---:|---:|---:|",
         f"| datatrove 0.10.1 | {t_theirs.cpu_s:.1f} | {t_theirs.wall_s:.1f} "
         f"| {rate_theirs:.1f} | 1× |",
-        f"| lmkiln tasks.quality | {t_ours.cpu_s:.1f} | {t_ours.wall_s:.1f} | {rate_ours:.1f} "
+        f"| lmkiln (tasks/clean/quality) | {t_ours.cpu_s:.1f} | {t_ours.wall_s:.1f} "
+        f"| {rate_ours:.1f} "
         f"| **{rate_ours / rate_theirs:.1f}×** |",
         "",
         f"Goal at least 10x: {'met' if rate_ours >= 10 * rate_theirs else 'not met'}; "
@@ -638,12 +651,12 @@ def report(docs: list[Doc], theirs: list, ours: list, t_theirs: Timing, t_ours: 
 # Written from reading both implementations; the run above counts how often each happens.
 WHERE_THEY_CAN_DIFFER = """Where the two can differ, by construction:
 
-1. Word splitting. tasks/wordsplit.py applies spaCy 3.8's English rules chunk by chunk but
+1. Word splitting. tasks/clean/quality/words.py applies spaCy 3.8's English rules chunk by chunk but
    does not re-join an exception split across a space in spaCy's second pass, and its letter
    classes stop at the Basic Multilingual Plane. The counts below show how often words differ.
 2. n-gram identity. datatrove compares the n-grams of its duplicate count as their words
-   joined without spaces, so ("ab", "c") equals ("a", "bc"); tasks.textstats compares word
-   sequences. Only text whose same characters are split into words differently can tell.
+   joined without spaces, so ("ab", "c") equals ("a", "bc"); lmkiln's features.py compares
+   word sequences. Only text whose same characters are split into words differently can tell.
 3. Degenerate input and thresholds. Where datatrove divides by zero (no words, with
    min_doc_words turned off), lmkiln returns "empty"; datatrove reads a threshold of 0 as off,
    lmkiln as 0 (None is off). Neither occurs with the defaults."""
@@ -689,7 +702,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"\nlmkiln again over the same documents, every chunk's words cached: {warm_s:.1f} CPU s "
         f"({len(docs) / warm_s:.0f} documents/s); the difference from the first pass is the "
         f"cost of splitting chunks seen for the first time "
-        f"({wordsplit.cached_chunks():,} of them).\n"
+        f"({len({chunk for doc in docs for chunk in doc.text.split()}):,} of them).\n"
     )
     if mismatches:
         text += "\nDefaults that differ from datatrove's: " + "; ".join(mismatches) + "\n"

@@ -6,19 +6,17 @@ documents.
 
 One after another, on the same machine, in one run:
 1. bench.clean_rules: Gopher, C4 and FineWeb decisions and speed against datatrove
-   (bench/results/clean_rules.md);
-2. bench.neardup: near-duplicate precision and recall against datatrove and datasketch, and the
-   index alone from 10k to 100k documents (bench/results/neardup.md);
-3. the whole clean stage, `tasks.clean.clean_stage` with the default `CleanConfig` (normalise,
-   PII, language, quality rules on both cores; exact dedup, decontamination and near dedup
-   against the persisted index; quarantine and lake commits every 8,192 documents), over
-   10k, 30k and 100k documents of the scaling stream of bench/neardup_data.py (web-page sized
-   documents sharing paragraphs, every fifth a 3% edit of an earlier one). Each size runs
-   in a fresh process on a fresh data folder, the raw table written first (not timed).
-   Measured: wall time of the stage; CPU time of the process tree; peak RSS of the main
-   process (VmHWM) and of the whole tree (main process, forkserver and workers: the sum
-   of their VmRSS, sampled every 0.2 s, so a peak shorter than that can be missed).
-Writes bench/results/cleaning.md: the three headline comparisons and the stage table.
+(bench/results/clean_rules.md); 2. bench.neardup: near-duplicate precision and recall against
+datatrove and datasketch, and the index alone from 10k to 100k documents (bench/results/neardup.md);
+3. the whole clean stage, `lmkiln.tasks.clean.tasks.clean_stage` with the default `CleanConfig`
+(normalise, PII, language, quality rules on both cores; exact dedup, decontamination and near dedup
+against the persisted index; quarantine and lake commits every 8,192 documents), over 10k, 30k and
+100k documents of the scaling stream of bench/neardup_data.py (web-page sized documents sharing
+paragraphs, every fifth a 3% edit of an earlier one). Each size runs in a fresh process on a fresh
+data folder, the raw table written first (not timed). Measured: wall time of the stage; CPU time of
+the process tree; peak RSS of the main process (VmHWM) and of the whole tree (main process,
+forkserver and workers: the sum of their VmRSS, sampled every 0.2 s, so a peak shorter than that can
+be missed). Writes bench/results/cleaning.md: the three headline comparisons and the stage table.
 """
 
 from __future__ import annotations
@@ -119,10 +117,12 @@ class TreeSampler(threading.Thread):
 
 def stage_run(count: int) -> dict:
     """One size, in this process: write the raw table, then time the clean stage."""
-    from tasks import lake
-    from tasks.clean import clean_stage
-    from tasks.config import CleanConfig, SplitConfig, StorageConfig
-    from tasks.records import Document
+    from lmkiln.tasks.clean.tasks import clean_stage
+    from lmkiln.tasks.config.clean import CleanConfig
+    from lmkiln.tasks.config.split import SplitConfig
+    from lmkiln.tasks.config.storage import StorageConfig
+    from lmkiln.tasks.core import lake
+    from lmkiln.tasks.core.records import Document
 
     work = Path(tempfile.mkdtemp(prefix="clean-stage-"))
     try:

@@ -10,8 +10,8 @@
   Czech/Slovak, Russian/Ukrainian/Bulgarian, Croatian/Serbian, Spanish/Catalan,
   Indonesian/Malay) are all there.
 - `python_docs()`: the main text of every page of Python 3.11's documentation (Debian's
-  python3.11-doc, bench/debian_docs.py), extracted with tasks.extract: technical English
-  full of code, version numbers, dates, hex constants and addresses in examples.
+  python3.11-doc, bench/debian_docs.py), extracted with lmkiln.tasks.collect.extract.main_text:
+  technical English full of code, version numbers, dates, hex constants and addresses in examples.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def python_docs() -> list[tuple[str, str]]:
     cache = WORK / "python3.11-doc-text.json"
     if cache.is_file():
         return [tuple(pair) for pair in json.loads(cache.read_text(encoding="utf-8"))]
-    from tasks.extract import extract
+    from lmkiln.tasks.collect.extract.main_text import extract
 
     root = unpack("python3.11-doc")
     pages = []

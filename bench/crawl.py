@@ -10,10 +10,10 @@ on 127.0.0.1 with a robots.txt that disallows /whatsnew/, which both crawlers ob
 crawl runs in a fresh process and is timed inside it, from the start of the crawl to its end
 (imports and Scrapy's set-up are outside). Runs alternate, lmkiln and Scrapy in turn.
 
-lmkiln extracts every page's main text (tasks/extract.py) as it crawls; Scrapy is measured
-twice: following links only (LinkExtractor, its usual speed) and also running lmkiln's own
-`tasks.extract.extract` in its callback, which produces the same output as lmkiln.
-Results go to bench/results/crawl.md and stdout.
+lmkiln extracts every page's main text (tasks/collect/extract/main_text.py) as it crawls; Scrapy is
+measured twice: following links only (LinkExtractor, its usual speed) and also running lmkiln's own
+`lmkiln.tasks.collect.extract.main_text.extract` in its callback, which produces the same output as
+lmkiln. Results go to bench/results/crawl.md and stdout.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from pathlib import Path
 
 from bench.debian_docs import unpack
 from bench.serve_site import WORK, serve, site_with_robots
-from tasks.config import WebSource
-from tasks.extractors import LMKILN_MODULES
+from lmkiln.tasks.config.collect import WebSource
+from lmkiln.tasks.core.caching import sources
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "crawl.md"
@@ -53,10 +53,10 @@ DEFAULT_PAGES = 200
 MAX_DEPTH = 50  # no limit in practice: every page is within 3 hops of index.html
 REPEATS = 3
 MEASURED = (
-    "tasks/scrape.py",
-    "tasks/politeness.py",
-    *(f"{module.replace('.', '/')}.py" for module in LMKILN_MODULES),
-    "tasks/http.py",
+    "tasks/collect/web/crawl.py",
+    "tasks/collect/web/politeness.py",
+    *(f"tasks/collect/extract/{name}" for name in sources("lmkiln.tasks.collect.extract")),
+    "tasks/collect/http.py",
 )
 WORKER_TIMEOUT_S = 300
 LMKILN_WORKER = "bench.crawl"  # this module, by name: run as a script it is __main__
@@ -71,35 +71,38 @@ CRAWLERS = {
 # are part of the label above.
 STAGES = {
     "HTTP request until headers (Session.send)": [("requests.sessions:Session", "send")],
-    "body: read and gunzip (_read_capped)": [("tasks.scrape", "_read_capped")],
-    "decode (UnicodeDammit)": [("tasks.scrape", "decode")],
-    "extract": [("tasks.scrape", "extract")],
+    "body: read and gunzip (_read_capped)": [("lmkiln.tasks.collect.web.crawl", "_read_capped")],
+    "decode (UnicodeDammit)": [("lmkiln.tasks.collect.web.crawl", "decode")],
+    "extract": [("lmkiln.tasks.collect.web.crawl", "extract")],
     "  parse the HTML": [
-        ("tasks.extract", "parse"),
-        ("tasks.extract", "_parse"),
-        ("tasks.extract", "BeautifulSoup"),
+        ("lmkiln.tasks.collect.extract.main_text", "parse"),
+        ("lmkiln.tasks.collect.extract.main_text", "_parse"),
+        ("lmkiln.tasks.collect.extract.main_text", "BeautifulSoup"),
     ],
-    "  links (urljoin, canonical_url)": [("tasks.extract", "_links")],
+    "  links (urljoin, canonical_url)": [("lmkiln.tasks.collect.extract.main_text", "_links")],
     "  furniture, landmark, main block": [
-        ("tasks.extract", "find_content"),
-        ("tasks.extract", "_landmark"),
+        ("lmkiln.tasks.collect.extract.main_text", "find_content"),
+        ("lmkiln.tasks.collect.extract.main_text", "_landmark"),
     ],
-    "  text": [("tasks.extract:_Renderer", "render"), ("tasks.extract", "_render")],
+    "  text": [
+        ("lmkiln.tasks.collect.extract.main_text:_Renderer", "render"),
+        ("lmkiln.tasks.collect.extract.main_text", "_render"),
+    ],
     "robots.txt (fetched once, can_fetch per URL)": [
-        ("tasks.politeness:SitePolicy", "allowed"),
-        ("tasks.scrape:_Robots", "allowed"),
+        ("lmkiln.tasks.collect.web.politeness:SitePolicy", "allowed"),
+        ("lmkiln.tasks.collect.web.crawl:_Robots", "allowed"),
     ],
     "sleep (politeness pause, retry backoff)": [("time", "sleep")],
 }
 # Where the crawl's worker threads start on a page: profiled there too, as cProfile sees
 # only the thread that enabled it.
-PAGE_WORKER = ("tasks.scrape", "_fetch")
+PAGE_WORKER = ("lmkiln.tasks.collect.web.crawl", "_fetch")
 WAITING = "<method 'acquire' of '_thread.lock' objects>"
 
 
 def lmkiln_crawl(config: dict) -> dict:
-    """One crawl with lmkiln's `tasks.scrape.crawl`, as the worker process runs it."""
-    import tasks.scrape
+    """One crawl with lmkiln's crawler (tasks/collect/web/crawl.py), as the worker runs it."""
+    import lmkiln.tasks.collect.web.crawl
 
     fields = {
         "name": "pydocs",
@@ -118,7 +121,7 @@ def lmkiln_crawl(config: dict) -> dict:
     started_s = time.perf_counter()
     if profilers is not None:
         profilers[0].enable()
-    outcome = tasks.scrape.crawl(source, {})
+    outcome = lmkiln.tasks.collect.web.crawl.crawl(source, {})
     if profilers is not None:
         profilers[0].disable()
     wall_s = time.perf_counter() - started_s

@@ -15,16 +15,16 @@ trafilatura (with the words it adds and misses), refuses the test half. Only the
 (every set, every extractor, both halves) writes bench/results/extract.md, and beside it
 extract_pages.json, every page's scores for error analysis.
 
-Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in
-memory, and the page's URL where known. lmkiln, trafilatura and resiliparse run as the
-pipeline runs them for a page's text, `tasks.extractors.extract_text(html, url, name)`:
-- lmkiln: `tasks.extract.extract(html, url, links=False).text`; the page's links, which a
-  crawl collects with lmkiln's parser whichever extractor takes the text, are left out for
-  every extractor (they cost lmkiln about a tenth of its time on the Zyte pages);
-- trafilatura with TRAFILATURA_SETTINGS (tasks/extractors.py): text output, tables kept, no
-  formatting markup, no comment section, no links or images, no deduplication across pages
-  (it would penalise pages of one site that share text), its fallback extractors on (its
-  default); then the same with `favor_precision` and with `favor_recall` added;
+Extractors (EXTRACTORS; a candidate is one line there) get the same decoded HTML, held in memory,
+and the page's URL where known. lmkiln, trafilatura and resiliparse run as the pipeline runs them
+for a page's text, `lmkiln.tasks.collect.extract.extractors.extract_text(html, url, name)`:
+- lmkiln: `lmkiln.tasks.collect.extract.main_text.extract(html, url, links=False).text`; the page's
+  links, which a crawl collects with lmkiln's parser whichever extractor takes the text, are left
+  out for every extractor (they cost lmkiln about a tenth of its time on the Zyte pages);
+- trafilatura with TRAFILATURA_SETTINGS (tasks/collect/extract/extractors.py): text output, tables
+  kept, no formatting markup, no comment section, no links or images, no deduplication across pages
+  (it would penalise pages of one site that share text), its fallback extractors on (its default);
+  then the same with `favor_precision` and with `favor_recall` added;
 - resiliparse's `extract_plain_text(main_content=True)` with RESILIPARSE_SETTINGS: like
   trafilatura's, no comment section, no alt texts, links or form fields, no `<noscript>`
   content, no list bullets (markup, not text); article metadata kept (its default);
@@ -69,7 +69,7 @@ from bench.extract_metrics import (
     word_scores,
 )
 from bench.extract_sets import HALVES, SETS, Page, SetMissing, split
-from tasks.extractors import TRAFILATURA_SETTINGS, extract_text
+from lmkiln.tasks.collect.extract.extractors import TRAFILATURA_SETTINGS, extract_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.md"
 PAGE_SCORES = RESULTS.with_name("extract_pages.json")

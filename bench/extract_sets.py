@@ -18,7 +18,8 @@ separated by blank lines or line breaks), the page's URL and language where know
   in bench/pages/: `index.json` lists {"id", "url", "platform", "language", "source",
   "license"}, each page is `<id>/page.html.gz` with its gold text in `<id>/gold.txt`.
 
-Page bytes are decoded by `tasks.extract.decode`, the crawler's own, from the `<meta>` charset.
+Page bytes are decoded by `lmkiln.tasks.collect.extract.markup.decode`, the crawler's own, from
+the `<meta>` charset.
 
 The split: every page of every set is in the tuning half or the test half, decided once by a
 seeded hash of its set and id (`rule_side`: about half each, nothing stratified) and recorded
@@ -40,7 +41,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from bench.devset import load as load_sphinx
-from tasks.extract import decode
+from lmkiln.tasks.collect.extract.markup import decode
 
 REPO = Path(__file__).resolve().parent.parent
 DEVDATA = REPO.parent / "shared" / "devdata"

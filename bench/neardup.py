@@ -6,10 +6,10 @@ bench/neardup_data.py, then lmkiln alone from 10k to 100k documents.
     .venv/bin/python -m bench.neardup --quick    # 300 families, no scaling: a quick look
 
 Systems, all in one process on one core, over texts already in memory:
-- lmkiln: `tasks.neardup.NearDupIndex` with the default `NearDedupConfig`, documents checked
-  in input order in batches of 1,000 against an index in a fresh SQLite file, committed after
-  each night (the bases, then the rest): signatures, index lookups, verification and index
-  writes are all in the time.
+- lmkiln: `lmkiln.tasks.clean.dedup.index.NearDupIndex` with the default `NearDedupConfig`,
+  documents checked in input order in batches of 1,000 against an index in a fresh SQLite file,
+  committed after each night (the bases, then the rest): signatures, index lookups, verification and
+  index writes are all in the time.
 - datatrove 0.10.1: its four MinHash steps (signatures, buckets, clusters, filter) with
   `MinhashConfig()` (word 5-grams after `simplify_text`, spaCy's English word tokenizer, 14
   buckets of 8 xxh64 hashes), each a `LocalPipelineExecutor` with workers=1 (the buckets
@@ -54,9 +54,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import neardup_data as data
-from tasks.minhash import detection
-from tasks.neardup import NearDedupConfig, NearDupIndex
-from tasks.records import LakeRef, text_id
+from lmkiln.tasks.clean.dedup.index import NearDupIndex
+from lmkiln.tasks.config.clean import NearDedupConfig
+from lmkiln.tasks.core.records import LakeRef, text_id
 
 RESULTS = Path(__file__).resolve().parent / "results" / "neardup.md"
 BATCH_DOCS = 1000
@@ -244,6 +244,11 @@ def scaling(sizes: Sequence[int], module: str = "bench.neardup", flag: str = "--
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"{module} {count}: {results[-1]}", file=sys.stderr)
     return results
+
+
+def detection(similarity: float, bands: int, rows_per_band: int) -> float:
+    """P(two documents with this Jaccard similarity share a band key) = 1 - (1 - s^r)^b."""
+    return 1.0 - (1.0 - similarity**rows_per_band) ** bands
 
 
 def curves(samples: int = 200_000) -> list[tuple[float, float, float, float, float]]:

@@ -1,12 +1,12 @@
 """A labelled near-duplicate set and a scaling stream, generated from real offline text.
 
-Text: the main text of every page of the five Debian documentation sites of
-bench/debian_docs.py (extracted with tasks/extract.py; Python, Sphinx, Flask, Requests,
-cryptography manuals) and the long descriptions of the Python packages installed here (READMEs
-in Markdown and reStructuredText). Pages are cut at paragraph breaks into sections of 60 to
-1,500 words, so that documents are web-page sized, and sections that already resemble each
-other (Jaccard similarity of their word 3-gram sets of 0.2 or more: release notes that repeat,
-licence texts shared by packages) are dropped, so that two families never start out alike.
+Text: the main text of every page of the five Debian documentation sites of bench/debian_docs.py
+(extracted with tasks/collect/extract/main_text.py; Python, Sphinx, Flask, Requests, cryptography
+manuals) and the long descriptions of the Python packages installed here (READMEs in Markdown and
+reStructuredText). Pages are cut at paragraph breaks into sections of 60 to 1,500 words, so that
+documents are web-page sized, and sections that already resemble each other (Jaccard similarity of
+their word 3-gram sets of 0.2 or more: release notes that repeat, licence texts shared by packages)
+are dropped, so that two families never start out alike.
 
 The labelled set: each base section comes with variants that are its near-duplicates (the
 labels are families: a base and its variants), and other documents that are not:
@@ -73,7 +73,7 @@ def real_texts() -> list[str]:
     if CACHE.exists():
         with gzip.open(CACHE, "rt", encoding="utf-8") as handle:
             return json.load(handle)
-    from tasks.extract import extract
+    from lmkiln.tasks.collect.extract.main_text import extract
 
     texts = []
     for site in SITES:

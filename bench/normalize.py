@@ -1,5 +1,5 @@
 """Normalisation benchmark (issue 4): the cost of ftfy's mojibake repair in
-`tasks.normalize.normalize`, what it repairs, and what it changes that was not broken.
+`lmkiln.tasks.clean.normalize.normalize`, what it repairs, and what it changes that was not broken.
 
     .venv/bin/python -m bench.normalize      # about a minute
 
@@ -30,7 +30,8 @@ import ftfy
 
 from bench.corpora import python_docs, translations
 from bench.debian_docs import fastest_seconds, publish
-from tasks.normalize import FTFY, NormalizeConfig, normalize
+from lmkiln.tasks.clean.normalize import FTFY, normalize
+from lmkiln.tasks.config.clean import NormalizeConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "normalize.md"
 PASSES = 3
@@ -98,7 +99,8 @@ def report(sets: dict[str, list[tuple[str, str]]]) -> str:
     lines += [
         "",
         "ftfy sees only the lines where a UTF-8 lead byte, as a single-byte encoding "
-        "decodes it, is followed by the continuation bytes it announces (tasks/normalize.py); "
+        "decodes it, is followed by the continuation bytes it announces "
+        "(tasks/clean/normalize.py); "
         "'ftfy on every line' is ftfy.fix_text on every non-ASCII text. What ftfy changed in "
         "clean text (the first difference, as it was -> as it came out):",
         "",

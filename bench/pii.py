@@ -1,5 +1,5 @@
-"""PII benchmark (issue 4): what `tasks.pii.redact` replaces in text that holds no personal
-data, and how fast, against the two patterns of datatrove's PIIFormatter.
+"""PII benchmark (issue 4): what `lmkiln.tasks.clean.pii.redact` replaces in text that holds no
+personal data, and how fast, against the two patterns of datatrove's PIIFormatter.
 
     .venv/bin/python -m bench.pii        # about 30 seconds
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.corpora import python_docs, translations
 from bench.debian_docs import fastest_seconds, publish
-from tasks.pii import PLACEHOLDERS, find, redact
+from lmkiln.tasks.clean.pii import PLACEHOLDERS, find, redact
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pii.md"
 DATATROVE_EMAIL = re.compile(
@@ -43,7 +43,7 @@ DATATROVE_IPV4 = re.compile(
 )
 PASSES = 3
 # What the lists above showed when this was written; rerun and read them again after a
-# change to tasks/pii.py.
+# change to tasks/clean/pii.py.
 READING = [
     "Reading the lists: every e-mail address lmkiln replaces is a real address (authors, "
     "mailing lists; one Message-ID, which has an address's form); the ones it keeps are at "

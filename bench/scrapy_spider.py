@@ -3,9 +3,9 @@ restart), printing one JSON line of counts and timings on stdout.
 
     python -m bench.scrapy_spider '{"start_url": ..., "scope": ..., "pages": 400, ...}'
 
-The spider follows every in-scope `<a href>` that LinkExtractor finds, breadth-first like
-lmkiln's crawler, so both fetch about the same pages. With `extract_text` it also runs
-lmkiln's own `tasks.extract.extract` on each page: the same output lmkiln produces.
+The spider follows every in-scope `<a href>` that LinkExtractor finds, breadth-first like lmkiln's
+crawler, so both fetch about the same pages. With `extract_text` it also runs lmkiln's own
+`lmkiln.tasks.collect.extract.main_text.extract` on each page: the same output lmkiln produces.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from scrapy.http import HtmlResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.settings import default_settings
 
-from tasks.extract import decode, extract
+from lmkiln.tasks.collect.extract.main_text import extract
+from lmkiln.tasks.collect.extract.markup import decode
 
 
 class SiteSpider(Spider):

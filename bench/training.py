@@ -12,9 +12,9 @@ held out for validation.
    128, batch 16, a 4,096-token BPE trained on the text), the same packed blocks, the same
    AdamW settings (learning rate, warmup, weight decay, gradient clipping at 1.0), the same
    number of steps:
-   - lmkiln's Trainer: the transformers Trainer with `tasks.train.training_arguments`,
+- lmkiln's Trainer: the transformers Trainer with `lmkiln.tasks.train.trainer.training_arguments`,
      checkpoints and evaluation off, so that the loop alone is timed;
-   - lmkiln's plain loop: `tasks.loop.run` (`train.loop: torch`), no evaluation, its one
+- lmkiln's plain loop: `lmkiln.tasks.train.loop.run` (`train.loop: torch`), no evaluation, its one
      checkpoint at the last step included;
    - reference: a minimal PyTorch loop (shuffled batches, forward, backward, clip, step,
      schedule), `reference_loop` below.
@@ -50,11 +50,14 @@ from typing import Any
 import torch
 
 from bench import neardup_data as data
-from tasks import loop
-from tasks.collate import Collator
-from tasks.config import TrainConfig
-from tasks.models import bits_per_byte
-from tasks.train import build_model, pack_blocks, train_tokenizer, training_arguments
+from lmkiln.tasks.config.train import TrainConfig
+from lmkiln.tasks.registry.models import bits_per_byte
+from lmkiln.tasks.train import loop
+from lmkiln.tasks.train.collate import Collator
+from lmkiln.tasks.train.data import pack_blocks
+from lmkiln.tasks.train.model import build_model
+from lmkiln.tasks.train.tokenizer import train_tokenizer
+from lmkiln.tasks.train.trainer import training_arguments
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.md"
 TRAIN_CHARS = 3_000_000

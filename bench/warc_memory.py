@@ -1,5 +1,6 @@
-"""WARC memory benchmark (issue 8): peak RSS while `tasks.corpus_warc.read_warc` streams a
-generated 1 GB gzip WARC through the extraction, and fastwarc against warcio on the same file.
+"""WARC memory benchmark (issue 8): peak RSS while `lmkiln.tasks.collect.corpora.warc.read_warc`
+streams a generated 1 GB gzip WARC through the extraction, and fastwarc against warcio on the same
+file.
 
     .venv/bin/python -m bench.warc_memory                 # 1 GB: tens of minutes on two cores
     .venv/bin/python -m bench.warc_memory --size-mb 100   # a quick look
@@ -224,9 +225,9 @@ def measure(system: str, path: Path) -> dict:
     import fastwarc.warc
     import warcio.archiveiterator
 
-    import tasks.extract  # noqa: F401  (read_warc imports it on its first page)
-    from tasks.corpus import Entry
-    from tasks.corpus_warc import read_warc
+    import lmkiln.tasks.collect.extract.main_text  # noqa: F401  (read_warc imports it on its first page)
+    from lmkiln.tasks.collect.corpora.base import Entry
+    from lmkiln.tasks.collect.corpora.warc import read_warc
 
     progress = _Progress(path)
     # Writing 5 to clear_refs resets the high-water mark (Linux 4.0+): the peaks below are
@@ -333,7 +334,7 @@ def _choice(libraries: list[dict]) -> str:
     ratio = best["warcio"] / best["fastwarc"]
     return (
         f"fastwarc reads the file {ratio:.1f}x as fast as warcio (best runs), both flat in "
-        "memory: tasks/corpus_warc.py uses fastwarc; warcio stays in the dev extra (the "
+        "memory: tasks/collect/corpora/warc.py uses fastwarc; warcio stays in the dev extra (the "
         "tests write WARC files with it) and the bench extra."
     )
 

@@ -1,4 +1,4 @@
-"""Wikitext to plain text: lmkiln's reducer (tasks.corpus_wiki.plain_text) against
+"""Wikitext to plain text: lmkiln's reducer (lmkiln.tasks.collect.corpora.wiki.plain_text) against
 mwparserfromhell and wikitextparser, on real Wikipedia pages.
 
 The pages: the English Wikipedia dump excerpt (206 pages, 106 articles) and the five
@@ -28,7 +28,7 @@ from pathlib import Path
 from lxml import etree
 
 from bench.debian_docs import WORK, fastest_seconds, publish
-from tasks.corpus_wiki import Site, plain_text
+from lmkiln.tasks.collect.corpora.wiki import Site, plain_text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "wikitext.md"
 GOLD = Path(__file__).resolve().parent / "wikitext_gold"
@@ -120,7 +120,7 @@ def wikitextparser_plain(text: str) -> str:
 
 
 METHODS: dict[str, Callable[[str], str]] = {
-    "lmkiln (tasks.corpus_wiki)": lmkiln,
+    "lmkiln (lmkiln.tasks.collect.corpora.wiki)": lmkiln,
     "mwparserfromhell 0.7 strip_code": mwparserfromhell_strip,
     "mwparserfromhell 0.7, file/category links removed first": mwparserfromhell_links,
     "wikitextparser 3.0 plain_text": wikitextparser_plain,

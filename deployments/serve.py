@@ -6,13 +6,12 @@ server (`PREFECT_API_URL`), since the ephemeral one does not schedule.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tasks.config import PipelineConfig
+from lmkiln.tasks.config.pipeline import PipelineConfig
 
 DECLARATIONS = Path(__file__).with_name("prefect.yaml")
 
@@ -22,15 +21,16 @@ def declared() -> list[dict[str, Any]]:
 
 
 def load_entrypoint(entrypoint: str) -> Any:
-    """`flows/nightly.py:nightly` -> the flow object."""
-    path, _, name = entrypoint.partition(":")
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    return getattr(module, name)
+    """`lmkiln.flows.nightly:nightly` -> the flow object, imported from the installed package
+    whatever the working directory holds (a `flows/` folder of one's own included)."""
+    from prefect.utilities.importtools import import_object
+
+    return import_object(entrypoint)
 
 
 def parameters_for(name: str, config: PipelineConfig) -> dict[str, Any]:
     if name == "retrain":
-        from flows.retrain import RetrainParams
+        from lmkiln.flows.retrain import RetrainParams
 
         params = RetrainParams(train=config.train, registry=config.registry, storage=config.storage)
         return {"params": params.model_dump(mode="json")}
@@ -44,7 +44,7 @@ def triggers_for(name: str, config: PipelineConfig) -> list[Any]:
         return []
     from prefect.events import DeploymentEventTrigger
 
-    from tasks.split import CORPUS_COMMITTED, corpus_resource
+    from lmkiln.tasks.split import CORPUS_COMMITTED, corpus_resource
 
     commit = {"corpus_commit": "{{ event.payload.commit }}"}  # filled in by the automation
     params = parameters_for(name, config)["params"] | commit
@@ -68,6 +68,7 @@ def concurrency(spec: dict[str, Any]) -> Any:
 
 def build_deployments(config: PipelineConfig) -> list[Any]:
     from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
 
     deployments = []
     for spec in declared():
@@ -79,6 +80,8 @@ def build_deployments(config: PipelineConfig) -> list[Any]:
         deployments.append(
             flow.to_deployment(
                 name=spec["name"],
+                # By module, as declared: a run imports lmkiln, not a file of the cwd.
+                entrypoint_type=EntrypointType.MODULE_PATH,
                 description=spec.get("description"),
                 tags=spec.get("tags"),
                 concurrency_limit=concurrency(spec),

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import flow, get_client, get_run_logger
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.naming import dated
-from tasks import lake, s3
-from tasks.caching import bucket_start
-from tasks.config import PipelineConfig
-from tasks.demo import demo_names, demo_servers
-from tasks.records import LakeRef, SourceResult
-from tasks.sources import (
+from lmkiln.flows.naming import dated
+from lmkiln.tasks.collect.synth.generate import choose_generator
+from lmkiln.tasks.collect.tasks import (
     fetch_api,
     read_corpus,
     read_dataset,
@@ -24,7 +21,12 @@ from tasks.sources import (
     scrape_site,
     synthesize,
 )
-from tasks.synth import choose_generator
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core import storage as s3
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.records import LakeRef, SourceResult
+from lmkiln.tasks.demo.servers import demo_names, demo_servers
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,9 @@ def _demo_urls(config: PipelineConfig) -> list[str]:
 SOURCE_THREADS = 4  # sources fetched at once by default: each is mostly waiting on I/O
 
 
-def source_runner(cluster: str | None) -> TaskRunner:
+def source_runner(cluster: str | None) -> TaskRunner[Any]:
     """The task runner for collect's sources: threads, or the Dask cluster at `cluster`
-    (a scheduler address, see tasks/cluster.py); `collect.with_options(task_runner=...)`."""
+    (a scheduler address, see tasks/core/runner.py); `collect.with_options(task_runner=...)`."""
     if cluster is None:
         return ThreadPoolTaskRunner(max_workers=SOURCE_THREADS)
     from prefect_dask import DaskTaskRunner
@@ -71,7 +73,8 @@ def api_for_workers(cluster: str | None) -> Iterator[None]:
 @flow(
     name="collect",
     flow_run_name=dated("collect"),
-    task_runner=ThreadPoolTaskRunner(max_workers=SOURCE_THREADS),
+    # Prefect's types refuse its own runners here (PrefectHQ/prefect#16938).
+    task_runner=ThreadPoolTaskRunner(max_workers=SOURCE_THREADS),  # type: ignore[arg-type]
 )
 def collect(config: PipelineConfig) -> CollectReport:
     """Fetch every source of `config.collect`; a source that fails after retries fails alone."""
@@ -84,11 +87,11 @@ def collect(config: PipelineConfig) -> CollectReport:
         for s in c.synthetic
     }
     corpus = lake.head(storage.lake("corpus"))  # grounds synthetic sources' templates
-    with demo_servers(demo_names(_demo_urls(config))) as base_urls:
-        fetch = dict(storage=storage, bucket=tonight, base_urls=base_urls)
+    # The demo's sites, if the config names any: the tasks point demo:// URLs at them.
+    with demo_servers(demo_names(_demo_urls(config))) as aliases:
         futures = {
-            **{s.name: scrape_site.submit(s, **fetch) for s in c.web},
-            **{s.name: fetch_api.submit(s, **fetch) for s in c.api},
+            **{s.name: scrape_site.submit(s, storage, tonight, aliases) for s in c.web},
+            **{s.name: fetch_api.submit(s, storage, tonight, aliases) for s in c.api},
             **{
                 s.name: synthesize.submit(
                     s,
@@ -96,7 +99,7 @@ def collect(config: PipelineConfig) -> CollectReport:
                     storage,
                     tonight,
                     corpus if s.grounded else None,
-                    base_urls,
+                    aliases,
                 )
                 for s in c.synthetic
             },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tasks import clock
+from lmkiln.tasks.core import clock
 
 
 def dated(flow_name: str) -> Callable[[], str]:

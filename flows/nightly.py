@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 from prefect import flow, get_run_logger, task
 
-from flows.collect import CollectReport, api_for_workers, collect, source_runner
-from flows.naming import dated
-from flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
-from flows.retrain import train_and_register
-from tasks import lake, s3
-from tasks.clean import clean_corpus
-from tasks.cluster import fan_out
-from tasks.config import PipelineConfig
-from tasks.records import ModelRef, RunRef, StageResult
-from tasks.split import split_corpus
-from tasks.tracking import log_data_quality, ui_links
+from lmkiln.flows.collect import CollectReport, api_for_workers, collect, source_runner
+from lmkiln.flows.naming import dated
+from lmkiln.flows.report import counter_rows, filter_rows, publish, rule_rows, source_rows
+from lmkiln.flows.retrain import train_and_register
+from lmkiln.tasks.clean.tasks import clean_corpus
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core import storage as s3
+from lmkiln.tasks.core.records import ModelRef, RunRef, StageResult
+from lmkiln.tasks.core.runner import fan_out
+from lmkiln.tasks.registry.tracking import log_data_quality, ui_links
+from lmkiln.tasks.split import split_corpus
 
 
 @dataclass(frozen=True)

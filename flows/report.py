@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.collect import CollectReport
-from tasks import lake
-from tasks.records import LakeRef, ModelRef, RunRef, StageResult
+from lmkiln.flows.collect import CollectReport
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import LakeRef, ModelRef, RunRef, StageResult
 
 
 def source_rows(report: CollectReport) -> list[dict[str, object]]:
@@ -59,7 +60,7 @@ def rule_rows(stages: Mapping[str, StageResult]) -> list[dict[str, object]]:
     ]
 
 
-def mix_rows(corpus: LakeRef) -> list[dict[str, object]]:
+def mix_rows(corpus: LakeRef) -> list[dict[str, Any]]:
     """The corpus by source: documents, kind and share of the whole."""
     from collections import Counter
 
@@ -71,7 +72,7 @@ def mix_rows(corpus: LakeRef) -> list[dict[str, object]]:
     ]
 
 
-def kind_shares(mix: list[dict[str, object]]) -> str:
+def kind_shares(mix: list[dict[str, Any]]) -> str:
     """ "web 61.2%, api 30.1%, synthetic 8.7%": the corpus by kind of source."""
     shares: dict[str, float] = {}
     for row in mix:

@@ -10,15 +10,19 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.naming import dated
-from flows.report import model_lines
-from tasks import lake, s3
-from tasks.config import RegisterConfig, StorageConfig, Strict, TrainConfig, TuneConfig
-from tasks.records import LakeRef, ModelRef, RunRef
-from tasks.register import register
-from tasks.tracking import ui_links
-from tasks.train import train
-from tasks.tune import best, trial_configs
+from lmkiln.flows.naming import dated
+from lmkiln.flows.report import model_lines
+from lmkiln.tasks.config.base import Strict
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig, TuneConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core import storage as s3
+from lmkiln.tasks.core.records import LakeRef, ModelRef, RunRef
+from lmkiln.tasks.registry.register import register
+from lmkiln.tasks.registry.tracking import ui_links
+from lmkiln.tasks.train.tasks import train
+from lmkiln.tasks.train.tune import best, trial_configs
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +99,13 @@ def trial(
 
 
 # One trial at a time: trainings in threads of one process would share torch's global RNG
-# (so no trial would be reproducible) and the machine's cores.
-@flow(name="sweep", flow_run_name=dated("sweep"), task_runner=ThreadPoolTaskRunner(max_workers=1))
+# (so no trial would be reproducible) and the machine's cores. Prefect's types refuse its own
+# runners as task_runner (PrefectHQ/prefect#16938).
+@flow(
+    name="sweep",
+    flow_run_name=dated("sweep"),
+    task_runner=ThreadPoolTaskRunner(max_workers=1),  # type: ignore[arg-type]
+)
 def sweep(
     corpus: LakeRef,
     base: TrainConfig,

@@ -16,10 +16,10 @@ def extract_text(html: str | bytes, url: str | None = None, extractor: str = "au
     declares, else a detected one, as the crawler decodes); `url` is where the page came from
     (some extractors look at it); `extractor` is auto, lmkiln, trafilatura or resiliparse, as
     a source's `extractor:` setting."""
-    from tasks.extractors import extract_text as main_text
+    from lmkiln.tasks.collect.extract.extractors import extract_text as main_text
 
     if isinstance(html, bytes):
-        from tasks.extract import decode
+        from lmkiln.tasks.collect.extract.markup import decode
 
         html = decode(html, "")
     return main_text(html, url or "", extractor)

@@ -1,5 +1,5 @@
 """`python -m lmkiln`: the `lmkiln` command."""
 
-from flows.cli import main
+from lmkiln.cli import main
 
 main()

@@ -7,23 +7,16 @@ from collections import Counter
 
 from prefect import get_run_logger, task
 
-from tasks import failpoints, lake
-from tasks.caching import code_version, stage_key
-from tasks.config import SplitConfig, StorageConfig
-from tasks.records import LakeRef, StageResult
-
-_HASH_SPACE = 2**64
-
-
-def assign_split(doc_id: str, validation_fraction: float, salt: str) -> str:
-    digest = hashlib.sha256(f"{salt}:{doc_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / _HASH_SPACE
-    return "validation" if position < validation_fraction else "train"
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import failpoints, lake
+from lmkiln.tasks.core.caching import code_version, stage_key
+from lmkiln.tasks.core.records import LakeRef, StageResult, assign_split
 
 
 def split_key(_context: object, params: dict) -> str:
     parts = (params["clean"], params["config"], params["storage"])
-    return stage_key("split", *parts, code_version("tasks.split"))
+    return stage_key("split", *parts, code_version("lmkiln.tasks.split"))
 
 
 @task(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.imports import helper_sources
+
 _STATE = Path(tempfile.mkdtemp(prefix="lmkiln-tests-"))
 os.environ.update(
     {
@@ -25,7 +27,7 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
         "PREFECT_LOGGING_LEVEL": "WARNING",
-        "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "lmkiln",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         "DO_NOT_TRACK": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -45,7 +47,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # What marks a test module as one that touches the calendar: dates written out, date
-# arithmetic, lmkiln's clock, file times, HTTP date validators.
+# arithmetic, lmkiln's clock, file times, HTTP date validators, in its own source or in the
+# definitions it imports from tests/helpers (a site that answers If-Modified-Since).
 CALENDAR = re.compile(
     r"\bdatetime\b|\btimedelta\b|\bbucket_start\b|\bclock\b|\btime\.time\(|\butime\b|mtime"
     r"|\b(?:19|20)\d\d-[01]\d-[0-3]\d|Last-Modified|If-Modified-Since|Retry-After"
@@ -57,6 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = Path(item.path)
         if path not in touches:
-            touches[path] = bool(CALENDAR.search(path.read_text(encoding="utf-8")))
+            sources = [path.read_text(encoding="utf-8"), *helper_sources(path)]
+            touches[path] = any(CALENDAR.search(source) for source in sources)
         if touches[path] and not item.get_closest_marker("moves_the_clock"):
             item.add_marker(pytest.mark.calendar)

@@ -16,11 +16,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tasks import lake, watermark
-from tasks.api import ApiRead, read_api
-from tasks.caching import bucket_start
-from tasks.config import ApiSource, ConfigError, StorageConfig
-from tests.helpers import JSON, WithHeaders, serve_routes, unused_port
+from lmkiln.tasks.collect.api import watermark
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.pipeline import ConfigError
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start
+from tests.helpers.routes import JSON, WithHeaders, serve_routes, unused_port
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +116,7 @@ def items_source(base_url: str, **overrides: object) -> ApiSource:
 def collect(source: ApiSource, storage: StorageConfig) -> ApiRead:
     """The fetch task's sequence: load the watermark, read, commit, then save it."""
     start = watermark.load(storage, source.name, source.watermark_kind)
-    read = read_api(source, {}, start)
+    read = read_api(source, start)
     rows = [doc.to_row() for doc in read.documents]
     ref = lake.append(storage.lake("raw"), rows, lake.DOCUMENT_TABLE, "collect items")
     watermark.save(storage, source.name, read.watermark, raw_rows=ref.rows)
@@ -158,7 +162,7 @@ def test_datasette_next_url_without_a_watermark_reads_every_row(datasette: Datas
         updated_at_field=None,
         since_param=None,
     )
-    read = read_api(source, {})
+    read = read_api(source)
     assert record_ids(read) == list(range(1, 24)) and read.counters["pages"] == 6
 
 
@@ -178,12 +182,12 @@ def test_a_prefect_secret_block_authenticates_and_stays_secret(caplog) -> None:
     auth = {"scheme": "header", "header": "X-Api-Key", "secret_block": "lmkiln-test-api-token"}
     with serve_routes({"/things": WithHeaders(respond)}) as base:
         source = ApiSource(name="things", url=base + "/things", auth=auth, retries=0)
-        read = read_api(source, {})
+        read = read_api(source)
         missing = ApiSource(
             name="things", url=base + "/things", auth=auth | {"secret_block": "nope"}, retries=0
         )
         with pytest.raises(ConfigError, match="no Prefect Secret block named 'nope'"):
-            read_api(missing, {})
+            read_api(missing)
 
     assert [doc.text for doc in read.documents] == ["hello"]
     assert secret not in caplog.text and secret not in repr(read)
@@ -193,7 +197,7 @@ def test_a_prefect_secret_block_authenticates_and_stays_secret(caplog) -> None:
 def test_the_fetch_task_quarantines_commits_and_then_moves_the_watermark(
     datasette: Datasette, tmp_path
 ) -> None:
-    from tasks.sources import fetch_api
+    from lmkiln.tasks.collect.tasks import fetch_api
 
     storage = StorageConfig(data_root=str(tmp_path / "data"))
     datasette.execute("UPDATE items SET title = NULL, body = NULL WHERE id = 5")
@@ -216,7 +220,7 @@ def test_the_fetch_task_quarantines_commits_and_then_moves_the_watermark(
 
 @pytest.mark.slow
 def test_two_fetch_tasks_of_one_source_at_once_commit_each_record_once(tmp_path) -> None:
-    from tasks.sources import fetch_api
+    from lmkiln.tasks.collect.tasks import fetch_api
 
     def route(path: str) -> tuple[int, dict[str, str], str]:
         time.sleep(0.2)  # both tasks would be reading at once without the source's lock

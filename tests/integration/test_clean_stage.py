@@ -9,11 +9,12 @@ import pytest
 from prefect import flow
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from tasks import clean, lake
-from tasks.clean import clean_corpus
-from tasks.config import PipelineConfig
-from tasks.neardup import NearDupIndex, index_path
-from tasks.records import Document, LakeRef, StageResult
+from lmkiln.tasks.clean import tasks as clean
+from lmkiln.tasks.clean.dedup.index import NearDupIndex, index_path
+from lmkiln.tasks.clean.tasks import clean_corpus
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import Document, LakeRef, StageResult
 
 pytestmark = [pytest.mark.integration]
 

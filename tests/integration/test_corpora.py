@@ -11,13 +11,15 @@ from collections import Counter
 import pytest
 import zstandard
 
-from flows.collect import collect
-from flows.report import mix_rows, source_rows
-from tasks import corpus, lake
-from tasks.config import CorpusSource, PipelineConfig
-from tasks.records import DOCUMENT_COLUMNS, LakeRef
-from tests.helpers import JSON, serve_routes
-from tests.unit.test_corpus_wiki import dump as wiki_dump
+from lmkiln.flows.collect import collect
+from lmkiln.flows.report import mix_rows, source_rows
+from lmkiln.tasks.collect.corpora import collection as corpus
+from lmkiln.tasks.config.collect import CorpusSource
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, LakeRef
+from tests.helpers.routes import JSON, serve_routes
+from tests.helpers.wiki import dump as wiki_dump
 
 pytestmark = [pytest.mark.integration]
 

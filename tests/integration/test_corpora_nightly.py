@@ -12,13 +12,13 @@ import random
 import pytest
 import zstandard
 
-from flows.nightly import nightly
-from flows.report import mix_rows
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.integration.test_nightly import TINY
-from tests.unit.test_corpus_warc import Archive
-from tests.unit.test_corpus_wiki import dump as wiki_dump
+from lmkiln.flows.nightly import nightly
+from lmkiln.flows.report import mix_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.warc import Archive
+from tests.helpers.wiki import dump as wiki_dump
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,7 +76,7 @@ def night(tmp_path_factory):
             "max_documents": 30,
         },
     ]
-    settings = TINY | {"collect": TINY["collect"] | {"corpora": corpora}}
+    settings = TINY_PIPELINE | {"collect": TINY_PIPELINE["collect"] | {"corpora": corpora}}
     config = PipelineConfig.model_validate(
         settings | {"storage": {"data_root": str(folder / "data")}}
     )

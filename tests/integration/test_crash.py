@@ -17,10 +17,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.nightly import nightly
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import DEMO_CLEAN, TINY_MODEL, unused_port
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.pipelines import DEMO_CLEAN, TINY_MODEL
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,7 +51,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, caplog):
     }
     process = subprocess.Popen(
         # An unused port: never attach to a Prefect server a developer has running.
-        [sys.executable, "-m", "flows.cli", "run", "-c", str(path), "--port", str(unused_port())],
+        [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path), "--port", str(unused_port())],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -75,7 +76,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, caplog):
     logged = [m.step for m in client.get_metric_history(killed_run_id, "train_loss")]
     reached = max(logged, default=0)  # the last step the killed run reported
 
-    with caplog.at_level(logging.INFO, logger="tasks.train"):
+    with caplog.at_level(logging.INFO, logger="lmkiln.tasks.train"):
         report = nightly(config)
 
     assert report.collected.cached == ("packages",)  # the killed run's fetch is reused

@@ -18,13 +18,15 @@ import pytest
 from distributed import Client, LocalCluster, get_task_stream
 from prefect import flow
 
-from flows.nightly import collect_and_clean
-from tasks import lake
-from tasks.cleaning import CHUNK_DOCS, PARALLEL_FROM_DOCS
-from tasks.cluster import executor, fan_out
-from tasks.config import PipelineConfig, RunnerConfig, StorageConfig
-from tests.helpers import JSON, html_page, serve_routes, unused_port
-from tests.integration.prefect_states import task_states
+from lmkiln.flows.nightly import collect_and_clean
+from lmkiln.tasks.clean.decide import CHUNK_DOCS, PARALLEL_FROM_DOCS
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.config.runner import RunnerConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.runner import executor, fan_out
+from tests.helpers.prefect_api import task_states
+from tests.helpers.routes import JSON, html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,11 +9,12 @@ import json
 import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from flows.collect import collect
-from tasks import extractors, lake
-from tasks.config import PipelineConfig
-from tests.helpers import serve_routes
-from tests.sites import ChangingSite
+from lmkiln.flows.collect import collect
+from lmkiln.tasks.collect.extract import extractors
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.routes import serve_routes
+from tests.helpers.sites import ChangingSite
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

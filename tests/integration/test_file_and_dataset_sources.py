@@ -10,12 +10,11 @@ import deeplake
 import pytest
 from datasets import Dataset
 
-from flows.collect import collect
-from flows.report import source_rows
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.unit.test_dataset_source import ROWS
-from tests.unit.test_files import write_knowledge_base
+from lmkiln.flows.collect import collect
+from lmkiln.flows.report import source_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.holdings import ROWS, write_knowledge_base
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tasks.config import RegisterConfig
-from tasks.register import register_model
-from tasks.train import train_model
-from tests.helpers import unused_port
-from tests.unit.test_train import TINY, corpus_rows, make_corpus
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.registry.register import register_model
+from lmkiln.tasks.train.tasks import train_model
+from tests.helpers.routes import unused_port
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,12 +9,12 @@ import pytest
 from prefect import flow
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from flows.collect import collect
-from tasks import lake
-from tasks.clean import clean_corpus
-from tasks.config import PipelineConfig
-from tasks.records import StageResult
-from tests.helpers import html_page, serve_routes
+from lmkiln.flows.collect import collect
+from lmkiln.tasks.clean.tasks import clean_corpus
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import StageResult
+from tests.helpers.routes import html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,51 +12,25 @@ import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.nightly import nightly
-from flows.report import mix_rows
-from tasks import lake
-from tasks.caching import bucket_start
-from tasks.config import PipelineConfig
-from tasks.records import Document
-from tasks.sources import synthesize
-from tasks.synth import choose_generator
-from tests.helpers import DEMO_CLEAN, TINY_MODEL
-from tests.integration.prefect_states import task_states
+from lmkiln.cli import app
+from lmkiln.flows.nightly import nightly
+from lmkiln.flows.report import mix_rows
+from lmkiln.tasks.collect.synth.generate import choose_generator
+from lmkiln.tasks.collect.tasks import synthesize
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.records import Document
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.prefect_api import task_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-TINY = {
-    "collect": {
-        "web": [
-            {
-                "name": "pydoc",
-                "start_urls": ["demo://pydoc/json.html", "demo://pydoc/topics.html"],
-                "exclude": ["antigravity", "/search\\?", "/getfile\\?"],
-                "max_pages": 12,
-                "max_depth": 1,
-                "allow_private_addresses": True,
-            }
-        ],
-        "api": [
-            {
-                "name": "packages",
-                "url": "demo://packages/packages?per_page=10",
-                "max_pages": 2,
-            }
-        ],
-        "synthetic": [{"name": "samples", "prompts": ["The json module"], "max_new_tokens": 8}],
-    },
-    # The demo's rules for documentation pages, with shorter documents allowed.
-    "clean": DEMO_CLEAN | {"min_chars": 100, "min_words": 15},
-    "train": TINY_MODEL | {"max_steps": 8, "save_steps": 4},
-}
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
     root = tmp_path_factory.mktemp("nightly")
-    return PipelineConfig.model_validate(TINY | {"storage": {"data_root": str(root)}})
+    return PipelineConfig.model_validate(TINY_PIPELINE | {"storage": {"data_root": str(root)}})
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +171,7 @@ def test_a_corpus_commit_is_announced_as_a_prefect_event(config, first):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
-    from tasks.split import CORPUS_COMMITTED, corpus_resource
+    from lmkiln.tasks.split import CORPUS_COMMITTED, corpus_resource
 
     report, _ = first
     # Commit ids count up per table: other tests' corpora have the same ones.

@@ -20,12 +20,12 @@ import requests
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.servers import healthy
-from tasks.config import PipelineConfig
-from tasks.models import describe_champion
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
-from tests.postgres import Cluster, postgres_cluster
+from lmkiln.servers import healthy
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.registry.models import describe_champion
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.postgres import Cluster, postgres_cluster
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -132,8 +132,8 @@ def night(servers: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One tiny nightly, run the way a user runs it: `lmkiln run` with a config file."""
     folder = tmp_path_factory.mktemp("night")
     data = {
-        **TINY,
-        "train": TINY["train"] | {"max_steps": 4, "save_steps": 4},
+        **TINY_PIPELINE,
+        "train": TINY_PIPELINE["train"] | {"max_steps": 4, "save_steps": 4},
         "storage": {"data_root": str(folder / "data"), "tracking_uri": servers["mlflow"]},
     }
     config = PipelineConfig.model_validate(data)
@@ -141,7 +141,7 @@ def night(servers: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     path.write_text(yaml.safe_dump(data))
     client_home = folder / "prefect-client"
     env = _clean_env(PREFECT_API_URL=servers["prefect_api"], PREFECT_HOME=str(client_home))
-    command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+    command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
     done = subprocess.run(
         command + ["--port", str(unused_port())],
         env=env,
@@ -215,8 +215,9 @@ def test_a_database_tracking_uri_keeps_artifacts_under_the_data_root(cluster, tm
     }
     # A process of its own: use_tracking sets MLflow's process-wide URIs.
     script = (
-        "import sys; from tasks.config import StorageConfig; from tasks.tracking import "
-        "use_tracking; print(use_tracking(StorageConfig.model_validate_json(sys.argv[1]), "
+        "import sys; from lmkiln.tasks.config.storage import StorageConfig; "
+        "from lmkiln.tasks.registry.tracking import use_tracking; "
+        "print(use_tracking(StorageConfig.model_validate_json(sys.argv[1]), "
         "'direct'))"
     )
     done = subprocess.run(
@@ -242,7 +243,7 @@ def test_lmkiln_ui_shows_the_configured_servers_and_leaves_them_running(servers,
     storage = {"data_root": str(tmp_path / "data"), "tracking_uri": servers["mlflow"]}
     path.write_text(yaml.safe_dump({"storage": storage}))
     env = _clean_env(PREFECT_API_URL=servers["prefect_api"], PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "flows.cli", "ui", "-c", str(path)]
+    command = [sys.executable, "-m", "lmkiln.cli", "ui", "-c", str(path)]
     command += ["--prefect-port", str(unused_port()), "--mlflow-port", str(unused_port())]
     with subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

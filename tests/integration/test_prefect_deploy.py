@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import JSON, prefect_server, serve_routes, wait_for
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.prefect_api import prefect_server, wait_for
+from tests.helpers.routes import JSON, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

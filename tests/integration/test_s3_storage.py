@@ -17,10 +17,11 @@ import boto3
 import pytest
 import yaml
 
-from tasks import lake, s3
-from tasks.config import PipelineConfig
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core import storage as s3
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ BUCKET = "lmkiln-night"
 KEY_ID = "AKIALMKILNTEST0001"
 SECRET = "lmkiln-s3-secret-7c41d9e2b8"
 # The demo sources alone: a synthetic source would serve the champion on the second night.
-COLLECT = {"web": TINY["collect"]["web"], "api": TINY["collect"]["api"]}
+COLLECT = {"web": TINY_PIPELINE["collect"]["web"], "api": TINY_PIPELINE["collect"]["api"]}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def s3_config(root: Path, endpoint: str, bucket: str = BUCKET) -> PipelineConfig:
     return PipelineConfig.model_validate(
-        TINY
+        TINY_PIPELINE
         | {
             "collect": COLLECT,
             "storage": {
@@ -83,7 +84,7 @@ def lmkiln_run(config: PipelineConfig, folder: Path, name: str) -> tuple[int, st
         "PREFECT_HOME": str(folder / "prefect-home"),  # its own Prefect server and database
         "PREFECT_LOGGING_LEVEL": "INFO",  # the task states and the stages' progress
     }
-    command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+    command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
     command += ["--port", str(unused_port())]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     output = " ".join((done.stdout + done.stderr).split())  # rich wraps at 80 columns
@@ -207,8 +208,9 @@ def test_a_bad_s3_location_is_a_config_error(location: str, complaint: str) -> N
 def test_a_corpus_file_is_streamed_from_s3(aws: str) -> None:
     import gzip
 
-    from tasks.config import CorpusSource
-    from tasks.corpus import Entry, locations, open_location, reader_for
+    from lmkiln.tasks.collect.corpora.base import Entry
+    from lmkiln.tasks.collect.corpora.collection import locations, open_location, reader_for
+    from lmkiln.tasks.config.collect import CorpusSource
 
     client = boto3.client("s3", endpoint_url=aws)
     client.create_bucket(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-from flows.collect import collect
-from flows.report import counter_rows
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import serve_routes
-from tests.integration.prefect_states import task_states
-from tests.sites import ChangingSite
+from lmkiln.flows.collect import collect
+from lmkiln.flows.report import counter_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.prefect_api import task_states
+from tests.helpers.routes import serve_routes
+from tests.helpers.sites import ChangingSite
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ import mlflow
 import pytest
 import yaml
 
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import prefect_server, wait_for
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.prefect_api import prefect_server, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +58,7 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
     api_url, env = server.api_url, server.env
     serving = None
     try:
-        serve_command = [sys.executable, "-m", "flows.cli", "serve", "-c", str(config_path)]
+        serve_command = [sys.executable, "-m", "lmkiln.cli", "serve", "-c", str(config_path)]
         serving = subprocess.Popen(serve_command, env=env, preexec_fn=_default_sigint)
         os.environ["PREFECT_API_URL"] = api_url
         from prefect.client.orchestration import get_client
@@ -87,7 +87,7 @@ def test_served_retrain_runs_with_a_parameter_changed_through_the_api(tmp_path):
             from prefect.events.clients import PrefectEventsClient
             from prefect.events.worker import EventsWorker
 
-            from tasks.split import announce
+            from lmkiln.tasks.split import announce
 
             landed = make_corpus(config, first=60, count=12)
             # Prefect keeps one events worker per process, whatever server an earlier test

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.nightly import nightly
-from tasks import lake
-from tasks.caching import bucket_start
-from tasks.config import PipelineConfig, SynthBudget
-from tasks.records import Document
-from tasks.sources import synthesize
-from tasks.synth import GeneratorChoice
-from tests.integration.test_nightly import TINY
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.collect.synth.generate import GeneratorChoice
+from lmkiln.tasks.collect.tasks import synthesize
+from lmkiln.tasks.config.collect import SynthBudget
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.records import Document
+from tests.helpers.pipelines import TINY_PIPELINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,8 +38,8 @@ def registered_days_ago(config: PipelineConfig, days: int) -> None:
 
 
 def test_the_next_night_generates_through_the_served_champion(tmp_path) -> None:
-    settings = TINY | {"storage": {"data_root": str(tmp_path)}}
-    settings["collect"] = TINY["collect"] | {"synthetic": [SERVED]}
+    settings = TINY_PIPELINE | {"storage": {"data_root": str(tmp_path)}}
+    settings["collect"] = TINY_PIPELINE["collect"] | {"synthetic": [SERVED]}
     config = PipelineConfig.model_validate(settings)
     first = nightly(config)
     (skipped,) = [s for s in first.collected.sources if s.source == SERVED["name"]]

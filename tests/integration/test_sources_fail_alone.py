@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from flows.collect import collect
-from flows.report import source_rows
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import JSON, serve_routes, unused_port
-from tests.integration.prefect_states import task_states
+from lmkiln.flows.collect import collect
+from lmkiln.flows.report import source_rows
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.prefect_api import task_states
+from tests.helpers.routes import JSON, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

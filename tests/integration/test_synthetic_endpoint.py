@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.collect import collect
-from tasks import lake
-from tasks.config import PipelineConfig
-from tasks.demo import model_server
-from tasks.records import Document
+from lmkiln.flows.collect import collect
+from lmkiln.tasks.collect.synth.serving import model_server
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import Document
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,7 +20,7 @@ def make_model(folder: Path) -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from tasks.train import train_tokenizer
+    from lmkiln.tasks.train.tokenizer import train_tokenizer
 
     texts = [f"Note {i}: the river, the bridge and the ferry in town." for i in range(60)]
     tokenizer = train_tokenizer(texts, 300)

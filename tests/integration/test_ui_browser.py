@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
-from deployments.serve import declared
-from flows.servers import healthy
-from tasks.config import PipelineConfig, ScheduleConfig
-from tasks.records import ModelRef
-from tests.helpers import unused_port
+from lmkiln.deployments.serve import declared
+from lmkiln.servers import healthy
+from lmkiln.tasks.config.pipeline import PipelineConfig, ScheduleConfig
+from lmkiln.tasks.core.records import ModelRef
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -85,7 +85,7 @@ def uis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIs]:
     config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
     prefect_port, mlflow_port = unused_port(), unused_port()
     api = f"http://127.0.0.1:{prefect_port}/api"
-    lmkiln = [sys.executable, "-m", "flows.cli"]
+    lmkiln = [sys.executable, "-m", "lmkiln.cli"]
     with contextlib.ExitStack() as stack:
         serve = [*lmkiln, "serve", "--config", str(config_path), "--port", str(prefect_port)]
         serving = stack.enter_context(_running(serve, root, "serve", signal.SIGINT))
@@ -211,10 +211,10 @@ def _page(browser: Any, name: str) -> Iterator[Any]:
 
 def _register_champion(config: PipelineConfig) -> ModelRef:
     """The first version of the model, trained for two steps on a tiny corpus: champion."""
-    from tasks import lake
-    from tasks.register import register_model
-    from tasks.train import train_model
-    from tests.unit.test_train import TINY, corpus_rows
+    from lmkiln.tasks.core import lake
+    from lmkiln.tasks.registry.register import register_model
+    from lmkiln.tasks.train.tasks import train_model
+    from tests.helpers.training import TINY, corpus_rows
 
     path = config.storage.lake("corpus")
     corpus = lake.append(path, corpus_rows(), lake.CORPUS_TABLE, "browser test corpus")

@@ -13,16 +13,18 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.helpers import unused_port
-from tests.integration.test_nightly import TINY
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.pipelines import TINY_PIPELINE
+from tests.helpers.routes import unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_second_run_waits_for_the_first_and_the_lake_stays_whole(tmp_path) -> None:
-    config = PipelineConfig.model_validate(TINY | {"storage": {"data_root": str(tmp_path)}})
+    config = PipelineConfig.model_validate(
+        TINY_PIPELINE | {"storage": {"data_root": str(tmp_path)}}
+    )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     results = tmp_path / "results"  # one task cache, as two runs on one machine share
@@ -33,7 +35,7 @@ def test_a_second_run_waits_for_the_first_and_the_lake_stays_whole(tmp_path) -> 
             "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
             "PREFECT_LOGGING_LEVEL": "INFO",
         }
-        command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+        command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
         command += ["--port", str(unused_port())]
         with (tmp_path / f"{name}.log").open("w") as log:
             return subprocess.Popen(command, env=env, stdout=log, stderr=log)

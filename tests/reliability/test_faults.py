@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from flows.collect import collect
-from tasks import lake
-from tasks.config import PipelineConfig
-from tasks.records import DOCUMENT_COLUMNS
-from tests.helpers import JSON, Faults, Response, html_page, serve_routes
+from lmkiln.flows.collect import collect
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import DOCUMENT_COLUMNS
+from tests.helpers.routes import JSON, Faults, Response, html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

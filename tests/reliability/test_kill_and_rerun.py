@@ -3,7 +3,7 @@ same data root, as a machine that keeps crashing would: after each kill every la
 whole at its last commit, and the run that finally completes holds the same raw documents,
 the same corpus (content hash) and the same model lineage as one uninterrupted run.
 
-The kills land at named points between two writes (tasks/failpoints.py), in real
+The kills land at named points between two writes (tasks/core/failpoints.py), in real
 `lmkiln run` processes, which take their temporary Prefect server down with them."""
 
 from __future__ import annotations
@@ -22,15 +22,23 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.nightly import nightly
-from tasks import failpoints, lake
-from tasks.config import PipelineConfig
-from tests.helpers import JSON, TINY_MODEL, html_page, serve_routes, unused_port
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import failpoints, lake
+from tests.helpers.pipelines import TINY_MODEL
+from tests.helpers.routes import JSON, html_page, serve_routes, unused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WORDS = "kiln glaze clay bowl fire ash wood heat shelf potter wheel slip cone kick".split()
 TABLES = ("raw", "pages", "quarantine", "clean", "corpus")
+# Where the stages call failpoints.reached, in the order a night reaches them.
+KILL_POINTS = (
+    "collect:raw_committed",  # a source's documents committed, its watermark or state not yet
+    "clean:rows_committed",  # a group of decisions committed, the near-dup index not yet
+    "split:corpus_committed",  # the corpus committed, the split task's result not yet stored
+    "train:checkpoint_saved",  # a checkpoint written, the training far from done
+)
 
 
 def paragraph(n: int) -> str:
@@ -88,7 +96,7 @@ def killed_run(config: PipelineConfig, point: str, home: Path) -> int:
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(os.environ["PREFECT_HOME"]) / "storage"),
     }
     # An unused port: never attach to a Prefect server a developer has running.
-    command = [sys.executable, "-m", "flows.cli", "run", "-c", str(path)]
+    command = [sys.executable, "-m", "lmkiln.cli", "run", "-c", str(path)]
     process = subprocess.run(
         [*command, "--port", str(unused_port())],
         env=env,
@@ -143,7 +151,7 @@ def test_runs_killed_at_each_stage_end_as_an_uninterrupted_run(tmp_path) -> None
         expected = nightly(reference)
 
         crashed = config_at(tmp_path / "crashed", web, api)
-        for point in failpoints.POINTS:
+        for point in KILL_POINTS:
             home = tmp_path / point.replace(":", "-")
             home.mkdir()
             before = table_state(crashed)

@@ -19,13 +19,14 @@ import pytest
 from prefect import flow
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.collect import CollectReport, collect
-from tasks import lake
-from tasks.clean import clean_corpus
-from tasks.config import PipelineConfig
-from tasks.records import DOCUMENT_COLUMNS, StageResult
-from tests.helpers import DEMO_CLEAN, HTML, JSON, Response, html_page, serve_routes
+from lmkiln.cli import app
+from lmkiln.flows.collect import CollectReport, collect
+from lmkiln.tasks.clean.tasks import clean_corpus
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import DOCUMENT_COLUMNS, StageResult
+from tests.helpers.pipelines import DEMO_CLEAN
+from tests.helpers.routes import HTML, JSON, Response, html_page, serve_routes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import deeplake
 import pytest
 
-from flows.nightly import nightly
-from tasks import lake
-from tasks.config import PipelineConfig
-from tests.integration.test_nightly import TINY
-from tests.openai_fake import FakeOpenAI, serve_openai
+from lmkiln.flows.nightly import nightly
+from lmkiln.tasks.config.pipeline import PipelineConfig
+from lmkiln.tasks.core import lake
+from tests.helpers.openai_fake import FakeOpenAI, serve_openai
+from tests.helpers.pipelines import TINY_PIPELINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,7 +41,7 @@ def test_no_secret_reaches_logs_artifacts_mlflow_or_the_lake(
     caplog.set_level(logging.DEBUG)  # urllib3's request lines included
     fake = FakeOpenAI(api_key=LLM_KEY)
     with serve_openai(fake) as base:
-        collect = dict(TINY["collect"])
+        collect = dict(TINY_PIPELINE["collect"])
         (api,) = collect["api"]
         collect["api"] = [api | {"auth": {"scheme": "bearer", "env": "LMKILN_TEST_API_TOKEN"}}]
         endpoint = {
@@ -58,7 +58,7 @@ def test_no_secret_reaches_logs_artifacts_mlflow_or_the_lake(
             }
         ]
         config = PipelineConfig.model_validate(
-            TINY | {"collect": collect, "storage": {"data_root": str(tmp_path)}}
+            TINY_PIPELINE | {"collect": collect, "storage": {"data_root": str(tmp_path)}}
         )
         report = nightly(config)
 

@@ -11,21 +11,15 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tasks.api import (
-    ApiRead,
-    PageTooLarge,
-    ReadCutShort,
-    ResumeFailed,
-    SchemaChanged,
-    read_all,
-    read_api,
-)
-from tasks.config import ApiSource, ConfigError, parse_config
-from tasks.http import SourceUnavailable
-from tasks.pagination import page_url, with_params
-from tasks.quarantine import MAX_PAYLOAD_CHARS
-from tasks.watermark import Watermark
-from tests.helpers import (
+from lmkiln.tasks.collect.api.client import PageTooLarge, ResumeFailed, read_api
+from lmkiln.tasks.collect.api.pagination import with_params
+from lmkiln.tasks.collect.api.reader import ApiRead, ReadCutShort, SchemaChanged
+from lmkiln.tasks.collect.api.watermark import Watermark
+from lmkiln.tasks.collect.http import SourceUnavailable
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.pipeline import ConfigError, parse_config
+from lmkiln.tasks.core.quarantine import MAX_PAYLOAD_CHARS
+from tests.helpers.routes import (
     FAULT_KINDS,
     JSON,
     Faults,
@@ -153,7 +147,7 @@ def test_every_style_reads_every_record_once(style: str) -> None:
     path = f"/{style.replace('_', '-')}"
     log: list[str] = []
     with serve_routes({path: factory(RECORDS)}, log) as base:
-        read = read_api(api_source(base, path, **overrides), {})
+        read = read_api(api_source(base, path, **overrides))
 
     assert ids(read.documents) == [r["id"] for r in RECORDS]
     assert read.complete and read.counters["records"] == read.counters["documents"] == len(RECORDS)
@@ -169,7 +163,7 @@ def test_every_style_survives_twenty_percent_faults(style: str) -> None:
     log: list[str] = []
     with serve_routes({path: factory(RECORDS)}, log, faults=faults) as base:
         source = api_source(base, path, retries=3, timeout_s=0.3, **overrides)
-        read = read_api(source, {})
+        read = read_api(source)
 
     assert faults.total > 0, "the plan injected nothing: pick another seed"
     assert ids(read.documents) == [r["id"] for r in RECORDS]
@@ -202,7 +196,7 @@ def test_offset_pages_over_shifting_data_count_a_repeated_record_once() -> None:
 
     with serve_routes({"/things": route}) as base:
         pagination = {"style": "offset", "limit": PAGE_SIZE}
-        read = read_api(api_source(base, pagination=pagination), {})
+        read = read_api(api_source(base, pagination=pagination))
 
     assert ids(read.documents) == [f"r{n}" for n in range(1, 11)]
     assert read.counters["duplicates"] == 1 and read.counters["records"] == 11
@@ -215,9 +209,9 @@ def test_has_more_path_and_max_pages_stop_the_read_and_the_query_is_kept() -> No
         "/last": page_route(RECORDS[:5], has_more=False),
     }
     with serve_routes(routes, log) as base:
-        cut = read_api(api_source(base, query={"per_page": 5, "sort": "asc"}, max_pages=2), {})
+        cut = read_api(api_source(base, query={"per_page": 5, "sort": "asc"}, max_pages=2))
         has_more = {"style": "page", "has_more_path": "has_more"}
-        one = read_api(api_source(base, "/last", pagination=has_more), {})
+        one = read_api(api_source(base, "/last", pagination=has_more))
 
     assert log[:2] == ["/things?per_page=5&sort=asc&page=1", "/things?per_page=5&sort=asc&page=2"]
     assert len(cut.documents) == 10 and not cut.complete
@@ -229,7 +223,8 @@ def test_the_demo_style_next_page_null_stops_without_asking_again() -> None:
     log: list[str] = []
     with serve_routes({"/things": page_route(RECORDS[:5], next_page=None)}, log) as base:
         pagination = {"style": "page", "has_more_path": "next_page"}
-        docs, counters = read_all(api_source(base, pagination=pagination), {})
+        read = read_api(api_source(base, pagination=pagination))
+    docs, counters = read.documents, read.counters
     assert len(docs) == 5 and counters["pages"] == 1 and len(log) == 1
 
 
@@ -243,7 +238,7 @@ def test_fields_are_mapped_from_dotted_paths_and_a_url_template() -> None:
             title_field="story.title",
             url_template="https://news.ycombinator.com/item?id={id}&t={story.title}",
         )
-        (doc,) = read_api(source, {}).documents
+        (doc,) = read_api(source).documents
 
     assert doc.text == "Short.\n\nLong." and doc.title == "T"
     assert doc.url == "https://news.ycombinator.com/item?id=7&t=T"
@@ -264,7 +259,7 @@ def test_bad_records_are_quarantined_with_their_reason_and_counted() -> None:
     ]
     with serve_routes({"/things": page_route(items)}) as base:
         source = api_source(base, updated_at_field="updated_at", max_bad_fraction=None)
-        read = read_api(source, {})
+        read = read_api(source)
 
     assert ids(read.documents) == ["r1", "r8"]
     reasons = [row["reason"] for row in read.quarantined]
@@ -288,7 +283,7 @@ def test_a_changed_schema_fails_naming_the_field_and_the_fix() -> None:
     items = [{"id": n, "title": "t", "content": "moved here"} for n in range(12)]
     with serve_routes({"/things": page_route(items)}) as base:
         with pytest.raises(SchemaChanged) as err:
-            read_api(api_source(base), {})
+            read_api(api_source(base))
 
     message = str(err.value)
     assert "5 of 5 records" not in message  # a page of 5 is too few to judge; 10 are not
@@ -305,22 +300,22 @@ def test_a_vanished_records_path_and_a_non_json_page_are_clear_errors() -> None:
     with serve_routes(routes) as base:
         source = api_source(base, "/moved", records_path="data.items")
         with pytest.raises(ValueError, match=r"no list at records_path 'data.items' \(found"):
-            read_api(source, {})
+            read_api(source)
         with pytest.raises(ValueError, match=r"first page .*/html\?page=1 did not return JSON"):
-            read_api(api_source(base, "/html"), {})
+            read_api(api_source(base, "/html"))
 
 
 def test_an_unreachable_api_and_a_failing_later_page_raise_source_unavailable() -> None:
     source = ApiSource(name="gone", url=f"http://127.0.0.1:{unused_port()}/x", retries=0)
     with pytest.raises(SourceUnavailable, match="source 'gone': first page .* failed"):
-        read_api(source, {})
+        read_api(source)
 
     def route(path: str) -> Response:
         return body({"items": RECORDS[:5]}) if path.endswith("page=1") else (404, JSON, "{}")
 
     with serve_routes({"/things": route}) as base:
         with pytest.raises(SourceUnavailable, match="HTTP 404") as err:
-            read_api(api_source(base), {})
+            read_api(api_source(base))
     assert err.value.status == 404 and not err.value.retryable
 
 
@@ -334,9 +329,9 @@ def test_pagination_to_another_host_or_back_to_a_read_page_is_refused() -> None:
     with serve_routes({"/elsewhere": elsewhere, "/loop": loop}) as base:
         pagination = {"style": "next_url", "next_path": "next"}
         with pytest.raises(ValueError, match=r"next page is on another host \(http://other"):
-            read_api(api_source(base, "/elsewhere", pagination=pagination), {})
+            read_api(api_source(base, "/elsewhere", pagination=pagination))
         with pytest.raises(ValueError, match="pagination loops back to .*/loop"):
-            read_api(api_source(base, "/loop?from=0", pagination=pagination), {})
+            read_api(api_source(base, "/loop?from=0", pagination=pagination))
 
 
 def test_requests_per_second_spaces_the_requests() -> None:
@@ -347,7 +342,7 @@ def test_requests_per_second_spaces_the_requests() -> None:
         return page_route(RECORDS[:20])(path)
 
     with serve_routes({"/things": route}) as base:
-        read_api(api_source(base, requests_per_second=20), {})
+        read_api(api_source(base, requests_per_second=20))
 
     # Sent 1/20 s apart at least; arrivals may bunch up when the machine is busy, so the
     # span is checked, with room for the first request's delay (unpaced: about 0.01 s).
@@ -361,9 +356,9 @@ def test_429_retry_after_is_honoured_and_5xx_is_retried() -> None:
     log: list[str] = []
     with serve_routes({"/a": [limited, ok, body({"items": []})], "/b": [busy, ok]}, log) as b:
         started = time.monotonic()
-        first = read_api(api_source(b, "/a", retries=2, max_pages=1), {})
+        first = read_api(api_source(b, "/a", retries=2, max_pages=1))
         waited = time.monotonic() - started
-        second = read_api(api_source(b, "/b", retries=2, max_pages=1), {})
+        second = read_api(api_source(b, "/b", retries=2, max_pages=1))
 
     assert waited >= 1.0 and len(first.documents) == 2
     assert len(second.documents) == 2 and log.count("/b?page=1") == 2
@@ -399,7 +394,7 @@ def test_credentials_from_an_environment_variable_are_sent(
 ) -> None:
     monkeypatch.setenv("THINGS_TOKEN", SECRET)
     with serve_routes({"/things": authed(expected)}) as base:
-        read = read_api(api_source(base, auth=auth | {"env": "THINGS_TOKEN"}), {})
+        read = read_api(api_source(base, auth=auth | {"env": "THINGS_TOKEN"}))
     assert ids(read.documents) == ["r1"]
 
 
@@ -407,7 +402,7 @@ def test_a_missing_variable_is_a_config_error_naming_it(monkeypatch: pytest.Monk
     monkeypatch.delenv("THINGS_TOKEN", raising=False)
     source = api_source("http://127.0.0.1:9", auth={"scheme": "bearer", "env": "THINGS_TOKEN"})
     with pytest.raises(ConfigError, match="environment variable THINGS_TOKEN is not set"):
-        read_api(source, {})
+        read_api(source)
     with pytest.raises(ValueError, match="exactly one of env"):
         api_source("http://a.test", auth={"scheme": "bearer"})
 
@@ -424,9 +419,9 @@ def test_a_refused_secret_is_not_retried_and_never_shown(
         "/wrong": authed({"Authorization": "Bearer another"}),
     }
     with caplog.at_level(logging.DEBUG), serve_routes(routes, log) as base:
-        read = read_api(api_source(base, auth=auth), {})
+        read = read_api(api_source(base, auth=auth))
         with pytest.raises(SourceUnavailable) as err:
-            read_api(api_source(base, "/wrong", auth=auth, retries=3), {})
+            read_api(api_source(base, "/wrong", auth=auth, retries=3))
 
     message = str(err.value)
     assert "HTTP 401: the API refused the credentials from environment variable THINGS_TOKEN" in (
@@ -447,8 +442,8 @@ def test_a_refused_secret_is_not_retried_and_never_shown(
 
 
 def test_url_helpers_replace_parameters_and_keep_the_rest() -> None:
-    assert page_url("http://a.test/x?q=1&page=9", "page", 2) == "http://a.test/x?q=1&page=2"
-    assert page_url("http://a.test/x", "p", 1) == "http://a.test/x?p=1"
+    assert with_params("http://a.test/x?q=1&page=9", {"page": 2}) == "http://a.test/x?q=1&page=2"
+    assert with_params("http://a.test/x", {"p": 1}) == "http://a.test/x?p=1"
     assert (
         with_params("http://a.test/x?a=1", {"b": True, "c": 2}) == "http://a.test/x?a=1&b=true&c=2"
     )
@@ -464,7 +459,7 @@ def test_since_param_and_the_watermark_filter_records_at_and_after_it() -> None:
             since_template=">={value}",
         )
         start = Watermark("updated_at", "2024-01-03T00:00:00Z", frozenset({"r3"}))
-        read = read_api(source, {}, start)
+        read = read_api(source, start)
 
     assert log[0] == "/things?page=1&since=%3E%3D2024-01-03T00%3A00%3A00Z"
     # The server ignores `since` here, so the client-side filter does the work.
@@ -485,10 +480,10 @@ def test_a_resumed_cursor_starts_at_the_last_page_and_skips_what_it_committed() 
     with serve_routes({"/things": cursor_route(records)}, log) as base:
         pagination = {"style": "cursor", "next_path": "meta.next", "param": "cursor"}
         source = api_source(base, records_path="data", pagination=pagination | {"resume": True})
-        first = read_api(source, {}, Watermark("cursor"))
+        first = read_api(source, Watermark("cursor"))
         records.extend([record(13), record(14)])
         log.clear()
-        second = read_api(source, {}, first.watermark)
+        second = read_api(source, first.watermark)
 
     assert first.watermark == Watermark("cursor", "after-10", frozenset({"r11", "r12"}))
     assert log[0] == "/things?cursor=after-10"
@@ -502,7 +497,7 @@ def test_a_secret_a_header_cannot_carry_is_refused_without_showing_it(
     monkeypatch.setenv("THINGS_TOKEN", SECRET + "\r\nX-Injected: 1")
     source = api_source("http://127.0.0.1:9", auth={"scheme": "bearer", "env": "THINGS_TOKEN"})
     with pytest.raises(ConfigError, match="characters a header or URL cannot carry") as err:
-        read_api(source, {})
+        read_api(source)
     assert SECRET not in str(err.value)
 
 
@@ -513,10 +508,10 @@ def test_redirects_are_followed_only_without_credentials(monkeypatch: pytest.Mon
         return 301, {"Location": "/things?" + urlsplit(path).query}, ""
 
     with serve_routes({"/old": moved, "/things": page_route(RECORDS[:3])}) as base:
-        assert len(read_api(api_source(base, "/old"), {}).documents) == 3
+        assert len(read_api(api_source(base, "/old")).documents) == 3
         auth = {"scheme": "bearer", "env": "THINGS_TOKEN"}
         with pytest.raises(ValueError, match=r"/old\?page=1 redirects to /things\?page=1; set the"):
-            read_api(api_source(base, "/old", auth=auth), {})
+            read_api(api_source(base, "/old", auth=auth))
 
 
 # Records whose updated_at is epoch seconds, so any number of them has valid, ordered times.
@@ -575,8 +570,8 @@ def test_an_edit_between_offset_pages_commits_only_what_is_known_complete() -> N
             updated_at_ascending=True,
             since_param="since",
         )
-        first = read_api(source, {}, Watermark("updated_at"))
-        second = read_api(source, {}, first.watermark)
+        first = read_api(source, Watermark("updated_at"))
+        second = read_api(source, first.watermark)
 
     assert ids(first.documents) == ["r1", "r3", "r4", "r5"]
     assert first.counters["changed_during_read"] == 1 and first.counters["superseded"] == 1
@@ -601,8 +596,8 @@ def test_an_edit_during_a_read_in_no_known_order_defers_the_whole_read(caplog) -
 
     with caplog.at_level(logging.WARNING), serve_routes({"/things": route}) as base:
         source = api_source(base, updated_at_field="updated_at")
-        moved = read_api(source, {}, Watermark("updated_at"))
-        calm = read_api(source, {}, moved.watermark)
+        moved = read_api(source, Watermark("updated_at"))
+        calm = read_api(source, moved.watermark)
 
     assert moved.documents == [] and moved.watermark == Watermark("updated_at")
     assert accounted(moved.counters) and accounted(calm.counters)
@@ -616,8 +611,8 @@ def test_a_cut_short_read_in_no_declared_order_fails_naming_max_pages_and_the_fi
     with serve_routes({"/things": filtered_route(records)}) as base:
         source = api_source(base, updated_at_field="updated_at", max_pages=2)
         with pytest.raises(ReadCutShort) as err:
-            read_api(source, {}, Watermark("updated_at"))
-        without_watermark = read_api(api_source(base, max_pages=2), {})
+            read_api(source, Watermark("updated_at"))
+        without_watermark = read_api(api_source(base, max_pages=2))
 
     message = str(err.value)
     assert "stopped at max_pages=2 before the last page" in message
@@ -636,9 +631,9 @@ def test_oldest_first_with_since_param_goes_on_where_a_cut_short_run_stopped() -
             since_param="since",
             max_pages=2,
         )
-        reads = [read_api(source, {}, Watermark("updated_at"))]
+        reads = [read_api(source, Watermark("updated_at"))]
         while not reads[-1].complete:
-            reads.append(read_api(source, {}, reads[-1].watermark))
+            reads.append(read_api(source, reads[-1].watermark))
 
     assert [len(read.documents) for read in reads] == [10, 9, 4]  # each later run re-reads 1
     assert [i for read in reads for i in ids(read.documents)] == [f"r{n}" for n in range(1, 24)]
@@ -670,15 +665,15 @@ def test_newest_first_backfills_once_then_stops_at_the_watermark(caplog) -> None
         source = api_source(
             base, updated_at_field="updated_at", updated_at_descending=True, max_pages=2
         )
-        backfill = read_api(source, {}, Watermark("updated_at"))
+        backfill = read_api(source, Watermark("updated_at"))
         records.extend([timed(21), timed(22)])
         records[2] = timed(3, updated_at=1_700_009_000, text="r3, edited")
         log.clear()
-        later = read_api(source, {}, backfill.watermark)
+        later = read_api(source, backfill.watermark)
         requests_later = len(log)
         records.extend(timed(n, updated_at=1_700_010_000 + n) for n in range(30, 45))
         with pytest.raises(ReadCutShort, match=r"more records changed since the watermark"):
-            read_api(source, {}, later.watermark)
+            read_api(source, later.watermark)
 
     assert ids(backfill.documents) == [f"r{n}" for n in range(20, 10, -1)]
     assert not backfill.complete and "a backfill limit" in caplog.text
@@ -692,9 +687,9 @@ def test_a_server_that_ignores_the_page_parameter_is_stopped_at_the_second_page(
     log: list[str] = []
     same = body({"items": [timed(n) for n in range(1, 6)]})
     with serve_routes({"/things": same}, log) as base:
-        read = read_api(api_source(base), {})
+        read = read_api(api_source(base))
         with pytest.raises(ReadCutShort, match=r"page 2 repeated only records already read"):
-            read_api(api_source(base, updated_at_field="updated_at"), {}, Watermark("updated_at"))
+            read_api(api_source(base, updated_at_field="updated_at"), Watermark("updated_at"))
 
     assert len(read.documents) == 5 and read.counters["stopped_at_repeated_page"] == 1
     assert read.counters["duplicates"] == 5 and log[:2] == ["/things?page=1", "/things?page=2"]
@@ -704,13 +699,13 @@ def test_a_page_past_max_page_bytes_fails_naming_the_setting() -> None:
     big = [record(n, text="x" * 500) for n in range(5)]
     with serve_routes({"/things": page_route(big)}) as base:
         with pytest.raises(PageTooLarge, match=r"larger than max_page_bytes \(1024 bytes\)"):
-            read_api(api_source(base, max_page_bytes=1024), {})
+            read_api(api_source(base, max_page_bytes=1024))
 
 
 def test_a_huge_quarantined_record_is_stored_as_json_with_a_truncated_marker() -> None:
     items = [record(1, text=None, extra="y" * (MAX_PAYLOAD_CHARS + 10)), record(2)]
     with serve_routes({"/things": page_route(items)}) as base:
-        read = read_api(api_source(base), {})
+        read = read_api(api_source(base))
 
     (row,) = read.quarantined
     payload = json.loads(row["payload"])
@@ -728,7 +723,7 @@ def test_a_resumed_cursor_that_the_api_refuses_names_the_reset() -> None:
         pagination = {"style": "cursor", "next_path": "meta.next", "param": "cursor"}
         source = api_source(base, records_path="data", pagination=pagination | {"resume": True})
         with pytest.raises(ResumeFailed) as err:
-            read_api(source, {}, Watermark("cursor", "after-10", frozenset({"r10"})))
+            read_api(source, Watermark("cursor", "after-10", frozenset({"r10"})))
 
     message = str(err.value)
     assert "resumed at the stored cursor 'after-10', failed" in message and "HTTP 400" in message
@@ -784,9 +779,9 @@ def test_a_query_secret_is_sent_and_never_shown(
     pagination = {"style": "next_url", "next_path": "next"}
     with caplog.at_level(logging.DEBUG), serve_routes({"/things": route}) as base:
         source = api_source(base, auth=auth, pagination=pagination, retries=1)
-        read = read_api(source, {})
+        read = read_api(source)
         with pytest.raises(SourceUnavailable) as err:
-            read_api(api_source(f"http://127.0.0.1:{unused_port()}", auth=auth), {})
+            read_api(api_source(f"http://127.0.0.1:{unused_port()}", auth=auth))
 
     assert set(served) == {QUERY_SECRET} and len(read.documents) == 2
     assert "/things?page=2" in read.quarantined[1]["url"]
@@ -819,7 +814,7 @@ def test_a_record_with_bytes_that_are_not_utf8_or_a_lone_surrogate_is_quarantine
         )
     }
     with serve_routes(routes) as base:
-        read = read_api(api_source(base), {})
+        read = read_api(api_source(base))
 
     assert ids(read.documents) == ["r1", "r4"]
     assert [row["reason"] for row in read.quarantined] == ["undecodable", "undecodable"]
@@ -832,6 +827,6 @@ def test_undecodable_records_are_not_a_schema_change() -> None:
     """Most records undecodable is the server's charset, which no setting fixes."""
     items = [record(n, text="bad \udc80 byte") for n in range(11)] + [record(11)]
     with serve_routes({"/things": page_route(items)}) as base:
-        read = read_api(api_source(base), {})
+        read = read_api(api_source(base))
 
     assert read.counters["quarantined_undecodable"] == 11 and ids(read.documents) == ["r11"]

@@ -193,7 +193,7 @@ def test_the_training_benchmarks_reference_pieces() -> None:
     from transformers import AutoModelForCausalLM, GPT2Config
 
     from bench.training import Chars, _char_bpb, linear_warmup, reference_loop
-    from tasks.config import TrainConfig
+    from lmkiln.tasks.config.train import TrainConfig
 
     rate = linear_warmup(TrainConfig(learning_rate=1e-3, warmup_steps=10), steps=110)
     assert (rate(0), rate(5), rate(60), rate(110)) == pytest.approx((0.0, 5e-4, 5e-4, 0.0))

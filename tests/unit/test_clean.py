@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tasks.cleaning import Decider, prepare, prepare_all
-from tasks.config import CleanConfig, SplitConfig
-from tasks.decontam import ValidationNgrams
-from tasks.records import Document
-from tasks.split import assign_split
+from lmkiln.tasks.clean.decide import Decider, prepare, prepare_all
+from lmkiln.tasks.clean.decontam import ValidationNgrams
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.core.records import Document, assign_split
 
 PROSE = (
     "The kiln was fired slowly over the whole night, and the potters took turns to watch the "
@@ -85,8 +85,8 @@ def test_a_training_document_sharing_text_with_a_validation_document_is_dropped(
 
 
 def test_a_large_night_is_prepared_on_worker_processes_in_input_order(monkeypatch) -> None:
-    monkeypatch.setattr("tasks.cleaning.PARALLEL_FROM_DOCS", 1)
-    monkeypatch.setattr("tasks.cleaning.CHUNK_DOCS", 2)
+    monkeypatch.setattr("lmkiln.tasks.clean.decide.PARALLEL_FROM_DOCS", 1)
+    monkeypatch.setattr("lmkiln.tasks.clean.decide.CHUNK_DOCS", 2)
     config = PLAIN.model_copy(update={"workers": 2})
     docs = [doc(f"{PROSE} Entry {n}: mail kiln{n}@pottery.net.") for n in range(9)]
 

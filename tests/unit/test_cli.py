@@ -7,9 +7,9 @@ import sys
 
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks.extractors import identity, version
-from tests.helpers import HTML, serve_routes
+from lmkiln.cli import app
+from lmkiln.tasks.collect.extract.extractors import identity, version
+from tests.helpers.routes import HTML, serve_routes
 
 runner = CliRunner()
 
@@ -40,14 +40,14 @@ def test_a_missing_config_names_the_file(tmp_path):
 def test_run_prints_the_summary_links_as_written(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import flows.nightly
-    from flows.collect import CollectReport
-    from tasks.records import LakeRef
+    import lmkiln.flows.nightly
+    from lmkiln.flows.collect import CollectReport
+    from lmkiln.tasks.core.records import LakeRef
 
     summary = "# lmkiln nightly\n- model: [lmkiln v1](http://127.0.0.1:5000/#/models/lmkiln)"
     collected = CollectReport(raw=LakeRef("raw", "c1", 0), sources=())
     report = SimpleNamespace(collected=collected, summary=summary)
-    monkeypatch.setattr(flows.nightly, "nightly", lambda config: report)
+    monkeypatch.setattr(lmkiln.flows.nightly, "nightly", lambda config: report)
     path = tmp_path / "config.yaml"
     path.write_text(f"storage: {{data_root: {tmp_path / 'data'}}}\n")
     result = runner.invoke(app, ["run", "--config", str(path)])
@@ -64,8 +64,15 @@ PAGE = (
 
 
 def test_help_needs_no_extractor_library():
-    heavy = ("tasks.extract", "tasks.webpage", "lxml", "trafilatura", "resiliparse", "torch")
-    code = f"import sys, flows.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    heavy = (
+        "lmkiln.tasks.collect.extract.main_text",
+        "lmkiln.tasks.collect.web.webpage",
+        "lxml",
+        "trafilatura",
+        "resiliparse",
+        "torch",
+    )
+    code = f"import sys, lmkiln.cli; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from flows.naming import dated
-from tasks import clock
-from tasks.caching import bucket_start
-from tasks.clock import ManualClock
-from tasks.llm import Completion
-from tasks.records import Document
-from tasks.synth import GenerationCache
+from lmkiln.flows.naming import dated
+from lmkiln.tasks.collect.synth.backends import Completion
+from lmkiln.tasks.collect.synth.budget import GenerationCache
+from lmkiln.tasks.core import clock
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.clock import ManualClock
+from lmkiln.tasks.core.records import Document
 
 NIGHT = datetime(2031, 2, 3, 2, 30, tzinfo=UTC)
 

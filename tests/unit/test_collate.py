@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from tasks.collate import IGNORE, Collator
-from tasks.train import train_tokenizer
+from lmkiln.tasks.train.collate import IGNORE, Collator
+from lmkiln.tasks.train.tokenizer import train_tokenizer
 
 TEXTS = [f"Document {i} talks about rivers, bridges and the weather in town." for i in range(40)]
 

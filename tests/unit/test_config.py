@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import ConfigError, PipelineConfig, load_config, parse_config
+from lmkiln.tasks.config.pipeline import ConfigError, PipelineConfig, load_config, parse_config
 
 DEMO = Path(__file__).parents[2] / "configs" / "demo.yaml"
 

@@ -9,9 +9,15 @@ import json
 import pytest
 import zstandard
 
-from tasks.config import FieldMap
-from tasks.corpus import Damaged, Entry, Position, Progress, commit_message, newest_commit
-from tasks.corpus_jsonl import jsonl_reader
+from lmkiln.tasks.collect.corpora.base import Damaged, Entry
+from lmkiln.tasks.collect.corpora.collection import (
+    Position,
+    Progress,
+    commit_message,
+    newest_commit,
+)
+from lmkiln.tasks.collect.corpora.jsonl import jsonl_reader
+from lmkiln.tasks.config.collect import FieldMap
 
 PILE = FieldMap(text_field="text", meta_fields=["meta"])
 
@@ -97,8 +103,8 @@ def test_a_cut_last_line_is_a_truncated_archive_even_where_no_error_says_so() ->
 
 
 def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
-    from tasks.config import CorpusSource
-    from tasks.corpus import locations
+    from lmkiln.tasks.collect.corpora.collection import locations
+    from lmkiln.tasks.config.collect import CorpusSource
 
     listing = tmp_path / "warc.paths.gz"
     listing.write_bytes(gzip.compress(b"crawl-data/a.warc.gz\n\n/data/b.warc.gz\n"))
@@ -112,8 +118,8 @@ def test_a_paths_file_lists_files_in_order(tmp_path) -> None:
 
 
 def test_a_file_is_streamed_from_a_url_as_stored() -> None:
-    from tasks.corpus import open_location
-    from tests.helpers import serve_routes
+    from lmkiln.tasks.collect.corpora.collection import open_location
+    from tests.helpers.routes import serve_routes
 
     data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(20))))
     headers = {"Content-Type": "application/gzip"}
@@ -128,9 +134,9 @@ def test_a_file_is_streamed_from_a_url_as_stored() -> None:
 def test_a_broken_download_is_raised_for_a_retry_not_taken_for_damage() -> None:
     from urllib3.exceptions import HTTPError
 
-    from tasks.config import CorpusSource
-    from tasks.corpus import batches
-    from tests.helpers import serve_routes
+    from lmkiln.tasks.collect.corpora.collection import batches
+    from lmkiln.tasks.config.collect import CorpusSource
+    from tests.helpers.routes import serve_routes
 
     data = gzip.compress(lines(*({"text": f"record {n}"} for n in range(2000))))
     # The server promises the whole file and closes the connection halfway.
@@ -143,8 +149,8 @@ def test_a_broken_download_is_raised_for_a_retry_not_taken_for_damage() -> None:
 
 
 def test_a_finished_file_is_not_opened_again(tmp_path, monkeypatch) -> None:
-    from tasks import corpus
-    from tasks.config import PipelineConfig
+    from lmkiln.tasks.collect.corpora import collection as corpus
+    from lmkiln.tasks.config.pipeline import PipelineConfig
 
     (tmp_path / "a.jsonl").write_bytes(lines(*({"text": f"a {n}"} for n in range(5))))
     (tmp_path / "b.jsonl").write_bytes(lines({"text": "only bad"}, b"{oops"))

@@ -1,4 +1,5 @@
-"""tasks/corpus_warc.py on small WARC and WET files written with warcio, whole and damaged."""
+"""tasks/collect/corpora/warc.py on small WARC and WET files written with warcio, whole and
+damaged."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import io
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
-from tasks.config import CorpusSource
-from tasks.corpus import Damaged, Entry, reader_for
-from tasks.corpus_warc import read_warc, read_wet
-from tasks.extractors import identity
+from lmkiln.tasks.collect.corpora.base import Damaged, Entry
+from lmkiln.tasks.collect.corpora.collection import reader_for
+from lmkiln.tasks.collect.corpora.warc import read_warc, read_wet
+from lmkiln.tasks.collect.extract.extractors import identity
+from lmkiln.tasks.config.collect import CorpusSource
+from tests.helpers.warc import Archive, http_headers
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><nav>Home | About | Blog</nav>"
@@ -20,42 +22,6 @@ PAGE = (
 )
 # A record whose WARC headers do not parse: no type, no id, a line that is no header.
 BROKEN_RECORD = b"WARC/1.0\r\nthis line is no header\r\n\r\n"
-
-
-def _http(status: str, content_type: str) -> StatusAndHeaders:
-    return StatusAndHeaders(status, [("Content-Type", content_type)], protocol="HTTP/1.1")
-
-
-class Archive:
-    """A WARC or WET file written record by record, with each record's start offset."""
-
-    def __init__(self, compressed: bool = True) -> None:
-        self.buffer = io.BytesIO()
-        self.writer = WARCWriter(self.buffer, gzip=compressed)
-        self.compressed = compressed
-        self.offsets: list[int] = []
-
-    def add(self, record) -> None:
-        self.offsets.append(self.buffer.tell())
-        self.writer.write_record(record)
-        # warcio spools a payload of unstated length to a temporary file to digest it.
-        record.raw_stream.close()
-
-    def add_raw(self, block: bytes) -> None:
-        self.offsets.append(self.buffer.tell())
-        self.buffer.write(gzip.compress(block) if self.compressed else block)
-
-    def response(self, url: str, body: bytes, content_type: str, status: str = "200 OK"):
-        http = _http(status, content_type)
-        self.add(
-            self.writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), http_headers=http
-            )
-        )
-
-    @property
-    def data(self) -> bytes:
-        return self.buffer.getvalue()
 
 
 def _warc(compressed: bool = True) -> Archive:
@@ -92,7 +58,7 @@ def _warc(compressed: bool = True) -> Archive:
             digest="sha1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             refers_to_uri="https://example.org/a",
             refers_to_date="2026-11-01T00:00:00Z",
-            http_headers=_http("200 OK", "text/html"),
+            http_headers=http_headers("200 OK", "text/html"),
         )
     )
     archive.add_raw(BROKEN_RECORD)

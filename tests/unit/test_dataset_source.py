@@ -11,14 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset, DatasetDict
 
-from tasks.config import DatasetSource
-from tasks.dataset_source import read_dataset
-
-ROWS = {
-    "headline": ["Rivers", "Bridges", "Empty", "Snow"],
-    "body": ["The river rose after rain.", "The bridge was repaired.", "", "Snow closed roads."],
-    "id": [1, 2, 3, 4],
-}
+from lmkiln.tasks.collect.datasets import read_dataset
+from lmkiln.tasks.config.collect import DatasetSource
+from tests.helpers.holdings import ROWS
 
 
 def source(path: Path | str, fmt: str, **overrides) -> DatasetSource:

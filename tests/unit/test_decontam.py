@@ -8,11 +8,13 @@ import shutil
 
 import numpy as np
 
-from tasks import decontam, lake
-from tasks.clean import clean_stage
-from tasks.config import CleanConfig, SplitConfig, StorageConfig
-from tasks.records import Document
-from tasks.split import assign_split
+from lmkiln.tasks.clean import decontam
+from lmkiln.tasks.clean.tasks import clean_stage
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.config.split import SplitConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import Document, assign_split
 
 SPLIT = SplitConfig(validation_fraction=0.5)
 CONFIG = CleanConfig.model_validate(
@@ -122,9 +124,9 @@ def test_save_merges_chunk_by_chunk_into_one_sorted_set(tmp_path, monkeypatch) -
 
 
 def test_a_validation_page_dropped_as_a_near_duplicate_adds_no_ngrams(tmp_path) -> None:
-    from tasks.cleaning import Decider, prepare
-    from tasks.config import NearDedupConfig
-    from tasks.neardup import NearDupIndex
+    from lmkiln.tasks.clean.decide import Decider, prepare
+    from lmkiln.tasks.clean.dedup.index import NearDupIndex
+    from lmkiln.tasks.config.clean import NearDedupConfig
 
     config = CONFIG.model_copy(update={"near_dedup": NearDedupConfig()})
     original = on_side(page(1, "validation"), "validation")

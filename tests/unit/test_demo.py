@@ -1,12 +1,12 @@
+"""Demo URLs and their aliases, without starting a demo server (the integration test
+test_demo_servers.py starts them)."""
+
 from __future__ import annotations
 
 import pytest
-import requests
 
-from tasks.api import read_all
-from tasks.config import ApiSource, WebSource
-from tasks.demo import demo_names, demo_servers, resolve_url
-from tasks.scrape import crawl, extract
+from lmkiln.tasks.collect.http import resolve_aliases
+from lmkiln.tasks.demo.servers import demo_names, demo_servers
 
 
 def test_demo_names_come_from_demo_urls_only() -> None:
@@ -14,18 +14,18 @@ def test_demo_names_come_from_demo_urls_only() -> None:
     assert demo_names(urls) == {"pydoc", "packages"}
 
 
-def test_resolve_url_replaces_the_demo_prefix_and_keeps_other_urls() -> None:
-    base_urls = {"pydoc": "http://127.0.0.1:5000"}
-    assert resolve_url("demo://pydoc/json.html", base_urls) == "http://127.0.0.1:5000/json.html"
-    assert resolve_url("demo://pydoc", base_urls) == "http://127.0.0.1:5000"
-    assert resolve_url("https://example.org/a", base_urls) == "https://example.org/a"
+def test_aliases_replace_the_demo_prefix_and_keep_other_urls() -> None:
+    aliases = {"demo://pydoc": "http://127.0.0.1:5000"}
+    assert resolve_aliases("demo://pydoc/json.html", aliases) == "http://127.0.0.1:5000/json.html"
+    assert resolve_aliases("demo://pydoc", aliases) == "http://127.0.0.1:5000"
+    assert resolve_aliases("https://example.org/a", aliases) == "https://example.org/a"
+    with pytest.raises(ValueError, match="demo://pydocs/x"):  # a prefix of the name is not it
+        resolve_aliases("demo://pydocs/x", aliases)
 
 
-def test_resolve_url_without_a_running_server_names_the_url_and_the_fix() -> None:
-    with pytest.raises(
-        ValueError, match=r"demo://packages/x: no demo server 'packages'.*demo_servers"
-    ):
-        resolve_url("demo://packages/x", {"pydoc": "http://127.0.0.1:5000"})
+def test_a_demo_url_without_a_running_server_names_the_url_and_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"demo://packages/x: not an http\(s\) URL.*collect flow"):
+        resolve_aliases("demo://packages/x", {"demo://pydoc": "http://127.0.0.1:5000"})
 
 
 def test_unknown_demo_server_names_are_refused_before_starting_anything() -> None:
@@ -34,63 +34,14 @@ def test_unknown_demo_server_names_are_refused_before_starting_anything() -> Non
             pass
 
 
-def test_demo_servers_serve_pages_and_records_and_stop_on_exit() -> None:
-    with demo_servers(["pydoc", "packages"]) as base_urls:
-        assert set(base_urls) == {"pydoc", "packages"}
-        assert all(url.startswith("http://127.0.0.1:") for url in base_urls.values())
-
-        response = requests.get(base_urls["pydoc"] + "/json.html", timeout=10)
-        assert response.status_code == 200 and "text/html" in response.headers["Content-Type"]
-        page = extract(response.text, response.url)
-        assert "json" in page.title and "JSON" in page.text
-        assert any(link.startswith(base_urls["pydoc"]) for link in page.links)
-
-        packages = base_urls["packages"] + "/packages"
-        first = requests.get(packages, params={"page": 1, "per_page": 3}, timeout=10).json()
-        assert first["page"] == 1 and first["next_page"] == 2 and len(first["items"]) == 3
-        item = first["items"][0]
-        assert set(item) >= {"id", "title", "text", "url", "updated_at"}
-        assert len(item["text"]) >= 300 and item["url"].startswith("https://pypi.org/project/")
-        names = [item["id"] for item in first["items"]]
-        assert names == sorted(names)
-        past_end = requests.get(packages, params={"page": 1000}, timeout=10).json()
-        assert past_end["items"] == [] and past_end["next_page"] is None
-        assert requests.get(base_urls["packages"] + "/nope", timeout=10).status_code == 404
-
-    for url in base_urls.values():
-        with pytest.raises(requests.ConnectionError):
-            requests.get(url + "/", timeout=2)
-
-
-def test_the_demo_sources_collect_through_crawl_and_fetch_api() -> None:
-    web = WebSource(
-        name="pydoc",
-        start_urls=["demo://pydoc/json.html"],
-        max_pages=3,
-        # pydoc renders a page by importing its module: on a loaded machine that can take
-        # longer than the default timeout, the likely cause of two failures seen under load.
-        timeout_s=60,
-        allow_private_addresses=True,
-    )
-    api = ApiSource(name="packages", url="demo://packages/packages?per_page=5", max_pages=2)
-    with demo_servers(demo_names([*web.start_urls, api.url])) as base_urls:
-        crawled = crawl(web, base_urls)
-        records, api_counters = read_all(api, base_urls)
-
-    pages, web_counters = crawled.documents, crawled.counters
-    assert len(pages) == 3 and web_counters["pages_fetched"] == 3
-    assert pages[0].url == base_urls["pydoc"] + "/json.html"
-    assert len(records) == 10 and api_counters["pages"] == 2
-
-
 def test_only_the_last_saved_champions_are_kept_for_serving(tmp_path) -> None:
     import os
 
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from tasks.config import StorageConfig
-    from tasks.demo import served_folder
-    from tasks.train import train_tokenizer
+    from lmkiln.tasks.collect.synth.serving import served_folder
+    from lmkiln.tasks.config.storage import StorageConfig
+    from lmkiln.tasks.train.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(["a river and a bridge"] * 20, 280)
     storage = StorageConfig(data_root=str(tmp_path / "data"))

@@ -6,8 +6,9 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tasks.extract import decode, extract, title_and_links
-from tasks.http import canonical_url
+from lmkiln.tasks.collect.extract.main_text import extract, title_and_links
+from lmkiln.tasks.collect.extract.markup import decode
+from lmkiln.tasks.collect.http import canonical_url
 
 URL = "http://blog.test/glazes"
 

@@ -7,15 +7,17 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from lmkiln import extract_text
-from tasks import extractors
-from tasks.config import CorpusSource, StorageConfig, WebSource
-from tasks.extract import extract, title_and_links
-from tasks.sources import fetch_key
+from lmkiln.tasks.collect.extract import extractors
+from lmkiln.tasks.collect.extract.main_text import extract, title_and_links
+from lmkiln.tasks.collect.tasks import fetch_key
+from lmkiln.tasks.config.collect import CorpusSource, WebSource
+from lmkiln.tasks.config.storage import StorageConfig
 
 PROSE = "The kiln fires the clay slowly, so that the water leaves it before it can crack."
 PAGE = f"""<!doctype html><html><head><title>Firing clay</title></head><body>
@@ -61,11 +63,18 @@ def test_title_and_links_come_from_one_parse_as_the_full_extraction_gives_them()
     assert title_and_links("", URL) == extract("", URL)
 
 
-def test_lmkiln_s_version_digests_every_module_of_its_extractor() -> None:
-    # Parsing, layout and rendering decide the text; tasks.http only canonicalises links.
-    code = "import sys, tasks.extract; print(*(m for m in sys.modules if m[:6] == 'tasks.'))"
+def test_lmkiln_s_extraction_imports_nothing_outside_its_package_but_core_and_http() -> None:
+    # Its identity digests the package: code the text depends on must live in it. tasks.core is
+    # the digest itself; collect.http only canonicalises links.
+    code = "import sys, lmkiln.tasks.collect.extract.main_text; print(*sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert set(result.stdout.split()) - {"tasks.http"} == set(extractors.LMKILN_MODULES)
+    loaded = {name for name in result.stdout.split() if name.startswith("lmkiln.tasks.")}
+    outside = {
+        name
+        for name in loaded
+        if not name.startswith(("lmkiln.tasks.collect.extract", "lmkiln.tasks.core"))
+    }
+    assert outside <= {"lmkiln.tasks.collect", "lmkiln.tasks.collect.http"}, outside
 
 
 def test_auto_is_the_chosen_default() -> None:
@@ -84,22 +93,28 @@ def test_identity_names_the_installed_version_and_a_digest_of_what_lmkiln_sets()
 
 
 def test_lmkiln_s_version_ignores_comments_and_follows_code(monkeypatch, tmp_path) -> None:
-    from pathlib import Path
+    import shutil
 
-    original = Path(extractors.__file__).parent
-    files = [f"{module.removeprefix('tasks.')}.py" for module in extractors.LMKILN_MODULES]
-    for name in files:
-        (tmp_path / name).write_text((original / name).read_text())
-    monkeypatch.setattr(extractors, "__file__", str(tmp_path / "extractors.py"))
+    from lmkiln.tasks.core import caching
+
+    package = tmp_path / "extract"
+    shutil.copytree(Path(extractors.__file__).parent, package)
+    found = caching.sources
+    monkeypatch.setattr(
+        caching, "sources", lambda name: {p.name: p for p in sorted(package.glob("*.py"))}
+    )
 
     def version_after(edit) -> str:
-        edit(tmp_path / files[-1])
+        edit(package / "layout.py")
+        caching.code_digest.cache_clear()
         extractors.version.cache_clear()
         return extractors.version("lmkiln")
 
     before = version_after(lambda path: None)
     commented = version_after(lambda path: path.write_text(path.read_text() + "\n# why\n"))
     changed = version_after(lambda path: path.write_text(path.read_text() + "\nLIMIT = 3\n"))
+    monkeypatch.setattr(caching, "sources", found)
+    caching.code_digest.cache_clear()
     extractors.version.cache_clear()
     assert commented == before and changed != before
 
@@ -129,7 +144,7 @@ def test_every_extractor_s_text_is_normalised_alike() -> None:
 
 
 def test_importing_lmkiln_loads_no_extractor() -> None:
-    heavy = ("tasks.extract", "lxml", "bs4", "trafilatura", "resiliparse")
+    heavy = ("lmkiln.tasks.collect.extract.main_text", "lxml", "bs4", "trafilatura", "resiliparse")
     code = f"import sys, lmkiln; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

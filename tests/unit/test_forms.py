@@ -8,9 +8,9 @@ import json
 import pytest
 from prefect.utilities.callables import parameter_schema
 
-from flows.collect import collect
-from flows.nightly import nightly
-from flows.retrain import retrain
+from lmkiln.flows.collect import collect
+from lmkiln.flows.nightly import nightly
+from lmkiln.flows.retrain import retrain
 
 
 def fields(flow) -> dict[str, dict]:

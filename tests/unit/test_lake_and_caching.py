@@ -2,10 +2,10 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-from tasks import lake
-from tasks.caching import bucket_start, stage_key
-from tasks.config import CleanConfig
-from tasks.records import Document, LakeRef
+from lmkiln.tasks.config.clean import CleanConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.caching import bucket_start, stage_key
+from lmkiln.tasks.core.records import Document, LakeRef
 
 
 def test_append_and_read_at_a_commit(tmp_path):

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from tasks.config import LANGUAGES, LanguageConfig
-from tasks.language import _identifier, identify, language_reason
+from lmkiln.tasks.clean.language import _identifier, identify, language_reason
+from lmkiln.tasks.config.clean import LANGUAGES, LanguageConfig
 
 
 @pytest.mark.parametrize(

@@ -1,29 +1,18 @@
-import os
 import random
 import shutil
-import string
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tasks import lake
-from tasks.minhash import MinHasher, Normalisation, detection
-from tasks.neardup import NearDedupConfig, NearDupIndex, index_path
-from tasks.records import LakeRef, text_id
-
-CONFIG = NearDedupConfig()
-_RNG = random.Random(7)
-VOCABULARY = [
-    "".join(_RNG.choices(string.ascii_lowercase, k=_RNG.randint(2, 9))) for _ in range(5000)
-]
-
-
-def text(seed: int, words: int = 300) -> str:
-    rng = random.Random(seed)
-    chosen = rng.choices(VOCABULARY, k=words)
-    return "\n".join(" ".join(chosen[i : i + 12]) + "." for i in range(0, words, 12))
+from lmkiln.tasks.clean.dedup.index import NearDupIndex, index_path
+from lmkiln.tasks.clean.dedup.minhash import MinHasher, Normalisation
+from lmkiln.tasks.config.clean import NearDedupConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import LakeRef, text_id
+from tests.helpers.neardup import CONFIG, VOCABULARY, batch, duplicate_of, night, text
 
 
 def substitute(original: str, share: float, seed: int) -> str:
@@ -32,38 +21,6 @@ def substitute(original: str, share: float, seed: int) -> str:
     for i in rng.sample(range(len(words)), max(1, round(share * len(words)))):
         words[i] = rng.choice(VOCABULARY)
     return " ".join(words)
-
-
-def batch(texts: list[str], start: int = 0) -> list[tuple[int, str, str]]:
-    return [(start + i, text_id(t), t) for i, t in enumerate(texts)]
-
-
-def duplicate_of(results) -> list[str | None]:
-    return [found.of if found else None for found in results]
-
-
-def night(
-    table: str,
-    texts: list[str],
-    config: NearDedupConfig = CONFIG,
-    commit: bool = True,
-    die: bool = False,
-):
-    """What the clean stage does: decide, append every decision, commit the index after."""
-    head = lake.head(table)
-    start = head.rows if head else 0
-    with NearDupIndex.open(index_path(table), config, head) as index:
-        results = index.check(batch(texts, start))
-        rows = [
-            {"id": text_id(t), "text": t, "reason": "near_duplicate" if found else ""}
-            for t, found in zip(texts, results, strict=True)
-        ]
-        ref = lake.append(table, rows, lake.CLEAN_TABLE, "night")
-        if die:
-            os._exit(9)  # killed between the table's commit and the index's
-        if commit:
-            index.commit(ref)
-    return duplicate_of(results), ref
 
 
 @pytest.fixture
@@ -192,7 +149,14 @@ def test_signatures_estimate_jaccard_and_the_curve_matches_its_formula():
         exact = len(shingles[0] & other) / len(shingles[0] | other)
         assert abs((signature == signatures[0]).mean() - exact) < 0.15
     assert hasher.signatures(["", "a b"]).shape == (2, 128)
-    assert detection(0.7, 32, 4) > 0.999 and detection(0.3, 32, 4) < 0.25
+    # Pairs of signatures equal at a share s of positions share a band key with chance
+    # 1 - (1 - s^rows)^bands: near 1 at s=0.7, about 0.23 at s=0.3 with 32 bands of 4.
+    rng = np.random.default_rng(0)
+    for s in (0.3, 0.7):
+        first = rng.integers(0, 2**32, size=(4000, 128), dtype=np.uint32)
+        second = np.where(rng.random(first.shape) < s, first, first ^ 1)
+        shared = (hasher.band_keys(first) == hasher.band_keys(second)).any(axis=1).mean()
+        assert abs(shared - (1 - (1 - s**4) ** 32)) < 0.03, s
 
 
 def test_decisions_do_not_depend_on_batch_boundaries(tmp_path):
@@ -212,7 +176,7 @@ def test_a_killed_process_leaves_an_index_that_catches_up_with_the_table(tmp_pat
     night(table, [text(seed) for seed in range(140, 143)])
     crash = (
         "import os, sys\n"
-        "from tests.unit.test_neardup import night, text\n"
+        "from tests.helpers.neardup import night, text\n"
         "night(sys.argv[1], [text(143), text(144)], commit=False, die=True)\n"
     )
     root = Path(__file__).resolve().parents[2]

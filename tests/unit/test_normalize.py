@@ -1,7 +1,8 @@
 import ftfy
 import pytest
 
-from tasks.normalize import FTFY, NormalizeConfig, fix_mojibake, normalize
+from lmkiln.tasks.clean.normalize import FTFY, fix_mojibake, normalize
+from lmkiln.tasks.config.clean import NormalizeConfig
 
 OFF = NormalizeConfig(fix_mojibake=False)
 

@@ -6,12 +6,13 @@ import gzip
 import json
 from dataclasses import replace
 
-from tasks import lake, pages
-from tasks.config import WebSource
-from tasks.extractors import identity
-from tasks.scrape import crawl
-from tests.helpers import HTML, serve_routes
-from tests.sites import ChangingSite as Site
+from lmkiln.tasks.collect.extract.extractors import identity
+from lmkiln.tasks.collect.web import pages
+from lmkiln.tasks.collect.web.crawl import crawl
+from lmkiln.tasks.config.collect import WebSource
+from lmkiln.tasks.core import lake
+from tests.helpers.routes import HTML, serve_routes
+from tests.helpers.sites import ChangingSite as Site
 
 
 def source(base: str, start: str = "/") -> WebSource:
@@ -28,10 +29,10 @@ def source(base: str, start: str = "/") -> WebSource:
 def test_an_unchanged_site_costs_one_304_per_page_and_no_extraction(tmp_path) -> None:
     site, path, log = Site(), str(tmp_path / "pages"), []
     with serve_routes(site.routes(), log) as base:
-        first = crawl(source(base), {})
+        first = crawl(source(base))
         pages.store(path, first.pages, "night 1")
         log.clear()
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 4 and first.counters["extracted"] == 4
     assert second.documents == [] and second.pages == []
@@ -44,13 +45,13 @@ def test_an_unchanged_site_costs_one_304_per_page_and_no_extraction(tmp_path) ->
 def test_a_changed_page_yields_a_new_document_version(tmp_path) -> None:
     site, path = Site(), str(tmp_path / "pages")
     with serve_routes(site.routes()) as base:
-        first = crawl(source(base), {})
+        first = crawl(source(base))
         pages.store(path, first.pages, "night 1")
         site.versions["/a"] = 2
         site.versions["/b"] = 2
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
         pages.store(path, second.pages, "night 2")
-        third = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        third = crawl(source(base), known=pages.known_pages(path, "site"))
 
     changed = {doc.url.removeprefix(base): doc for doc in second.documents}
     assert sorted(changed) == ["/a", "/b"]
@@ -64,7 +65,7 @@ def test_a_changed_page_yields_a_new_document_version(tmp_path) -> None:
 def test_raw_pages_are_kept_compressed_with_provenance_and_reextract_alike(tmp_path) -> None:
     site, path = Site(), str(tmp_path / "pages")
     with serve_routes(site.routes()) as base:
-        first = crawl(source(base), {})
+        first = crawl(source(base))
     pages.store(path, first.pages, "night 1")
 
     ref = lake.head(path)
@@ -82,9 +83,9 @@ def test_a_start_url_that_redirects_still_gets_its_304(tmp_path) -> None:
     site, path = Site(), str(tmp_path / "pages")
     routes = {**site.routes(), "/start": (301, {"Location": "/"}, "")}
     with serve_routes(routes) as base:
-        first = crawl(source(base, "/start"), {})
+        first = crawl(source(base, "/start"))
         pages.store(path, first.pages, "night 1")
-        second = crawl(source(base, "/start"), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base, "/start"), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 4
     assert second.counters["not_modified"] == 4 and second.counters["extracted"] == 0
@@ -94,9 +95,9 @@ def test_the_same_bytes_without_validators_count_as_unchanged(tmp_path) -> None:
     path = str(tmp_path / "pages")
     routes = {"/": (200, HTML, "<main><p>Nothing ever changes here.</p></main>")}
     with serve_routes(routes) as base:
-        first = crawl(source(base), {})
+        first = crawl(source(base))
         pages.store(path, first.pages, "night 1")
-        second = crawl(source(base), {}, known=pages.known_pages(path, "site"))
+        second = crawl(source(base), known=pages.known_pages(path, "site"))
 
     assert len(first.documents) == 1
     assert second.documents == [] and second.pages == []
@@ -107,7 +108,7 @@ def _crawled(tmp_path):
     """The site crawled once with the default extractor, its pages stored."""
     path = str(tmp_path / "pages")
     with serve_routes(Site().routes()) as base:
-        first = crawl(source(base), {})
+        first = crawl(source(base))
     pages.store(path, first.pages, "night 1")
     return path, first
 

@@ -1,6 +1,7 @@
 import pytest
 
-from tasks.pii import PiiConfig, Span, entropy, find, redact
+from lmkiln.tasks.clean.pii import Span, entropy, find, redact
+from lmkiln.tasks.config.clean import PiiConfig
 
 GITHUB_TOKEN = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
 JWT = (

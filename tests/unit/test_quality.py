@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from tasks import quality as q
-from tasks.config import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
-from tasks.quality import check
-from tasks.textstats import (
+from lmkiln.tasks.clean.quality import rules as q
+from lmkiln.tasks.clean.quality.features import (
     Features,
     repeated_ngram_chars,
     repeated_ngrams_exceed,
     top_ngram_chars,
     top_ngram_exceeds,
 )
-from tasks.wordsplit import sentence_count, words
+from lmkiln.tasks.clean.quality.rules import check
+from lmkiln.tasks.clean.quality.words import TOKENS, sentence_count, token_ids
+from lmkiln.tasks.config.clean import C4Config, FineWebConfig, GopherQualityConfig, QualityConfig
 
 # Eight distinct sentences: passes every rule with datatrove's defaults.
 SENTENCES = [
@@ -45,6 +45,11 @@ NO_STOP_WORDS = "\n".join(
         "Most people walk or cycle, because streets are narrow there.",
     ]
 )
+
+
+def words(text: str) -> list[str]:
+    """The words the quality rules measure, as strings."""
+    return [TOKENS[i] for i in token_ids(text)]
 
 
 def reason(text: str, config: QualityConfig | None = None) -> str | None:
@@ -189,7 +194,34 @@ def test_fineweb_reasons():
 
 
 def test_every_reason_is_named_once():
-    assert len(set(q.REASONS)) == len(q.REASONS) == 31
+    # Every reason `check` can return with the default n-gram sizes, in the order checked.
+    reasons = (
+        q.EMPTY,
+        q.DUP_PARA_FRAC,
+        q.DUP_PARA_CHAR_FRAC,
+        q.DUP_LINE_FRAC,
+        q.DUP_LINE_CHAR_FRAC,
+        *(q.top_ngram_reason(n) for n in (2, 3, 4)),
+        *(q.dup_ngram_reason(n) for n in range(5, 11)),
+        q.GOPHER_SHORT_DOC,
+        q.GOPHER_LONG_DOC,
+        q.GOPHER_BELOW_AVG_WORD_LENGTH,
+        q.GOPHER_ABOVE_AVG_WORD_LENGTH,
+        q.GOPHER_TOO_MANY_HASHES,
+        q.GOPHER_TOO_MANY_ELLIPSIS,
+        q.GOPHER_TOO_MANY_BULLETS,
+        q.GOPHER_TOO_MANY_END_ELLIPSIS,
+        q.GOPHER_BELOW_ALPHA,
+        q.GOPHER_STOP_WORDS,
+        q.LOREM_IPSUM,
+        q.CURLY_BRACKET,
+        q.TOO_FEW_SENTENCES,
+        q.LINE_PUNCT_RATIO,
+        q.SHORT_LINE_RATIO,
+        q.CHAR_DUP_RATIO,
+        q.LIST_RATIO,
+    )
+    assert len(set(reasons)) == len(reasons) == 31
 
 
 @pytest.mark.parametrize(
@@ -303,7 +335,7 @@ def test_ngram_counts_equal_datatrove_algorithms(seed):
 def test_shortcuts_split_chunks_as_the_full_affix_rules_do():
     # wordsplit._tokenize splits common shapes without regular expressions; each shortcut
     # must give what the affix, infix and exception rules give for the same chunk.
-    from tasks import wordsplit
+    from lmkiln.tasks.clean.quality import words as wordsplit
 
     chunks = [
         *"itself. so. U.S. etc. e.g. a. Im. cannot. doin. Mr. ABC. I. Ünïcode. ünïcode.".split(),

@@ -7,10 +7,13 @@ import json
 
 import pytest
 
-from tasks import lake, quarantine, watermark
-from tasks.api import SchemaChanged, read_api
-from tasks.config import ApiSource, StorageConfig
-from tests.helpers import JSON, Response, serve_routes
+from lmkiln.tasks.collect.api import watermark
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import SchemaChanged
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import lake, quarantine
+from tests.helpers.routes import JSON, Response, serve_routes
 
 
 def items(records: list[dict[str, object]]):
@@ -35,7 +38,7 @@ def fetch(storage: StorageConfig, src: ApiSource, fail_commit: bool = False) -> 
     with watermark.locked(storage, src.name):
         start = watermark.load(storage, src.name, src.watermark_kind)
         try:
-            read = read_api(src, {}, start)
+            read = read_api(src, start)
         except SchemaChanged as exc:
             quarantine.store(storage, src.name, exc.quarantined)
             raise

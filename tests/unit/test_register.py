@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import RegisterConfig, StorageConfig
-from tasks.models import (
+from lmkiln.tasks.config.registry import RegisterConfig
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core.records import RunRef
+from lmkiln.tasks.registry.models import (
     champion_uri,
     context_length,
     describe_champion,
@@ -16,11 +18,10 @@ from tasks.models import (
     generate,
     load_model_uri,
 )
-from tasks.records import RunRef
-from tasks.register import promote_version, register_model
-from tasks.tracking import use_tracking
-from tasks.train import train_model
-from tests.unit.test_train import TINY, corpus_rows, make_corpus
+from lmkiln.tasks.registry.register import promote_version, register_model
+from lmkiln.tasks.registry.tracking import use_tracking
+from lmkiln.tasks.train.tasks import train_model
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 REGISTER = RegisterConfig(model_name="lmkiln", experiment="unit")
 
@@ -155,8 +156,8 @@ def test_promote_by_hand_and_rollback_move_aliases_in_a_safe_order(
     from mlflow.tracking import MlflowClient
     from typer.testing import CliRunner
 
-    from flows.cli import app
-    from tasks import register
+    from lmkiln.cli import app
+    from lmkiln.tasks.registry import register
 
     storage, trained = runs
     client = MlflowClient(tracking_uri=storage.mlflow_uri, registry_uri=storage.mlflow_uri)

@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from tasks.config import WebSource
-from tasks.extract import extract
-from tasks.http import SourceUnavailable, canonical_url
-from tasks.records import Document
-from tasks.scrape import crawl
-from tests.helpers import HTML, html_page, serve_routes, unused_port
+from lmkiln.tasks.collect.extract.main_text import extract
+from lmkiln.tasks.collect.http import SourceUnavailable, canonical_url
+from lmkiln.tasks.collect.tasks import resolved
+from lmkiln.tasks.collect.web.crawl import crawl
+from lmkiln.tasks.config.collect import WebSource
+from lmkiln.tasks.core.records import Document
+from tests.helpers.routes import HTML, html_page, serve_routes, unused_port
 
 ARTICLE = """<!doctype html><html><head><title>Kilns</title>
 <style>body { color: red }</style><script>var tracking = 1;</script></head>
@@ -114,10 +115,8 @@ SITE = {
 }
 
 
-def crawl_site(
-    source: WebSource, base_urls: dict[str, str]
-) -> tuple[list[Document], dict[str, int]]:
-    crawled = crawl(source, base_urls)
+def crawl_site(source: WebSource) -> tuple[list[Document], dict[str, int]]:
+    crawled = crawl(source)
     return crawled.documents, crawled.counters
 
 
@@ -137,7 +136,7 @@ def site_source(base: str, **overrides: object) -> WebSource:
 def test_crawl_is_breadth_first_within_depth_and_deduplicates_urls() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
-        docs, counters = crawl_site(site_source(base, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1))
 
     titles = [doc.title for doc in docs]
     assert titles == ["home", "a", "b", "post"]
@@ -159,7 +158,7 @@ def test_crawl_is_breadth_first_within_depth_and_deduplicates_urls() -> None:
 def test_crawl_stops_at_max_pages() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
-        docs, _ = crawl_site(site_source(base, max_pages=2, max_depth=5), {})
+        docs, _ = crawl_site(site_source(base, max_pages=2, max_depth=5))
 
     assert [doc.title for doc in docs] == ["home", "a"]
     assert [path for path in log if path not in ("/robots.txt", "/sitemap.xml")] == [
@@ -172,7 +171,7 @@ def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
         source = site_source(base, scope=[base + "/docs/"], exclude=[r"/deeper$"], max_depth=5)
-        docs, counters = crawl_site(source, {})
+        docs, counters = crawl_site(source)
 
     assert sorted(doc.title for doc in docs) == ["a", "b", "deep", "home"]
     assert "/blog/post" not in log and "/docs/a/deeper" not in log
@@ -183,7 +182,7 @@ def test_crawl_follows_only_links_in_scope_and_not_excluded() -> None:
 
 def test_crawl_ignores_robots_only_when_told() -> None:
     with serve_routes(SITE) as base:
-        docs, counters = crawl_site(site_source(base, respect_robots=False, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, respect_robots=False, max_depth=1))
 
     assert "secret" in [doc.title for doc in docs]
     assert counters["robots_forbidden"] == 0
@@ -192,7 +191,7 @@ def test_crawl_ignores_robots_only_when_told() -> None:
 def test_crawl_pauses_between_requests_to_the_same_site() -> None:
     with serve_routes(SITE) as base:
         started = time.monotonic()
-        crawl(site_source(base, max_pages=3, delay_ms=200, sitemaps=False), {})
+        crawl(site_source(base, max_pages=3, delay_ms=200, sitemaps=False))
         elapsed_s = time.monotonic() - started
 
     assert elapsed_s >= 0.6  # robots.txt and three pages: three pauses
@@ -203,7 +202,7 @@ def test_crawl_retries_429_after_retry_after_and_succeeds() -> None:
     log: list[str] = []
     with serve_routes(routes, log) as base:
         started = time.monotonic()
-        docs, counters = crawl_site(site_source(base, retries=2), {})
+        docs, counters = crawl_site(site_source(base, retries=2))
         elapsed_s = time.monotonic() - started
 
     assert [doc.title for doc in docs] == ["home"]
@@ -219,7 +218,7 @@ def test_crawl_of_an_unreachable_site_raises_source_unavailable() -> None:
     )
 
     with pytest.raises(SourceUnavailable, match=r"source 'gone'.*127\.0\.0\.1.*Connection") as err:
-        crawl(source, {})
+        crawl(source)
     assert err.value.status is None and err.value.retryable
 
 
@@ -227,11 +226,11 @@ def test_crawl_whose_start_page_is_missing_raises_a_permanent_source_unavailable
     with serve_routes({"/": (200, HTML, "<p>home</p>")}) as base:
         source = site_source(base, start_urls=[base + "/missing"])
         with pytest.raises(SourceUnavailable, match="HTTP 404 is not retried") as err:
-            crawl(source, {})
+            crawl(source)
     assert err.value.status == 404 and not err.value.retryable
 
 
-def test_crawl_resolves_demo_urls() -> None:
+def test_a_source_s_aliases_point_its_demo_urls_at_a_server_before_the_crawl() -> None:
     with serve_routes(SITE) as base:
         source = WebSource(
             name="site",
@@ -239,7 +238,7 @@ def test_crawl_resolves_demo_urls() -> None:
             max_depth=0,
             allow_private_addresses=True,
         )
-        docs, _ = crawl_site(source, {"site": base})
+        docs, _ = crawl_site(resolved(source, {"demo://site": base}))
 
     assert [(doc.title, doc.url) for doc in docs] == [("b", base + "/docs/b")]
 
@@ -248,7 +247,7 @@ def test_a_start_url_on_a_non_public_address_is_refused_before_any_request() -> 
     # The cloud metadata address: the classic server-side request forgery target.
     source = WebSource(name="meta", start_urls=["http://169.254.169.254/latest/meta-data/"])
     with pytest.raises(ValueError, match="non-public address 169.254.169.254.*only for sites"):
-        crawl(source, {})
+        crawl(source)
 
 
 def test_redirects_are_checked_hop_by_hop() -> None:
@@ -263,7 +262,7 @@ def test_redirects_are_checked_hop_by_hop() -> None:
     }
     log: list[str] = []
     with serve_routes(site, log=log) as base:
-        docs, counters = crawl_site(site_source(base, max_redirects=3), {})
+        docs, counters = crawl_site(site_source(base, max_redirects=3))
 
     assert [doc.title for doc in docs] == ["home", "a"]
     assert docs[1].url == base + "/docs/a"
@@ -276,7 +275,7 @@ def test_redirects_are_checked_hop_by_hop() -> None:
 def test_a_page_longer_than_max_page_bytes_is_cut_and_counted() -> None:
     body = "<p>" + "word " * 5000 + "</p>"
     with serve_routes({"/": html_page("long", body)}) as base:
-        docs, counters = crawl_site(site_source(base, max_page_bytes=4096), {})
+        docs, counters = crawl_site(site_source(base, max_page_bytes=4096))
 
     assert counters["truncated_pages"] == 1
     assert counters["bytes"] == 4096
@@ -288,7 +287,7 @@ def test_robots_wildcards_and_the_longest_rule_win() -> None:
     site = SITE | {"/robots.txt": (200, {"Content-Type": "text/plain"}, robots)}
     log: list[str] = []
     with serve_routes(site, log=log) as base:
-        docs, counters = crawl_site(site_source(base, max_depth=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1))
 
     assert "/docs/b" in log  # the longer Allow beats the shorter Disallow
     assert "/docs/a" not in log and "/files/manual.pdf" not in log
@@ -299,8 +298,8 @@ def test_only_configured_content_types_are_extracted() -> None:
     plain = (200, {"Content-Type": "text/plain; charset=utf-8"}, "plain words " * 20)
     site = {"/": link_page("home", "/notes.txt"), "/notes.txt": plain}
     with serve_routes(site) as base:
-        html_only, skipped = crawl_site(site_source(base), {})
-        both, _ = crawl_site(site_source(base, content_types=["text/html", "text/plain"]), {})
+        html_only, skipped = crawl_site(site_source(base))
+        both, _ = crawl_site(site_source(base, content_types=["text/html", "text/plain"]))
 
     assert [doc.url for doc in html_only] == [base + "/"] and skipped["skipped_type"] == 1
     assert [doc.url for doc in both] == [base + "/", base + "/notes.txt"]
@@ -308,7 +307,7 @@ def test_only_configured_content_types_are_extracted() -> None:
 
 def test_the_crawl_stops_past_max_bytes() -> None:
     with serve_routes(SITE) as base:
-        docs, counters = crawl_site(site_source(base, max_depth=1, max_bytes=1), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1, max_bytes=1))
 
     assert len(docs) == 1  # the first page passes the cap; nothing is fetched after it
     assert counters["stopped_at_max_bytes"] == 1
@@ -338,7 +337,7 @@ def test_pages_of_one_depth_are_fetched_concurrently_up_to_the_cap_and_kept_in_o
     site = {f"/{name}": slow(name, 0.05 * (8 - n)) for n, name in enumerate(names)}
     site["/"] = link_page("home", *(f"/{name}" for name in names))
     with serve_routes(site) as base:
-        docs, counters = crawl_site(site_source(base, concurrency=3), {})
+        docs, counters = crawl_site(site_source(base, concurrency=3))
 
     assert [doc.title for doc in docs] == ["home", *names]
     assert in_flight["peak"] == 3
@@ -377,7 +376,7 @@ def test_sitemaps_from_robots_txt_add_in_scope_pages_at_depth_zero() -> None:
     }
     with serve_routes(site) as base:
         holder["base"] = base
-        docs, counters = crawl_site(site_source(base, max_depth=0), {})
+        docs, counters = crawl_site(site_source(base, max_depth=0))
 
     # Depth 0: the start URL, then the sitemap's in-scope pages; /docs/b is not asked twice.
     assert [doc.title for doc in docs] == ["home", "orphan", "b"]
@@ -389,7 +388,7 @@ def test_sitemaps_from_robots_txt_add_in_scope_pages_at_depth_zero() -> None:
 def test_sitemaps_are_not_read_when_turned_off() -> None:
     log: list[str] = []
     with serve_routes(SITE, log) as base:
-        crawl_site(site_source(base, max_depth=0, sitemaps=False), {})
+        crawl_site(site_source(base, max_depth=0, sitemaps=False))
 
     assert "/sitemap.xml" not in log
 
@@ -398,7 +397,7 @@ def test_links_and_redirects_to_non_public_addresses_are_refused_and_counted(mon
     # Fake DNS answers: the test site's 127.0.0.1 counts as public, "localhost" as the
     # loopback address it is. Everything else about the crawl is real.
     answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
-    monkeypatch.setattr("tasks.scrape.non_public_address", answers.__getitem__)
+    monkeypatch.setattr("lmkiln.tasks.collect.web.fetch.non_public_address", answers.__getitem__)
     inside: dict[str, str] = {}
     site = {
         "/": lambda _path: link_page("home", f"{inside['base']}/admin", "/hop"),
@@ -409,7 +408,7 @@ def test_links_and_redirects_to_non_public_addresses_are_refused_and_counted(mon
         inside["base"] = base.replace("127.0.0.1", "localhost")
         scope = [base + "/", inside["base"] + "/"]
         source = WebSource(name="site", start_urls=[base + "/"], scope=scope, retries=0)
-        docs, counters = crawl_site(source, {})
+        docs, counters = crawl_site(source)
 
     assert [doc.title for doc in docs] == ["home"]
     assert "/admin" not in log and "/metadata" not in log
@@ -425,7 +424,7 @@ def test_malformed_links_and_sitemap_entries_are_skipped_not_fatal() -> None:
         "/sitemap.xml": (200, XML, sitemap),
     }
     with serve_routes(site) as base:
-        docs, counters = crawl_site(site_source(base), {})
+        docs, counters = crawl_site(site_source(base))
 
     assert [doc.title for doc in docs] == ["home", "b"]
     assert counters["errors"] == 0
@@ -435,7 +434,7 @@ def test_a_sitemap_without_closing_tags_is_read_in_linear_time() -> None:
     # A quadratic search would take hours on this; the test would time out.
     sitemap = "<urlset>" + "<loc>x" * 400_000
     with serve_routes({"/": link_page("home"), "/sitemap.xml": (200, XML, sitemap)}) as base:
-        docs, counters = crawl_site(site_source(base, max_page_bytes=4_000_000), {})
+        docs, counters = crawl_site(site_source(base, max_page_bytes=4_000_000))
 
     assert [doc.title for doc in docs] == ["home"]
     assert counters["sitemaps"] == 1 and counters["sitemap_urls"] == 0
@@ -451,14 +450,14 @@ def test_a_sitemap_index_that_lists_itself_is_read_once() -> None:
     }
     with serve_routes(site, log) as base:
         holder["base"] = base
-        crawl_site(site_source(base), {})
+        crawl_site(site_source(base))
 
     assert log.count("/sitemap.xml") == 1
 
 
 def test_robots_txt_and_sitemaps_never_redirect_to_private_addresses(monkeypatch) -> None:
     answers = {"127.0.0.1": None, "localhost": "127.0.0.1"}
-    monkeypatch.setattr("tasks.scrape.non_public_address", answers.__getitem__)
+    monkeypatch.setattr("lmkiln.tasks.collect.web.fetch.non_public_address", answers.__getitem__)
     holder: dict[str, str] = {}
     site = {
         "/": link_page("home"),
@@ -472,7 +471,7 @@ def test_robots_txt_and_sitemaps_never_redirect_to_private_addresses(monkeypatch
         holder["inside"] = base.replace("127.0.0.1", "localhost")
         scope = [base + "/", holder["inside"] + "/"]
         source = WebSource(name="site", start_urls=[base + "/"], scope=scope, retries=0)
-        docs, _ = crawl_site(source, {})
+        docs, _ = crawl_site(source)
 
     assert [doc.title for doc in docs] == ["home"]
     assert "/secret-robots" not in log and "/secret-map" not in log
@@ -483,7 +482,7 @@ def test_sitemaps_on_other_hosts_are_not_fetched() -> None:
     log: list[str] = []
     site = {"/": link_page("home"), "/robots.txt": (200, {"Content-Type": "text/plain"}, robots)}
     with serve_routes(site, log) as base:
-        docs, counters = crawl_site(site_source(base), {})
+        docs, counters = crawl_site(site_source(base))
 
     assert [doc.title for doc in docs] == ["home"] and counters["sitemaps"] == 0
 
@@ -493,7 +492,7 @@ def test_a_robots_txt_answering_503_keeps_the_crawler_off_the_site() -> None:
     log: list[str] = []
     with serve_routes(site, log) as base:
         with pytest.raises(SourceUnavailable, match="robots.txt answered HTTP 503"):
-            crawl_site(site_source(base), {})
+            crawl_site(site_source(base))
 
     assert "/" not in log
 
@@ -504,7 +503,7 @@ def test_a_retry_after_beyond_the_cap_is_not_waited_for() -> None:
     with serve_routes(site, log) as base:
         started = time.monotonic()
         with pytest.raises(SourceUnavailable, match="HTTP 429"):
-            crawl_site(site_source(base, retries=3, sitemaps=False), {})
+            crawl_site(site_source(base, retries=3, sitemaps=False))
 
     assert time.monotonic() - started < 10
     assert log.count("/") == 1
@@ -518,7 +517,7 @@ def test_two_links_redirecting_to_one_page_keep_it_once() -> None:
         "/docs/a": link_page("a"),
     }
     with serve_routes(site) as base:
-        docs, counters = crawl_site(site_source(base), {})
+        docs, counters = crawl_site(site_source(base))
 
     assert [doc.title for doc in docs] == ["home", "a"]
     assert counters["duplicate_final_url"] == 2  # queued together, the page is kept once
@@ -537,7 +536,7 @@ def test_a_broken_body_or_redirect_on_one_page_costs_that_page_alone() -> None:
         "/ok": link_page("ok"),
     }
     with serve_routes(site) as base:
-        docs, counters = crawl_site(site_source(base, max_depth=1, sitemaps=False), {})
+        docs, counters = crawl_site(site_source(base, max_depth=1, sitemaps=False))
 
     assert sorted(doc.title for doc in docs) == ["home", "ok"]
     assert counters["bad_content_encoding"] == 1
@@ -550,7 +549,7 @@ def test_a_utf16_page_with_its_bom_is_text_not_binary() -> None:
     html = "<html><body><main><p>Text in UTF-16, as some servers still send it.</p></main>"
     page = (200, {"Content-Type": "text/html; charset=utf-16"}, html.encode("utf-16"))
     with serve_routes({"/": page}) as base:
-        docs, counters = crawl_site(site_source(base, sitemaps=False), {})
+        docs, counters = crawl_site(site_source(base, sitemaps=False))
 
     assert counters["binary_body"] == 0
     assert docs[0].text == "Text in UTF-16, as some servers still send it."

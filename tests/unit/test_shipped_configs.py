@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
+from lmkiln.tasks.config.pipeline import load_config
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 

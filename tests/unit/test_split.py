@@ -1,5 +1,4 @@
-from tasks.records import text_id
-from tasks.split import assign_split
+from lmkiln.tasks.core.records import assign_split, text_id
 
 
 def test_split_is_stable_and_near_the_fraction():

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.caching import bucket_start
-from tasks.clock import ManualClock
-from tasks.config import SynthSpec
-from tasks.http import SourceUnavailable
-from tasks.llm import EndpointBackend, GenerationRefused
-from tasks.records import Document
-from tasks.synth import GenerationCache, generate_all, plan
-from tests.openai_fake import FakeOpenAI, serve_openai
+from lmkiln.tasks.collect.http import SourceUnavailable
+from lmkiln.tasks.collect.synth.backends import EndpointBackend, GenerationRefused
+from lmkiln.tasks.collect.synth.budget import GenerationCache
+from lmkiln.tasks.collect.synth.generate import generate_all, plan
+from lmkiln.tasks.config.collect import SynthSpec
+from lmkiln.tasks.core.caching import bucket_start
+from lmkiln.tasks.core.clock import ManualClock
+from lmkiln.tasks.core.records import Document
+from tests.helpers.openai_fake import FakeOpenAI, serve_openai
 
 TONIGHT = datetime(2026, 11, 27, 2, tzinfo=UTC)  # the night is judged by `clock`, as it is paid
 
@@ -217,8 +218,8 @@ def test_a_source_must_ask_something() -> None:
 
 
 def test_seed_documents_are_train_documents_drawn_per_corpus_commit(tmp_path) -> None:
-    from tasks.synth import seed_documents
-    from tests.unit.test_train import corpus_rows, make_corpus
+    from lmkiln.tasks.collect.synth.generate import seed_documents
+    from tests.helpers.training import corpus_rows, make_corpus
 
     _, corpus = make_corpus(tmp_path, corpus_rows(30))
     grounded = {"documents": 4, "templates": [{"id": "t", "text": "Rewrite: {document}"}]}
@@ -244,7 +245,7 @@ def test_requests_are_paced_across_threads(cache, clock) -> None:
 
 
 def test_an_echo_is_the_prompt_again_not_a_short_answer() -> None:
-    from tasks.synth import _echo_share
+    from lmkiln.tasks.collect.synth.generate import _echo_share
 
     assert _echo_share("a", "A dictionary is") == 0.0
     assert _echo_share("A dictionary is", "A dictionary is") == 1.0

@@ -9,49 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import StorageConfig, TrainConfig
-from tasks.lake import CORPUS_TABLE, append
-from tasks.records import Document, LakeRef
-from tasks.train import (
-    bits_per_byte,
-    corpus_dataset,
-    corpus_texts,
-    last_complete_checkpoint,
-    pack_blocks,
-    train_model,
-    train_tokenizer,
-)
-
-SENTENCES = [
-    "The river rose after three days of rain and covered the lower road.",
-    "A small library opened on the corner, with a reading room for children.",
-    "Bakers start before dawn, so the bread is warm when the shop opens.",
-    "The committee met on Tuesday and agreed to repair the old bridge.",
-    "Most birds in the park are sparrows, but herons visit in the spring.",
-    "She wrote the report by hand and typed it the next morning.",
-    "Trains to the coast leave every hour from the second platform.",
-    "The museum keeps its oldest maps in a cool room without windows.",
-    "Farmers in the valley grow apples, pears and a little barley.",
-    "He fixed the bicycle with a spanner, some oil and a lot of patience.",
-    "The school choir sang at the harbour festival on Saturday evening.",
-    "Heavy snow closed the mountain pass for most of the winter.",
-    "Her garden has tomatoes along the fence and herbs near the door.",
-    "The ferry was late because fog had settled over the bay.",
-    "Volunteers cleaned the beach and counted the plastic they found.",
-    "The old clock in the square has not kept good time for years.",
-]
-TINY = TrainConfig(
-    vocab_size=400,
-    block_size=32,
-    n_layer=1,
-    n_head=1,
-    n_embd=32,
-    max_steps=6,
-    save_steps=3,
-    batch_size=4,
-    learning_rate=3e-3,
-    warmup_steps=0,
-)
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.config.train import TrainConfig
+from lmkiln.tasks.core.lake import corpus_texts
+from lmkiln.tasks.core.records import LakeRef
+from lmkiln.tasks.registry.models import bits_per_byte
+from lmkiln.tasks.train.data import corpus_dataset, pack_blocks
+from lmkiln.tasks.train.tasks import train_model
+from lmkiln.tasks.train.tokenizer import save_whole, train_tokenizer
+from lmkiln.tasks.train.trainer import last_complete_checkpoint
+from tests.helpers.training import TINY, corpus_rows, make_corpus
 
 # Checkpoints kept after the training, for tests that remove some to simulate a kill.
 KEPT = TINY.model_copy(update={"keep_checkpoints": True})
@@ -59,21 +26,6 @@ KEPT = TINY.model_copy(update={"keep_checkpoints": True})
 # A learning rate that makes the validation loss climb, checked every other step: early
 # stopping ends the training well before max_steps.
 DIVERGING = {"max_steps": 60, "save_steps": 2, "learning_rate": 0.5, "early_stopping_patience": 1}
-
-
-def corpus_rows(count: int = 48) -> list[dict[str, str]]:
-    """Short English documents, every sixth one in validation."""
-    rows = []
-    for i in range(count):
-        text = " ".join(SENTENCES[(i * k + k) % len(SENTENCES)] for k in (1, 3, 5))
-        doc = Document(text=f"{i}. {text}", kind="dataset", source="unit")
-        rows.append({**doc.to_row(), "split": "validation" if i % 6 == 0 else "train"})
-    return rows
-
-
-def make_corpus(root: Path, rows: list[dict[str, str]]) -> tuple[StorageConfig, LakeRef]:
-    storage = StorageConfig(data_root=str(root))
-    return storage, append(storage.lake("corpus"), rows, CORPUS_TABLE, "unit corpus")
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +267,7 @@ def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, capl
     storage, ref = make_corpus(tmp_path, corpus_rows())
     quick = TINY.model_copy(update={"max_steps": 1, "save_steps": 1})
     first = train_model(ref, quick, storage, "unit-tok", {})
-    with caplog.at_level("INFO", logger="tasks.train"):
+    with caplog.at_level("INFO", logger="lmkiln.tasks.train"):
         second = train_model(
             ref, quick.model_copy(update={"learning_rate": 1e-4}), storage, "unit-tok", {}
         )
@@ -325,26 +277,6 @@ def test_trainings_of_one_corpus_commit_share_its_tokenizer(tmp_path: Path, capl
     assert "tokenizer reused from" in caplog.text
     vocab = (Path(first.model_dir) / "tokenizer.json").read_text()
     assert vocab == (Path(second.model_dir) / "tokenizer.json").read_text()
-
-
-@pytest.mark.slow
-def test_two_data_parallel_processes_train_into_one_run(
-    corpus: tuple[StorageConfig, LakeRef],
-) -> None:
-    from mlflow.tracking import MlflowClient
-
-    storage, ref = corpus
-    two = TINY.model_copy(update={"processes": 2})
-    run = train_model(ref, two, storage, "unit-ddp", {})
-    assert run.metrics["train_steps"] == 6 and math.isfinite(run.metrics["bits_per_byte"])
-    assert (Path(run.model_dir) / "model.safetensors").is_file()
-    done = json.loads((Path(run.model_dir).parent / "distributed.json").read_text())
-    assert done["processes"] == 2 and done["steps"] == 6
-    client = MlflowClient(tracking_uri=storage.mlflow_uri)
-    steps = [m.step for m in client.get_metric_history(run.run_id, "train_loss")]
-    assert steps == sorted(set(steps)) and steps[-1] == 6  # rank 0 alone logged
-    with pytest.raises(ValueError, match="processes above 1 needs train.loop: trainer"):
-        TrainConfig(processes=2, loop="torch")
 
 
 @pytest.mark.parametrize("loop", ["torch", "trainer"])
@@ -370,7 +302,7 @@ def test_the_plain_loops_schedule_is_the_trainers() -> None:
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from tasks.loop import _linear
+    from lmkiln.tasks.train.loop import _linear
 
     config = TINY.model_copy(update={"max_steps": 40, "warmup_steps": 8})
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
@@ -383,12 +315,10 @@ def test_tokenizers_saved_at_once_leave_one_whole(tmp_path: Path) -> None:
 
     from transformers import AutoTokenizer
 
-    from tasks.train import _save_whole
-
     tokenizer = train_tokenizer([row["text"] for row in corpus_rows(6)], 300)
     target = tmp_path / "tokenizer"
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: _save_whole(tokenizer, target), range(8)))
+        list(pool.map(lambda _: save_whole(tokenizer, target), range(8)))
     assert [p.name for p in tmp_path.iterdir()] == ["tokenizer"]  # no staging left
     assert AutoTokenizer.from_pretrained(str(target)).get_vocab() == tokenizer.get_vocab()
 
@@ -399,7 +329,7 @@ def test_cached_splits_unused_for_a_week_are_pruned(
     import os
     import time
 
-    from tasks.train import USED, prune_datasets
+    from lmkiln.tasks.train.data import USED, prune_datasets
 
     _, ref = corpus
     splits = [corpus_dataset(ref, split, tmp_path) for split in ("train", "validation")]

@@ -13,12 +13,15 @@ from collections.abc import Callable
 
 import pytest
 
-from tasks import lake, watermark
-from tasks.api import ApiRead, read_api
-from tasks.config import ApiSource, StorageConfig
-from tasks.records import Document, LakeRef
-from tasks.watermark import Watermark, mark_key
-from tests.helpers import JSON, Response, serve_routes
+from lmkiln.tasks.collect.api import watermark
+from lmkiln.tasks.collect.api.client import read_api
+from lmkiln.tasks.collect.api.reader import ApiRead
+from lmkiln.tasks.collect.api.watermark import Watermark, mark_key
+from lmkiln.tasks.config.collect import ApiSource
+from lmkiln.tasks.config.storage import StorageConfig
+from lmkiln.tasks.core import lake
+from lmkiln.tasks.core.records import Document, LakeRef
+from tests.helpers.routes import JSON, Response, serve_routes
 
 
 @pytest.mark.parametrize(
@@ -81,7 +84,7 @@ def test_the_state_file_is_written_whole_and_read_back(tmp_path) -> None:
 def test_an_unreadable_or_other_kind_of_state_is_explained(tmp_path, caplog) -> None:
     storage = StorageConfig(data_root=str(tmp_path))
     watermark.save(storage, "things", Watermark("cursor", "t1"), raw_rows=0)
-    with caplog.at_level(logging.WARNING, logger="tasks.watermark"):
+    with caplog.at_level(logging.WARNING, logger="lmkiln.tasks.collect.api.watermark"):
         assert watermark.load(storage, "things", "updated_at") == Watermark("updated_at")
     assert "is a cursor watermark but the source now uses updated_at" in caplog.text
 
@@ -116,7 +119,7 @@ def commit(storage: StorageConfig, read: ApiRead, name: str = "things") -> LakeR
 def collect(storage: StorageConfig, base: str, crash: bool = False) -> ApiRead:
     """The fetch task's sequence; `crash` dies after the lake commit, before the state write."""
     start = watermark.load(storage, "things", "updated_at")
-    read = read_api(source(base), {}, start)
+    read = read_api(source(base), start)
     ref = commit(storage, read)
     if not crash:
         watermark.save(storage, "things", read.watermark, raw_rows=ref.rows)
@@ -160,7 +163,7 @@ def test_a_crash_after_the_commit_re_reads_nothing_and_skips_nothing(tmp_path) -
 def test_a_replaced_raw_table_is_read_from_the_start(tmp_path, caplog) -> None:
     storage = StorageConfig(data_root=str(tmp_path))
     watermark.save(storage, "things", Watermark("updated_at", "2024-02-09"), raw_rows=50)
-    with caplog.at_level(logging.WARNING, logger="tasks.watermark"):
+    with caplog.at_level(logging.WARNING, logger="lmkiln.tasks.collect.api.watermark"):
         assert watermark.load(storage, "things", "updated_at") == Watermark("updated_at")
     assert "covers 50 raw rows but the raw table has 0" in caplog.text
 
@@ -176,7 +179,7 @@ def test_a_raw_table_replaced_by_a_larger_one_is_noticed_by_its_id(tmp_path, cap
     shutil.rmtree(storage.lake("raw"))
     others = [Document(text=f"x{n}", kind="web", source="site").to_row() for n in range(5)]
     lake.append(storage.lake("raw"), others, lake.DOCUMENT_TABLE, "other")
-    with caplog.at_level(logging.WARNING, logger="tasks.watermark"):
+    with caplog.at_level(logging.WARNING, logger="lmkiln.tasks.collect.api.watermark"):
         assert watermark.load(storage, "things", "updated_at") == Watermark("updated_at")
     assert "that table has been replaced; the source is read from the start" in caplog.text
 
