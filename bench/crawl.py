@@ -54,6 +54,7 @@ MAX_DEPTH = 50  # no limit in practice: every page is within 3 hops of index.htm
 REPEATS = 3
 MEASURED = (
     "tasks/collect/web/crawl.py",
+    "tasks/collect/web/fetch.py",
     "tasks/collect/web/politeness.py",
     *(f"tasks/collect/extract/{name}" for name in sources("lmkiln.tasks.collect.extract")),
     "tasks/collect/http.py",
@@ -71,9 +72,9 @@ CRAWLERS = {
 # are part of the label above.
 STAGES = {
     "HTTP request until headers (Session.send)": [("requests.sessions:Session", "send")],
-    "body: read and gunzip (_read_capped)": [("lmkiln.tasks.collect.web.crawl", "_read_capped")],
-    "decode (UnicodeDammit)": [("lmkiln.tasks.collect.web.crawl", "decode")],
-    "extract": [("lmkiln.tasks.collect.web.crawl", "extract")],
+    "body: read and gunzip (_read_capped)": [("lmkiln.tasks.collect.web.fetch", "_read_capped")],
+    "decode (UnicodeDammit)": [("lmkiln.tasks.collect.web.fetch", "decode")],
+    "extract": [("lmkiln.tasks.collect.web.fetch", "extract")],
     "  parse the HTML": [
         ("lmkiln.tasks.collect.extract.main_text", "parse"),
         ("lmkiln.tasks.collect.extract.main_text", "_parse"),
@@ -96,7 +97,7 @@ STAGES = {
 }
 # Where the crawl's worker threads start on a page: profiled there too, as cProfile sees
 # only the thread that enabled it.
-PAGE_WORKER = ("lmkiln.tasks.collect.web.crawl", "_fetch")
+PAGE_WORKER = ("lmkiln.tasks.collect.web.crawl", "fetch")
 WAITING = "<method 'acquire' of '_thread.lock' objects>"
 
 

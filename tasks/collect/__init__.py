@@ -8,6 +8,7 @@ tasks.py holds the thin Prefect tasks, one per source kind; the work is in web/ 
 main-text extraction), api/ (JSON REST APIs), synth/ (synthetic text from a model), files.py,
 datasets.py and corpora/ (WARC, Wikipedia, JSON Lines). http.py and credentials.py are shared
 by them. A new source kind: its model in config/collect.py, its reader in a module here, and
-its task in tasks.py. Source code only ever sees resolved http(s) URLs: demo:// URLs are
-resolved by the flow before a task runs.
+its task in tasks.py. Source code only ever sees http(s) URLs: the tasks point demo:// URLs
+at the servers the flow started (`resolved`, with the flow's aliases) before any reader runs,
+and key their caches by the source as configured.
 """

@@ -1,5 +1,5 @@
 """Cache keys that say what a task's result depends on, and the retry condition shared by
-the tasks (DESIGN.md, "Caching and retries").
+the tasks (docs/reliability.md, "Caching, retries and failures").
 
 Prefect's TASK_SOURCE hashes only the decorated function, not the module doing the work, so
 each key carries a digest of the code behind it: the stage's whole package, with core and
@@ -43,16 +43,37 @@ def sources(name: str) -> dict[str, Path]:
     return {Path(spec.origin).name: Path(spec.origin)}
 
 
+def _without_prose(tree: ast.Module) -> ast.Module:
+    """The tree without its docstrings: a string alone as a statement (a module's, class's or
+    function's docstring, a field's attribute docstring) does nothing when the code runs. The
+    config's field docstrings are the UI's help text, and rewording one must not retrain."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            kept = [
+                statement
+                for statement in body
+                if not (
+                    isinstance(statement, ast.Expr)
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                )
+            ]
+            node.body = kept or [ast.Pass()]  # type: ignore[attr-defined]  # checked above
+    return tree
+
+
 @cache
 def code_digest(*names: str) -> str:
-    """A digest of the code of the modules and packages `names`, comments and layout left out:
-    a comment or a reflowed line changes no result, and must not cost a night's caches."""
+    """A digest of the code of the modules and packages `names`, comments, docstrings and
+    layout left out: prose or a reflowed line changes no result, and must not cost a night's
+    caches."""
     digest = hashlib.sha256()
     for name in names:
         for label, path in sources(name).items():
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             digest.update(f"{name}:{label}".encode())
-            digest.update(ast.dump(tree).encode())
+            digest.update(ast.dump(_without_prose(tree)).encode())
     return digest.hexdigest()[:16]
 
 

@@ -3,5 +3,5 @@ register (a trained model becomes a registered version; promotion only if it bea
 champion) and models (what a consumer does: load by registry URI or folder, generate, score
 in bits per byte).
 
-In: a TrainedModel. Out: a registered version and a promotion decision with its reason.
+In: a trained model (a RunRef). Out: a registered version and a promotion decision with its reason.
 """

@@ -1,7 +1,7 @@
 """Train: a corpus commit becomes a trained model, tracked as one MLflow run.
 
-In: the kept corpus at a commit and the train config. Out: a TrainedModel (its run, path and
-scores). tasks.py holds the Prefect task and the training's course (key, resume, fit,
+In: the kept corpus at a commit and the train config. Out: a RunRef (its MLflow run, folder
+and scores). tasks.py holds the Prefect task and the training's course (key, resume, fit,
 evaluation); data.py the splits as memory-mapped datasets and packed blocks; tokenizer.py
 the byte-level BPE; model.py what a training starts from (built from the config or loaded by
 `init_from`); trainer.py Hugging Face's Trainer with its arguments and checkpoints; loop.py

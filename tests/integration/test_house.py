@@ -143,6 +143,13 @@ def test_a_comment_changes_no_key_and_core_changes_every_key(site, tmp_path) -> 
     before = stage_versions(site)
     commented = planted(site, tmp_path / "a", "lmkiln.tasks.clean.pii", "# only a comment")
     assert stage_versions(commented) == before
+    # A config field's docstring is the UI's help text: rewording it must not retrain.
+    reworded = planted(site, tmp_path / "c", "lmkiln.tasks.config.train", "")
+    train = reworded / "lmkiln" / "tasks" / "config" / "train.py"
+    source = train.read_text()
+    field_doc = source.index('    """', source.index("class TrainConfig"))
+    train.write_text(source[:field_doc] + '    """Reworded. ' + source[field_doc + 7 :])
+    assert stage_versions(reworded) == before
     core = stage_versions(planted(site, tmp_path / "b", "lmkiln.tasks.core.records", "X = 1"))
     assert all(core[name] != before[name] for name in STAGES)
 

@@ -540,7 +540,7 @@ def texts_by_id(*reads: ApiRead) -> list[tuple[str, str]]:
 
 
 def accounted(counters: Mapping[str, int]) -> bool:
-    """Every record read is in exactly one of these counters (the README says so)."""
+    """Every record read is in exactly one of these counters (docs/api-sources.md says so)."""
     parts = ("documents", "duplicates", "superseded", "deferred", "skipped_by_watermark")
     quarantined = sum(v for k, v in counters.items() if k.startswith("quarantined_"))
     return counters["records"] == sum(counters[p] for p in parts) + quarantined
