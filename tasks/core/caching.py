@@ -13,6 +13,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import threading
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -63,6 +64,13 @@ def _without_prose(tree: ast.Module) -> ast.Module:
     return tree
 
 
+# CPython 3.11's ast.parse keeps its recursion depth in shared state: two threads parsing at
+# once can raise "SystemError: AST constructor recursion depth mismatch". Sources run in
+# threads, and each task computes its key on first use; an error there costs the task its
+# cached result (Prefect logs it and persists nothing), so the next run repeats the work.
+_PARSING = threading.Lock()
+
+
 @cache
 def code_digest(*names: str) -> str:
     """A digest of the code of the modules and packages `names`, comments, docstrings and
@@ -71,7 +79,9 @@ def code_digest(*names: str) -> str:
     digest = hashlib.sha256()
     for name in names:
         for label, path in sources(name).items():
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            source = path.read_text(encoding="utf-8")
+            with _PARSING:
+                tree = ast.parse(source, filename=str(path))
             digest.update(f"{name}:{label}".encode())
             digest.update(ast.dump(_without_prose(tree)).encode())
     return digest.hexdigest()[:16]
