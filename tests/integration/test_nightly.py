@@ -64,10 +64,12 @@ def test_first_night_fills_every_table_and_registers_a_champion(config, first):
     assert report.model.version == "1"
     assert report.model.aliases == ("champion",)
     assert report.run.metrics["bits_per_byte"] > 0
-    version = MlflowClient(config.storage.mlflow_uri).get_model_version("lmkiln", "1")
+    version = MlflowClient(
+        config.storage.mlflow_uri, registry_uri=config.storage.mlflow_uri
+    ).get_model_version("lmkiln", "1")
     assert version.tags["flow_run_id"] == str(first[1])
     assert version.tags["corpus_commit"] == report.corpus.lake.commit
-    client = MlflowClient(config.storage.mlflow_uri)
+    client = MlflowClient(config.storage.mlflow_uri, registry_uri=config.storage.mlflow_uri)
     saved = client.download_artifacts(report.run.run_id, "data_quality.json")
     quality = json.loads(Path(saved).read_text())
     rules = {(r["source"], r["counter"]): r["documents"] for r in quality["rules_by_source"]}
@@ -87,7 +89,9 @@ def test_the_run_shows_its_report_links_and_training_progress(config, first):
         artifacts = {a.key: a for a in found}
     assert {"sources", "data-quality", "corpus-mix", "nightly-summary"} <= set(artifacts)
     assert artifacts["training-progress"].data == 100.0
-    experiment = MlflowClient(config.storage.mlflow_uri).get_experiment_by_name("lmkiln")
+    experiment = MlflowClient(
+        config.storage.mlflow_uri, registry_uri=config.storage.mlflow_uri
+    ).get_experiment_by_name("lmkiln")
     run_link = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs/"
     assert f"[{report.run.run_id}]({run_link}{report.run.run_id})" in report.summary
     assert "[lmkiln v1](http://127.0.0.1:5000/#/models/lmkiln/versions/1)" in report.summary

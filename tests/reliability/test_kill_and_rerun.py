@@ -126,7 +126,7 @@ def fingerprint(ref) -> str:
 
 
 def lineage(config: PipelineConfig) -> dict:
-    client = MlflowClient(config.storage.mlflow_uri)
+    client = MlflowClient(config.storage.mlflow_uri, registry_uri=config.storage.mlflow_uri)
     versions = client.search_model_versions("name = 'lmkiln'")
     runs = client.search_runs([client.get_experiment_by_name("lmkiln").experiment_id])
     (version,) = versions
